@@ -1,0 +1,59 @@
+# Entry points: `make test` (set-up + the whole suite), `make demo`, `make bench` (all benchmarks).
+# Everything is installed into the project: .venv/ (Python), .cache/ (Pebble, lego, certbot venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PEBBLE := .cache/pebble/VERSION
+LEGO := .cache/lego/VERSION
+CERTBOT_VENV := .cache/certbot-venv
+CERTBOT_VERSION := 5.8.0
+PYTEST_ARGS ?=
+
+.PHONY: help venv pebble test test-unit lint demo bench bench-acme clean
+
+help:
+	@echo "make test        set up (venv, Pebble) and run the whole test suite"
+	@echo "make demo        issue a certificate end to end in the local sandbox"
+	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble)"
+	@echo "make lint        ruff + mypy --strict on renewer/"
+
+venv: $(STAMP)
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+pebble: $(PEBBLE)
+$(PEBBLE):
+	sandbox/fetch_deb.sh pebble .cache/pebble
+
+test: venv pebble
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check renewer sandbox bench tests func.py
+	$(VENV)/bin/ruff format --check renewer sandbox bench tests func.py
+	$(VENV)/bin/mypy --strict renewer
+
+demo: venv pebble
+	$(PY) -m sandbox.demo
+
+$(LEGO):
+	sandbox/fetch_deb.sh lego .cache/lego
+
+$(CERTBOT_VENV)/bin/certbot:
+	$(PYTHON) -m venv $(CERTBOT_VENV)
+	$(CERTBOT_VENV)/bin/pip install --quiet --disable-pip-version-check certbot==$(CERTBOT_VERSION)
+
+bench: bench-acme
+
+bench-acme: venv pebble $(LEGO) $(CERTBOT_VENV)/bin/certbot
+	$(PY) bench/acme_bench.py --certbot $(CERTBOT_VENV)/bin/certbot --lego .cache/lego/usr/bin/lego
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,115 @@
+"""The exception hierarchy. Every error raised on purpose derives from :class:`RenewerError`.
+
+Messages never contain key material, secret contents or raw request bodies: the function runtime
+returns ``str(exc)`` to the caller, and logs keep it forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RenewerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(RenewerError):
+    """Bad or missing settings, or a CA/tenancy that cannot serve them. Not retryable.
+
+    The message names the setting and how to fix it.
+    """
+
+
+class TransientError(RenewerError):
+    """Worth retrying later: network failures, timeouts, 5xx, rate limits.
+
+    ``retry_after`` is the number of seconds the server asked us to wait, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AcmeTimeout(TransientError):
+    """An order did not reach the wanted state before the deadline."""
+
+
+class AcmeProtocolError(RenewerError):
+    """The CA answered with an RFC 8555 problem document (section 6.7).
+
+    ``problem_type`` is the short type (``rateLimited``, ``rejectedIdentifier``, ``unauthorized``,
+    ...), ``detail`` the CA's human text, ``status`` the HTTP status when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problem_type: str,
+        detail: str = "",
+        status: int | None = None,
+        subproblems: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.problem_type = problem_type
+        self.detail = detail
+        self.status = status
+        # (identifier, type, detail) for each subproblem (RFC 8555 section 6.7.1).
+        self.subproblems = subproblems
+
+
+class RateLimited(AcmeProtocolError, TransientError):
+    """``rateLimited``: wait at least ``retry_after`` seconds before asking again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        AcmeProtocolError.__init__(
+            self, message, problem_type="rateLimited", detail=detail, status=status
+        )
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierFailure:
+    """One identifier whose authorization the CA refused, with the CA's reason."""
+
+    identifier: str
+    problem_type: str
+    detail: str
+
+
+class ChallengeFailed(AcmeProtocolError):
+    """The CA could not validate one or more identifiers; ``failures`` lists each with its detail."""
+
+    def __init__(self, failures: tuple[IdentifierFailure, ...]) -> None:
+        lines = "; ".join(f"{f.identifier}: {f.problem_type}: {f.detail}" for f in failures)
+        first = failures[0] if failures else IdentifierFailure("", "unknown", "")
+        super().__init__(
+            f"validation failed for {len(failures)} identifier(s): {lines}",
+            problem_type=first.problem_type,
+            detail=first.detail,
+        )
+        self.failures = failures
+
+
+class SelfCheckFailed(RenewerError):
+    """The http-01 self-check could not read the key authorization through the public path.
+
+    Raised before the CA is asked to validate, so no failed authorization is counted against the
+    account. ``url`` is the URL that was fetched; ``observed`` what came back instead.
+    """
+
+    def __init__(self, url: str, observed: str) -> None:
+        super().__init__(
+            f"self-check failed for {url}: {observed}; the CA would fetch the same URL, so check"
+            " that port 80 of that name reaches the token server and the challenge bucket"
+        )
+        self.url = url
+        self.observed = observed

@@ -1,0 +1,130 @@
+"""Values of the renewal domain: frozen, slotted dataclasses and stable string enums. No I/O.
+
+Names follow RFC 8555 (identifier, order, authorization, challenge) and RFC 9773 (renewal
+information, CertID, suggested window). Every ``datetime`` here is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class KeyType(enum.StrEnum):
+    """Key algorithm of a certificate's private key. Values are the configuration spelling."""
+
+    EC_P256 = "ecdsa-p256"
+    EC_P384 = "ecdsa-p384"
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+    RSA_4096 = "rsa-4096"
+
+
+class Reason(enum.StrEnum):
+    """Why the policy decided what it decided. Stable across releases: logs and reports carry them."""
+
+    MISSING = "Missing"
+    EXPIRED = "Expired"
+    NAMES_CHANGED = "NamesChanged"
+    KEY_TYPE_CHANGED = "KeyTypeChanged"
+    PROFILE_CHANGED = "ProfileChanged"
+    FORCED = "Forced"
+    ARI_WINDOW_OPEN = "AriWindowOpen"
+    RENEWAL_WINDOW = "RenewalWindow"
+    NOT_DUE = "NotDue"
+    BACKING_OFF = "BackingOff"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSpec:
+    """What the operator asked for: one certificate, identified by ``name``.
+
+    ``dns_names`` keeps the configured order; the first name becomes the CSR's common name when it
+    fits (64 characters). ``profile`` is an ACME profile name (draft-ietf-acme-profiles) or None
+    for the CA's default. ``preferred_chain`` is the issuer common name of the chain to choose
+    among the CA's alternates. ``reuse_key`` keeps the previous private key across renewals.
+    """
+
+    name: str
+    dns_names: tuple[str, ...]
+    key_type: KeyType = KeyType.EC_P256
+    profile: str | None = None
+    preferred_chain: str | None = None
+    reuse_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentCertificate:
+    """The newest certificate we hold for a spec, as parsed from its PEM plus stored metadata.
+
+    ``profile`` cannot be read from the certificate itself; it is what the order asked for and
+    is recorded beside the certificate. ``ari_cert_id`` is the RFC 9773 CertID.
+    """
+
+    serial_hex: str
+    not_before: datetime
+    not_after: datetime
+    dns_names: frozenset[str]
+    key_type: KeyType
+    ari_cert_id: str | None = None
+    profile: str | None = None
+
+    @property
+    def lifetime(self) -> timedelta:
+        """Validity period as the certificate states it."""
+        return self.not_after - self.not_before
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalInfo:
+    """An ACME Renewal Information answer (RFC 9773 section 4.2) plus our chosen instant.
+
+    ``selected_time`` is a uniformly random instant inside the suggested window, chosen once when
+    the answer is fetched and kept until the next fetch, so that re-evaluating the policy does not
+    re-roll the dice on every run (which would bias renewals early). ``retry_after`` is when the
+    CA wants to be asked again.
+    """
+
+    window_start: datetime
+    window_end: datetime
+    selected_time: datetime
+    retry_after: datetime
+    explanation_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureHistory:
+    """Consecutive failed attempts for one certificate; reset by a success."""
+
+    consecutive_failures: int = 0
+    last_failure_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's answer. ``renew`` is what to do; ``reason`` is the stable why.
+
+    ``next_check`` is the earliest instant at which the answer may change on its own (the planned
+    renewal time, or the end of a backoff); None when renewal is due now.
+    """
+
+    renew: bool
+    reason: Reason
+    message: str
+    next_check: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    """What a CA returned for one order: the chosen chain (leaf first) and where it came from."""
+
+    fullchain_pem: str
+    order_url: str
+    account_url: str
+    serial_hex: str
+    not_before: datetime
+    not_after: datetime
+    issuer: str
+    alternate_chains: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
