@@ -76,6 +76,18 @@ class RateLimited(AcmeProtocolError, TransientError):
         self.retry_after = retry_after
 
 
+class AcmeServerError(AcmeProtocolError, TransientError):
+    """The CA failed on its side (``serverInternal``, 5xx) or kept rejecting nonces. Retryable."""
+
+    def __init__(
+        self, message: str, *, problem_type: str, detail: str = "", status: int | None = None
+    ) -> None:
+        AcmeProtocolError.__init__(
+            self, message, problem_type=problem_type, detail=detail, status=status
+        )
+        self.retry_after = None
+
+
 @dataclass(frozen=True, slots=True)
 class IdentifierFailure:
     """One identifier whose authorization the CA refused, with the CA's reason."""

@@ -105,8 +105,9 @@ class FailureHistory:
 class Decision:
     """The policy's answer. ``renew`` is what to do; ``reason`` is the stable why.
 
-    ``next_check`` is the earliest instant at which the answer may change on its own (the planned
-    renewal time, or the end of a backoff); None when renewal is due now.
+    ``next_check`` is the planned renewal time (``NotDue``: the ARI selected time or the start of
+    the lifetime window, whichever is earlier) or the end of a backoff (``BackingOff``); None
+    when renewal is due now. With ARI, a run up to one check interval before it already renews.
     """
 
     renew: bool

@@ -51,3 +51,17 @@ class AccountStore(Protocol):
     def load(self, directory_url: str) -> AccountRecord | None: ...
 
     def save(self, directory_url: str, record: AccountRecord) -> None: ...
+
+
+class ChallengeSelfCheck(Protocol):
+    """Confirms a published key authorization is reachable the way the CA will fetch it.
+
+    ``verify`` returns when ``http://<dns_name>/.well-known/acme-challenge/<token>`` answers
+    with ``key_authorization``; it retries a bounded number of times (never past ``deadline``, a
+    ``time.monotonic()`` instant) and then raises :class:`renewer.errors.SelfCheckFailed` naming
+    the URL and what came back. It only reads, so it is always safe to call again.
+    """
+
+    def verify(
+        self, dns_name: str, token: str, key_authorization: str, *, deadline: float
+    ) -> None: ...

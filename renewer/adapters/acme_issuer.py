@@ -1,0 +1,743 @@
+"""``AcmeIssuer``: one RFC 8555 order over http-01, from account to downloaded chain.
+
+The issuer receives a :class:`~renewer.ports.ChallengeStore` (the distributed http-01 solver),
+an :class:`~renewer.ports.AccountStore` and optionally a
+:class:`~renewer.ports.ChallengeSelfCheck`; it knows nothing about Vault or load balancers.
+
+Protocol steps, each a method named after RFC 8555 section 7 (``_new_order``, ``_authorizations``,
+``_respond``, ``_finalize``, ``_download``):
+
+1. directory (7.1.1) and account: load-or-create, key saved before registering, URL reused;
+2. newOrder (7.4) with the profile and, on renewals, RFC 9773 ``replaces``; one retry without
+   ``replaces`` if the CA rejects it (it may not know the old certificate);
+3. every pending authorization: present the key authorization, self-check it, then answer all
+   challenges before polling any, so the CA validates them in parallel;
+4. poll authorizations, then finalize with the CSR and poll the order, honouring Retry-After,
+   never past the caller's deadline; clean up every presented token whatever happened;
+5. download the chain (and the alternates when a preferred chain is configured) and choose one.
+
+Polling starts at 50 ms and doubles to 1 s: the ``acme`` library's own loops sleep a whole second
+before every re-poll, which is most of its wall time against a fast CA.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from random import Random
+from typing import TypeVar
+
+import josepy as jose
+from acme import challenges, messages
+from acme import client as acme_client
+from acme import errors as acme_errors
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from renewer import pki
+from renewer.adapters.acme_transport import (
+    AcmeNetwork,
+    NewOrder,
+    from_problem,
+    problem_type,
+    retry_after_seconds,
+    translate,
+)
+from renewer.clock import Clock, SystemClock
+from renewer.errors import (
+    AcmeProtocolError,
+    AcmeTimeout,
+    ChallengeFailed,
+    ConfigError,
+    IdentifierFailure,
+    RateLimited,
+)
+from renewer.model import IssuedCertificate, RenewalInfo
+from renewer.policy import select_ari_time
+from renewer.ports import AccountRecord, AccountStore, ChallengeSelfCheck, ChallengeStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# RFC 8555 section 8.1: tokens are base64url; anything else must never become an object name.
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+PEM_CHAIN = "application/pem-certificate-chain"
+# RFC 9773 section 4.3: clamp Retry-After on renewalInfo to a sane range.
+ARI_RETRY_MIN = timedelta(minutes=1)
+ARI_RETRY_MAX = timedelta(days=1)
+ARI_RETRY_DEFAULT = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAccountBinding:
+    """EAB credentials from the CA (RFC 8555 section 7.3.4). ``hmac_key`` is base64url, secret."""
+
+    kid: str
+    hmac_key: str = field(repr=False)
+    hmac_alg: str = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class PollingPolicy:
+    """Polling cadence when the CA sends no Retry-After: ``initial`` doubling to ``maximum``."""
+
+    initial: float = 0.05
+    maximum: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One certificate to order: the names, a CSR for them, and the optional extras.
+
+    ``replaces`` is the ARI CertID of the certificate being renewed (same account only);
+    ``preferred_chain`` the issuer CN of the root to prefer among alternate chains.
+    """
+
+    dns_names: tuple[str, ...]
+    csr_pem: bytes
+    profile: str | None = None
+    replaces: str | None = None
+    preferred_chain: str | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A pending authorization with the http-01 challenge we will answer."""
+
+    authz: messages.AuthorizationResource
+    challenge: messages.ChallengeBody
+    key_authorization: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.authz.body.identifier.value)
+
+    @property
+    def token(self) -> str:
+        return str(self.challenge.chall.encode("token"))
+
+
+class AcmeIssuer:
+    """Issues certificates from one ACME directory with http-01.
+
+    Thread-safe: ``issue`` may run concurrently for different certificates; the directory and
+    the account are resolved once and shared.
+
+    Args:
+        directory_url: the CA's RFC 8555 directory.
+        accounts: where the account key and URL live (one account per directory, reused).
+        challenges: where key authorizations are published for the CA to fetch.
+        self_check: when given, every token is fetched through the public path before the CA
+            is asked to validate it.
+        contact: e-mail addresses for the account (optional; Let's Encrypt no longer mails).
+        eab: External Account Binding credentials, for CAs that require them.
+        terms_of_service_agreed: the operator agreed to the CA's terms; registration at a CA
+            that has terms fails with a ConfigError otherwise.
+        ca_bundle: a PEM file to trust for the ACME server instead of the system store.
+        clock: time source for deadlines and waits.
+        polling: poll cadence when the CA sends no Retry-After.
+        network_timeout: seconds for one HTTP request.
+        bad_nonce_retries: re-signing attempts after badNonce, per request.
+        max_workers: concurrency for presenting, self-checking and cleaning up tokens.
+        user_agent: sent to the CA.
+    """
+
+    def __init__(
+        self,
+        *,
+        directory_url: str,
+        accounts: AccountStore,
+        challenges: ChallengeStore,
+        self_check: ChallengeSelfCheck | None = None,
+        contact: Sequence[str] = (),
+        eab: ExternalAccountBinding | None = None,
+        terms_of_service_agreed: bool = True,
+        ca_bundle: str | None = None,
+        clock: Clock | None = None,
+        polling: PollingPolicy | None = None,
+        network_timeout: float = 30.0,
+        bad_nonce_retries: int = 5,
+        max_workers: int = 10,
+        user_agent: str = "oci-acme-renewer/0.1",
+    ) -> None:
+        self.directory_url = directory_url
+        self._accounts = accounts
+        self._challenges = challenges
+        self._self_check = self_check
+        self._contact = tuple(contact)
+        self._eab = eab
+        self._tos_agreed = terms_of_service_agreed
+        self._verify: str | bool = ca_bundle or True
+        self._clock = clock or SystemClock()
+        self._polling = polling or PollingPolicy()
+        self._timeout = network_timeout
+        self._bad_nonce_retries = bad_nonce_retries
+        self._max_workers = max_workers
+        self._user_agent = user_agent
+        self._lock = threading.Lock()
+        self._directory: messages.Directory | None = None
+        self._account_key: jose.JWKEC | None = None
+        self._account_url: str | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def issue(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+        """Run one order to completion and return the chosen chain.
+
+        Args:
+            request: names, CSR and options.
+            deadline: a ``time.monotonic()`` instant; no wait goes past it.
+
+        Raises:
+            ConfigError: the request or the account settings cannot work with this CA (unknown
+                profile, EAB required but missing, terms not agreed).
+            ChallengeFailed: the CA refused one or more identifiers; each is listed.
+            SelfCheckFailed: a token was not reachable through the public path.
+            RateLimited: the CA said to wait (``retry_after`` seconds).
+            AcmeProtocolError: any other problem document, with its type and detail.
+            AcmeTimeout / TransientError: deadline reached, network or server trouble.
+        """
+        try:
+            return self._issue_once(request, deadline=deadline)
+        except AcmeProtocolError as exc:
+            if exc.problem_type != "accountDoesNotExist":
+                raise
+        # The CA no longer knows our account URL (deactivated, or a test CA restarted). Keep the
+        # key, register it again, and run the order once more; nothing was issued yet.
+        logger.warning("acme account unknown to the CA; registering the same key again")
+        self._forget_account_url()
+        return self._issue_once(request, deadline=deadline)
+
+    def _issue_once(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+        timings: dict[str, float] = {}
+        started = self._clock.monotonic()
+        client = self._client()
+        self._check_profile(request.profile)
+        timings["account"] = self._clock.monotonic() - started
+
+        mark = self._clock.monotonic()
+        order, replaced = self._new_order(client, request)
+        timings["new_order"] = self._clock.monotonic() - mark
+        logger.info(
+            "acme order created url=%s names=%d replaces=%s",
+            order.uri,
+            len(request.dns_names),
+            replaced or "-",
+        )
+
+        mark = self._clock.monotonic()
+        pending = self._authorizations(client, order)
+        if pending:
+            self._respond(client, pending, deadline=deadline)
+        timings["authorizations"] = self._clock.monotonic() - mark
+
+        mark = self._clock.monotonic()
+        order = self._finalize(client, order, request.csr_pem, deadline=deadline)
+        timings["finalize"] = self._clock.monotonic() - mark
+
+        mark = self._clock.monotonic()
+        chains = self._download(client, order, want_alternates=bool(request.preferred_chain))
+        fullchain = pki.select_chain(chains, request.preferred_chain)
+        timings["download"] = self._clock.monotonic() - mark
+
+        leaf = pki.split_chain(fullchain)[0]
+        timings["total"] = self._clock.monotonic() - started
+        issued = IssuedCertificate(
+            fullchain_pem=fullchain,
+            order_url=str(order.uri),
+            account_url=str(self._account_url),
+            serial_hex=pki.serial_hex(leaf),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
+            issuer=pki.common_name(leaf.issuer),
+            alternate_chains=len(chains) - 1,
+            timings={k: round(v, 4) for k, v in timings.items()},
+        )
+        logger.info(
+            "acme certificate issued order=%s serial=%s not_after=%s seconds=%.3f",
+            issued.order_url,
+            issued.serial_hex,
+            issued.not_after.isoformat(),
+            timings["total"],
+        )
+        return issued
+
+    def profiles(self) -> dict[str, str]:
+        """The CA's advertised profiles (name -> description); empty when it has none."""
+        meta = self._get_directory().meta
+        return dict(getattr(meta, "profiles", None) or {})
+
+    def supports_renewal_info(self) -> bool:
+        """Whether the directory advertises RFC 9773 ``renewalInfo``."""
+        return _directory_url(self._get_directory(), "renewalInfo") is not None
+
+    def renewal_info(
+        self, cert_pem: str, *, now: datetime | None = None, rng: Random | None = None
+    ) -> RenewalInfo | None:
+        """Ask the CA when ``cert_pem`` should be renewed (RFC 9773 section 4.2).
+
+        Returns None when the CA has no ``renewalInfo``, the certificate has no CertID, or it
+        has already expired (section 4.2: clients must not ask then). ``selected_time`` is a
+        uniformly random instant in the suggested window; ``retry_after`` is when to ask again
+        (the CA's Retry-After clamped to [1 min, 1 day], 6 h when absent).
+
+        Raises:
+            TransientError / AcmeProtocolError: the CA could not answer. Callers fall back to
+                the lifetime-based policy; an ARI failure must never block a renewal.
+        """
+        now = now or self._clock.now()
+        leaf = pki.split_chain(cert_pem)[0]
+        cert_id = pki.ari_cert_id(leaf)
+        directory = self._get_directory()
+        base = _directory_url(directory, "renewalInfo")
+        if base is None or cert_id is None or leaf.not_valid_after_utc <= now:
+            return None
+        url = f"{base.rstrip('/')}/{cert_id}"
+        net = self._network(key=None)
+        with translate("renewalInfo"):
+            response = net.get(url, content_type="application/json")
+            info = messages.RenewalInfo.from_json(response.json())
+        start = _aware(info.suggested_window.start)
+        end = _aware(info.suggested_window.end)
+        retry = retry_after_seconds(response)
+        wait = ARI_RETRY_DEFAULT if retry is None else timedelta(seconds=retry)
+        wait = min(max(wait, ARI_RETRY_MIN), ARI_RETRY_MAX)
+        explanation = getattr(info, "explanation_url", None)
+        return RenewalInfo(
+            window_start=start,
+            window_end=end,
+            selected_time=select_ari_time(start, end, rng=rng or Random()),  # noqa: S311 - jitter, not crypto
+            retry_after=now + wait,
+            explanation_url=str(explanation) if explanation else None,
+        )
+
+    @property
+    def account_url(self) -> str | None:
+        """The account URL once resolved (None before the first order)."""
+        return self._account_url
+
+    # ------------------------------------------------------------------ directory and account
+
+    def _network(self, *, key: jose.JWK | None) -> AcmeNetwork:
+        net = AcmeNetwork(
+            key=key,
+            alg=jose.ES256,
+            verify_ssl=self._verify,
+            user_agent=self._user_agent,
+            timeout=self._timeout,
+            bad_nonce_retries=self._bad_nonce_retries,
+        )
+        net.session.verify = self._verify
+        return net
+
+    def _get_directory(self) -> messages.Directory:
+        with self._lock:
+            if self._directory is None:
+                with translate("directory"):
+                    net = self._network(key=None)
+                    self._directory = acme_client.ClientV2.get_directory(self.directory_url, net)
+            return self._directory
+
+    def _client(self) -> acme_client.ClientV2:
+        """A client bound to our account, registering the account on first use."""
+        directory = self._get_directory()
+        with self._lock:
+            if self._account_key is None or self._account_url is None:
+                self._load_or_register(directory)
+            net = self._network(key=self._account_key)
+            net.account = messages.RegistrationResource(
+                body=messages.Registration(), uri=self._account_url
+            )
+            return acme_client.ClientV2(directory, net)
+
+    def _load_or_register(self, directory: messages.Directory) -> None:
+        record = self._accounts.load(self.directory_url)
+        if record is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            record = AccountRecord(private_key_pem=pki.private_key_to_pem(key))
+            # Saved before registering: a run killed in between finds the same key next time,
+            # and newAccount with a known key returns the existing account (RFC 8555 7.3.1).
+            self._accounts.save(self.directory_url, record)
+        loaded = pki.load_private_key(record.private_key_pem)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ConfigError("the stored ACME account key must be an EC P-256 key")
+        self._account_key = jose.JWKEC(key=loaded)
+        if record.account_url:
+            self._account_url = record.account_url
+            return
+        self._account_url = self._register(directory, self._account_key)
+        self._accounts.save(
+            self.directory_url,
+            AccountRecord(private_key_pem=record.private_key_pem, account_url=self._account_url),
+        )
+
+    def _register(self, directory: messages.Directory, key: jose.JWKEC) -> str:
+        meta = directory.meta
+        tos = getattr(meta, "terms_of_service", None)
+        if tos and not self._tos_agreed:
+            raise ConfigError(
+                f"the CA at {self.directory_url} requires agreeing to its terms of service"
+                f" ({tos}); read them and set the terms-of-service agreement to true"
+            )
+        eab = None
+        if self._eab is not None:
+            try:
+                eab = messages.ExternalAccountBinding.from_data(
+                    account_public_key=key.public_key(),
+                    kid=self._eab.kid,
+                    hmac_key=self._eab.hmac_key,
+                    directory=directory,
+                    hmac_alg=self._eab.hmac_alg,
+                )
+            except (ValueError, TypeError, jose.DeserializationError) as exc:
+                # The message must not quote the key: it is a secret.
+                raise ConfigError(
+                    "the EAB HMAC key is not valid base64url, or the EAB algorithm is not"
+                    " HS256/HS384/HS512; copy both again from the CA's EAB page"
+                ) from exc
+        elif getattr(meta, "external_account_required", False):
+            raise ConfigError(
+                f"the CA at {self.directory_url} requires External Account Binding: set the EAB"
+                " key id and the EAB HMAC key (from your CA account) and run again"
+            )
+        registration = messages.NewRegistration(
+            contact=tuple(f"mailto:{address}" for address in self._contact),
+            terms_of_service_agreed=True if tos else None,
+            external_account_binding=eab,
+        )
+        client = acme_client.ClientV2(directory, self._network(key=key))
+        try:
+            with translate("newAccount"):
+                try:
+                    regr = client.new_account(registration)
+                except acme_errors.ConflictError as exc:
+                    # Already registered with this key (RFC 8555 7.3.1: 200 + Location); the
+                    # library raises for it. Reuse that account.
+                    logger.info("acme account found url=%s", exc.location)
+                    return str(exc.location)
+        except AcmeProtocolError as exc:
+            if self._eab is not None and exc.problem_type in ("unauthorized", "malformed"):
+                raise ConfigError(
+                    f"the CA refused the External Account Binding ({exc.problem_type}:"
+                    f" {exc.detail}); check the EAB key id and HMAC key"
+                ) from exc
+            raise
+        logger.info("acme account registered url=%s", regr.uri)
+        return str(regr.uri)
+
+    def _forget_account_url(self) -> None:
+        """The CA no longer knows our URL: keep the key, register again (same key) next time."""
+        with self._lock:
+            record = self._accounts.load(self.directory_url)
+            if record is not None:
+                self._accounts.save(
+                    self.directory_url, AccountRecord(private_key_pem=record.private_key_pem)
+                )
+            self._account_key = None
+            self._account_url = None
+
+    def _check_profile(self, profile: str | None) -> None:
+        if not profile:
+            return
+        offered = self.profiles()
+        if not offered:
+            raise ConfigError(
+                f"profile {profile!r} was requested, but the CA at {self.directory_url}"
+                " advertises no profiles; remove the profile setting"
+            )
+        if profile not in offered:
+            raise ConfigError(
+                f"profile {profile!r} is not offered by the CA at {self.directory_url};"
+                f" choose one of: {', '.join(sorted(offered))}"
+            )
+
+    # ------------------------------------------------------------------ RFC 8555 section 7.4
+
+    def _new_order(
+        self, client: acme_client.ClientV2, request: OrderRequest
+    ) -> tuple[messages.OrderResource, str | None]:
+        """Create the order; returns it with the CertID it replaces (None if sent without)."""
+        identifiers = [
+            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
+            for name in request.dns_names
+        ]
+        replaces = request.replaces
+        while True:
+            payload = NewOrder(
+                identifiers=identifiers, profile=request.profile or None, replaces=replaces
+            )
+            try:
+                with translate("newOrder"):
+                    response = client._post(client.directory["newOrder"], payload)  # noqa: SLF001 - the library has no public way to send extra fields
+                    body = messages.Order.from_json(response.json())
+                    order = messages.OrderResource(
+                        body=body, uri=response.headers.get("Location"), csr_pem=request.csr_pem
+                    )
+                    return order, replaces
+            except RateLimited:
+                raise
+            except AcmeProtocolError as exc:
+                if replaces is None or exc.problem_type == "accountDoesNotExist":
+                    raise
+                # CertMagic's safety valve: the CA may not know the old certificate (another
+                # account, another CA, already replaced). Renew anyway, without `replaces`.
+                logger.warning(
+                    "acme newOrder rejected replaces=%s problem=%s; retrying without it",
+                    replaces,
+                    exc.problem_type,
+                )
+                replaces = None
+
+    def _authorizations(
+        self, client: acme_client.ClientV2, order: messages.OrderResource
+    ) -> list[_Pending]:
+        """Fetch the order's authorizations; return the pending ones with their http-01."""
+        account_key = client.net.key
+        pending: list[_Pending] = []
+        failures: list[IdentifierFailure] = []
+        for url in order.body.authorizations:
+            with translate("authorization"):
+                response = client._post_as_get(url)  # noqa: SLF001
+                authz = messages.AuthorizationResource(
+                    body=messages.Authorization.from_json(response.json()), uri=url
+                )
+            name = str(authz.body.identifier.value)
+            status = authz.body.status
+            if status == messages.STATUS_VALID:
+                continue  # reused authorization: nothing to prove
+            if status != messages.STATUS_PENDING:
+                failures.append(_authz_failure(authz))
+                continue
+            http01 = [c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)]
+            if not http01:
+                offered = ", ".join(sorted({str(c.chall.typ) for c in authz.body.challenges}))
+                raise AcmeProtocolError(
+                    f"the CA offers no http-01 challenge for {name} (offered: {offered}); this"
+                    " renewer validates over http-01 only",
+                    problem_type="unsupportedChallenge",
+                )
+            challenge = http01[0]
+            token = str(challenge.chall.encode("token"))
+            if not TOKEN_PATTERN.match(token):
+                raise AcmeProtocolError(
+                    f"the CA sent an http-01 token for {name} that is not base64url;"
+                    " refusing to publish it",
+                    problem_type="malformedToken",
+                )
+            key_authorization = challenge.chall.key_authorization(account_key)
+            pending.append(_Pending(authz, challenge, key_authorization))
+        if failures:
+            raise ChallengeFailed(tuple(failures))
+        return pending
+
+    def _respond(
+        self, client: acme_client.ClientV2, pending: list[_Pending], *, deadline: float
+    ) -> None:
+        """Present, self-check, answer and poll; clean up every token whatever happens."""
+        workers = max(1, min(self._max_workers, len(pending)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http01") as pool:
+            presented: list[_Pending] = []
+            try:
+                for item, error in _run_all(
+                    pool, pending, lambda p: self._challenges.present(p.token, p.key_authorization)
+                ):
+                    if error is None:
+                        presented.append(item)
+                    else:
+                        raise error
+                if self._self_check is not None:
+                    check = self._self_check
+                    for _item, error in _run_all(
+                        pool,
+                        pending,
+                        lambda p: check.verify(
+                            p.name, p.token, p.key_authorization, deadline=deadline
+                        ),
+                    ):
+                        if error is not None:
+                            raise error
+                # Answer every challenge before polling any: the CA validates them in parallel.
+                # Each answer is one short POST; they stay sequential so nonces stay simple.
+                for item in pending:
+                    with translate("challenge"):
+                        client.answer_challenge(
+                            item.challenge, item.challenge.response(client.net.key)
+                        )
+                self._poll_authorizations(client, pending, deadline=deadline)
+            finally:
+                # Cleanup must always occur (certbot's and CertMagic's contract), also when
+                # present() failed half-way: clean_up of an absent token is a no-op.
+                for item, error in _run_all(
+                    pool, pending, lambda p: self._challenges.clean_up(p.token)
+                ):
+                    if error is not None:
+                        logger.warning(
+                            "challenge clean_up failed token=%s error=%s", item.token, error
+                        )
+
+    def _poll_authorizations(
+        self, client: acme_client.ClientV2, pending: list[_Pending], *, deadline: float
+    ) -> None:
+        waiting = {item.authz.uri: item for item in pending}
+        done: list[messages.AuthorizationResource] = []
+
+        def poll_round() -> tuple[bool, float | None]:
+            retry_after: float | None = None
+            for uri in list(waiting):
+                with translate("authorization"):
+                    response = client._post_as_get(uri)  # noqa: SLF001
+                    authz = messages.AuthorizationResource(
+                        body=messages.Authorization.from_json(response.json()), uri=uri
+                    )
+                if authz.body.status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
+                    ra = retry_after_seconds(response)
+                    if ra is not None:
+                        retry_after = max(retry_after or 0.0, ra)
+                    continue
+                done.append(authz)
+                del waiting[uri]
+            return not waiting, retry_after
+
+        self._poll("authorizations", poll_round, deadline=deadline)
+        failures = [_authz_failure(a) for a in done if a.body.status != messages.STATUS_VALID]
+        if failures:
+            raise ChallengeFailed(tuple(failures))
+
+    def _finalize(
+        self,
+        client: acme_client.ClientV2,
+        order: messages.OrderResource,
+        csr_pem: bytes,
+        *,
+        deadline: float,
+    ) -> messages.OrderResource:
+        """Finalize (7.4) and poll until the order is valid; returns the order with its body."""
+        csr = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
+        finalized = False
+        state: dict[str, messages.Order] = {}
+
+        def poll_round() -> tuple[bool, float | None]:
+            nonlocal finalized
+            if not finalized:
+                try:
+                    with translate("finalize"):
+                        response = client._post(order.body.finalize, csr)  # noqa: SLF001
+                        finalized = True
+                except AcmeProtocolError as exc:
+                    # All authorizations are valid but the order may lag a moment behind them.
+                    if exc.problem_type != "orderNotReady":
+                        raise
+                    with translate("order"):
+                        response = client._post_as_get(order.uri)  # noqa: SLF001
+            else:
+                with translate("order"):
+                    response = client._post_as_get(order.uri)  # noqa: SLF001
+            with translate("order"):
+                body = messages.Order.from_json(response.json())
+            state["order"] = body
+            if body.status == messages.STATUS_INVALID:
+                if body.error is not None:
+                    raise from_problem(body.error, action="finalize")
+                raise AcmeProtocolError(
+                    f"the CA marked order {order.uri} invalid without saying why",
+                    problem_type="orderInvalid",
+                )
+            done = body.status == messages.STATUS_VALID and body.certificate is not None
+            return done, retry_after_seconds(response)
+
+        self._poll("order", poll_round, deadline=deadline)
+        return order.update(body=state["order"])
+
+    def _download(
+        self, client: acme_client.ClientV2, order: messages.OrderResource, *, want_alternates: bool
+    ) -> list[str]:
+        """Download the default chain, and the alternates (7.4.2 Link rel="alternate") if asked."""
+        with translate("certificate"):
+            response = client._post_as_get(  # noqa: SLF001
+                order.body.certificate, content_type="application/jose+json"
+            )
+            chains = [response.text]
+            if want_alternates:
+                for url in client._get_links(response, "alternate"):  # noqa: SLF001
+                    chains.append(client._post_as_get(url).text)  # noqa: SLF001
+        return chains
+
+    # ------------------------------------------------------------------ waiting
+
+    def _poll(
+        self,
+        what: str,
+        poll_round: Callable[[], tuple[bool, float | None]],
+        *,
+        deadline: float,
+    ) -> None:
+        """Call ``poll_round`` until it reports done, honouring Retry-After, within ``deadline``.
+
+        Without Retry-After the wait starts at ``polling.initial`` and doubles to
+        ``polling.maximum``. A Retry-After that would end past the deadline ends the wait with
+        :class:`AcmeTimeout` at once rather than polling against the CA's wish.
+        """
+        delay = self._polling.initial
+        while True:
+            finished, retry_after = poll_round()
+            if finished:
+                return
+            wait = delay if retry_after is None else max(retry_after, delay)
+            remaining = deadline - self._clock.monotonic()
+            if wait >= remaining:
+                raise AcmeTimeout(
+                    f"ACME {what} not ready before the deadline"
+                    f" (next poll in {wait:.1f} s, {max(remaining, 0):.1f} s left)",
+                    retry_after=retry_after,
+                )
+            self._clock.sleep(wait)
+            delay = min(delay * 2, self._polling.maximum)
+
+
+def _authz_failure(authz: messages.AuthorizationResource) -> IdentifierFailure:
+    name = str(authz.body.identifier.value)
+    for challenge in authz.body.challenges:
+        if challenge.error is not None:
+            return IdentifierFailure(
+                name, problem_type(challenge.error), str(challenge.error.detail or "")
+            )
+    return IdentifierFailure(name, f"authorization {authz.body.status}", "no detail from the CA")
+
+
+def _directory_url(directory: messages.Directory, name: str) -> str | None:
+    """A resource URL from the directory, or None when the CA does not offer it."""
+    try:
+        return str(directory[name])
+    except KeyError:
+        return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _run_all(
+    pool: ThreadPoolExecutor, items: Iterable[T], action: Callable[[T], object]
+) -> list[tuple[T, BaseException | None]]:
+    """Run ``action`` on every item concurrently; return each item with its error (or None)."""
+    futures = [(item, pool.submit(action, item)) for item in items]
+    results: list[tuple[T, BaseException | None]] = []
+    for item, future in futures:
+        error = future.exception()
+        results.append((item, error))
+    return results
+
+
+__all__ = [
+    "AcmeIssuer",
+    "ExternalAccountBinding",
+    "OrderRequest",
+    "PollingPolicy",
+    "TOKEN_PATTERN",
+]

@@ -1,0 +1,183 @@
+"""The ACME wire layer on top of the ``acme`` library: what the library lacks, and error translation.
+
+Three gaps in ``acme`` 5.x are closed here:
+
+* ``replaces`` (RFC 9773 section 5): ``messages.NewOrder`` has no such field, so renewals could
+  not tell the CA which certificate they replace, and would lose the rate-limit exemption.
+* badNonce: the library retries exactly once and throws away the ``Replay-Nonce`` that came with
+  the error; two rejections in a row failed whole orders. We keep every nonce the server sends
+  (RFC 8555 section 6.5: errors carry one too) and retry a bounded number of times.
+* Problem documents lose their HTTP status and ``Retry-After``; we attach both so rate limits can
+  be honoured.
+
+:func:`translate` maps library and transport exceptions to :mod:`renewer.errors`. No other
+module of the package catches ``acme`` or ``requests`` exception types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import josepy as jose
+import requests
+from acme import client as acme_client
+from acme import errors as acme_errors
+from acme import messages
+
+from renewer.errors import (
+    AcmeProtocolError,
+    AcmeServerError,
+    RateLimited,
+    RenewerError,
+    TransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+ERROR_PREFIX = "urn:ietf:params:acme:error:"
+# Problem types that say "try again later" rather than "you are wrong".
+_TRANSIENT_PROBLEMS = frozenset({"badNonce", "serverInternal"})
+
+
+class NewOrder(messages.NewOrder):
+    """RFC 8555 newOrder payload plus RFC 9773's ``replaces`` (the ARI CertID being renewed)."""
+
+    replaces: str | None = jose.field("replaces", omitempty=True)
+
+
+class AcmeNetwork(acme_client.ClientNetwork):
+    """``ClientNetwork`` that keeps nonces from error responses and retries badNonce with bounds.
+
+    Args (beyond the library's):
+        bad_nonce_retries: how many times one POST is re-signed with a fresh nonce after a
+            ``badNonce`` problem (Pebble rejects 5 % of good nonces by default; Let's Encrypt
+            asks clients to simply retry).
+    """
+
+    def __init__(self, *args: Any, bad_nonce_retries: int = 5, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bad_nonce_retries = bad_nonce_retries
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super()._send_request(method, url, *args, **kwargs)
+        if not response.ok and self.REPLAY_NONCE_HEADER in response.headers:
+            # The library only stores nonces of successful responses; keeping this one saves a
+            # HEAD newNonce round-trip on every retried request.
+            with contextlib.suppress(acme_errors.BadNonce):
+                self._add_nonce(response)
+        return response
+
+    @classmethod
+    def _check_response(
+        cls, response: requests.Response, content_type: str | None = None
+    ) -> requests.Response:
+        try:
+            return super()._check_response(response, content_type=content_type)
+        except messages.Error as problem:
+            # messages.Error is mutable on purpose (it is an exception); keep what the
+            # library drops so rateLimited can be honoured.
+            problem.http_status = response.status_code
+            problem.retry_after = retry_after_seconds(response)
+            raise
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        """POST a JWS; on ``badNonce`` re-sign with a fresh nonce, at most N more times."""
+        attempt = 0
+        while True:
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as problem:
+                if problem_type(problem) != "badNonce" or attempt >= self._bad_nonce_retries:
+                    raise
+                attempt += 1
+                logger.debug("acme badNonce retry attempt=%d", attempt)
+
+
+def problem_type(problem: messages.Error) -> str:
+    """Short problem type (``rateLimited``), also for types the library does not list."""
+    typ = str(problem.typ)
+    return typ[len(ERROR_PREFIX) :] if typ.startswith(ERROR_PREFIX) else typ
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The ``Retry-After`` header as seconds from now (delta-seconds or HTTP-date), or None."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def from_problem(problem: messages.Error, *, action: str) -> AcmeProtocolError:
+    """Our typed error for an RFC 8555 problem document returned while doing ``action``."""
+    kind = problem_type(problem)
+    detail = str(problem.detail or problem.title or "")
+    status: int | None = getattr(problem, "http_status", None)
+    message = f"ACME {action} failed: {kind}: {detail}".rstrip(": ")
+    subproblems = tuple(
+        (
+            str(sub.identifier.value) if sub.identifier is not None else "",
+            problem_type(sub),
+            str(sub.detail or ""),
+        )
+        for sub in (problem.subproblems or ())
+    )
+    if subproblems:
+        message += " (" + "; ".join(f"{i}: {t}: {d}" for i, t, d in subproblems) + ")"
+    if kind == "rateLimited":
+        retry_after: float | None = getattr(problem, "retry_after", None)
+        if retry_after is not None:
+            message += f"; retry after {retry_after:.0f} s"
+        return RateLimited(message, detail=detail, status=status, retry_after=retry_after)
+    if kind in _TRANSIENT_PROBLEMS or (status is not None and status >= 500):  # noqa: PLR2004
+        return AcmeServerError(message, problem_type=kind, detail=detail, status=status)
+    return AcmeProtocolError(
+        message, problem_type=kind, detail=detail, status=status, subproblems=subproblems
+    )
+
+
+@contextlib.contextmanager
+def translate(action: str) -> Iterator[None]:
+    """Turn ``acme``/``requests`` exceptions raised inside the block into :mod:`renewer.errors`.
+
+    ``action`` names the protocol step (``newOrder``, ``finalize``...) for the message. Our own
+    errors pass through unchanged.
+    """
+    try:
+        yield
+    except RenewerError:
+        raise
+    except messages.Error as problem:
+        raise from_problem(problem, action=action) from problem
+    except requests.exceptions.RequestException as exc:
+        msg = f"ACME {action}: cannot reach the ACME server ({type(exc).__name__})"
+        raise TransientError(msg) from exc
+    except acme_errors.ConflictError as exc:
+        msg = f"ACME {action}: unexpected conflict at {exc.location}"
+        raise AcmeProtocolError(msg, problem_type="conflict", status=409) from exc
+    except acme_errors.ClientError as exc:
+        # Non-JSON error bodies (a proxy's 502 page, say) land here.
+        response = exc.args[0] if exc.args else None
+        status = getattr(response, "status_code", None)
+        if isinstance(response, tuple):
+            status = getattr(response[0], "status_code", None)
+        msg = f"ACME {action}: unexpected response from the ACME server (HTTP {status})"
+        if status is None or status >= 500:  # noqa: PLR2004
+            raise TransientError(msg) from exc
+        raise AcmeProtocolError(msg, problem_type="unexpectedResponse", status=status) from exc
+    except (jose.DeserializationError, ValueError) as exc:
+        msg = f"ACME {action}: malformed response from the ACME server ({type(exc).__name__})"
+        raise AcmeProtocolError(msg, problem_type="malformedResponse") from exc
