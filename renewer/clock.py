@@ -31,11 +31,14 @@ class SystemClock:
     """The real clock."""
 
     def now(self) -> datetime:
+        """Current UTC time."""
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
+        """``time.sleep()``, skipped for non-positive durations."""
         if seconds > 0:
             time.sleep(seconds)

@@ -98,7 +98,7 @@ class IdentifierFailure:
 
 
 class ChallengeFailed(AcmeProtocolError):
-    """The CA could not validate one or more identifiers; ``failures`` lists each with its detail."""
+    """The CA could not validate some identifiers; ``failures`` lists each with its detail."""
 
     def __init__(self, failures: tuple[IdentifierFailure, ...]) -> None:
         lines = "; ".join(f"{f.identifier}: {f.problem_type}: {f.detail}" for f in failures)

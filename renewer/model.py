@@ -22,7 +22,7 @@ class KeyType(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Why the policy decided what it decided. Stable across releases: logs and reports carry them."""
+    """Why the policy decided what it did. Stable across releases: logs and reports carry them."""
 
     MISSING = "Missing"
     EXPIRED = "Expired"

@@ -33,6 +33,7 @@ _PEM_CERT = re.compile(
 )
 # RFC 5280 ub-common-name: a longer first name cannot be the CN, so the CSR carries SANs only.
 _MAX_CN_LENGTH = 64
+_P256_BITS = 256
 
 
 def generate_private_key(key_type: KeyType) -> PrivateKey:
@@ -57,6 +58,7 @@ def load_private_key(pem: str) -> PrivateKey:
     Raises:
         ConfigError: not a PEM private key, or not EC P-256/P-384 or RSA 2048/3072/4096.
             The message never quotes the input.
+
     """
     try:
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
@@ -75,6 +77,7 @@ def key_type_of(public_key: object) -> KeyType:
 
     Raises:
         ConfigError: the key is of a type or size we do not issue.
+
     """
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         for key_type, curve in _CURVES.items():
@@ -114,11 +117,11 @@ def make_csr(key: PrivateKey, dns_names: Sequence[str]) -> bytes:
     if not dns_names:
         msg = "a CSR needs at least one DNS name"
         raise ConfigError(msg)
-    subject: list[x509.NameAttribute] = []
+    subject: list[x509.NameAttribute[str]] = []
     if len(dns_names[0]) <= _MAX_CN_LENGTH:
         subject.append(x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0]))
     # ECDSA signs with the hash that matches the curve size (P-384 with SHA-384, as CAs expect).
-    big_curve = isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256
+    big_curve = isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > _P256_BITS
     algorithm = hashes.SHA384() if big_curve else hashes.SHA256()
     csr = (
         x509.CertificateSigningRequestBuilder()
@@ -136,6 +139,7 @@ def split_chain(fullchain_pem: str) -> list[x509.Certificate]:
 
     Raises:
         ConfigError: no certificate could be parsed.
+
     """
     blocks = _PEM_CERT.findall(fullchain_pem)
     if not blocks:
@@ -181,7 +185,9 @@ def ari_cert_id(cert: x509.Certificate) -> str | None:
         aki = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
     except x509.ExtensionNotFound:
         return None
-    key_id = aki.value.key_identifier
+    key_id = (
+        aki.value.key_identifier if isinstance(aki.value, x509.AuthorityKeyIdentifier) else None
+    )
     if not key_id:
         return None
     serial = cert.serial_number

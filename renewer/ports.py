@@ -24,9 +24,13 @@ class ChallengeStore(Protocol):
     :class:`renewer.errors.ConfigError`.
     """
 
-    def present(self, token: str, key_authorization: str) -> None: ...
+    def present(self, token: str, key_authorization: str) -> None:
+        """Publish ``key_authorization`` at ``.well-known/acme-challenge/<token>``."""
+        ...
 
-    def clean_up(self, token: str) -> None: ...
+    def clean_up(self, token: str) -> None:
+        """Remove what ``present`` published for ``token``; no-op when absent."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +52,13 @@ class AccountStore(Protocol):
     account is registered, so a run killed between the two re-finds the same account next time.
     """
 
-    def load(self, directory_url: str) -> AccountRecord | None: ...
+    def load(self, directory_url: str) -> AccountRecord | None:
+        """The account stored for ``directory_url``, or None."""
+        ...
 
-    def save(self, directory_url: str, record: AccountRecord) -> None: ...
+    def save(self, directory_url: str, record: AccountRecord) -> None:
+        """Store ``record`` for ``directory_url``, replacing what was there."""
+        ...
 
 
 class ChallengeSelfCheck(Protocol):
@@ -62,6 +70,6 @@ class ChallengeSelfCheck(Protocol):
     the URL and what came back. It only reads, so it is always safe to call again.
     """
 
-    def verify(
-        self, dns_name: str, token: str, key_authorization: str, *, deadline: float
-    ) -> None: ...
+    def verify(self, dns_name: str, token: str, key_authorization: str, *, deadline: float) -> None:
+        """Return once the token URL serves ``key_authorization``; raise SelfCheckFailed."""
+        ...

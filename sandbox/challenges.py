@@ -13,6 +13,7 @@ import re
 import threading
 from collections import Counter
 from types import TracebackType
+from typing import Self
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -32,11 +33,13 @@ class InMemoryChallengeStore:
         self.fetches: Counter[str] = Counter()
 
     def present(self, token: str, key_authorization: str) -> None:
+        """Publish (idempotent)."""
         with self._lock:
             self._items[token] = key_authorization
             self.presented.append(token)
 
     def clean_up(self, token: str) -> None:
+        """Remove (no-op when absent)."""
         with self._lock:
             self._items.pop(token, None)
             self.cleaned.append(token)
@@ -108,9 +111,13 @@ class ChallengeHTTPServer:
         self.store = store
         self._server = _Server((host, port), store)
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever() notices shutdown() only between polls: 0.5 s by default, which would
+        # be most of a one-name issuance's wall time.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
-    def __enter__(self) -> ChallengeHTTPServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

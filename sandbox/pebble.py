@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from sandbox.net import free_port, wait_for_tcp
 from sandbox.tls import TlsFiles, write_server_tls
@@ -58,6 +58,7 @@ class PebbleBinaries:
 
         Raises:
             PebbleNotInstalled: with the command that installs them.
+
         """
         candidates = []
         if os.environ.get("PEBBLE_BIN_DIR"):
@@ -146,7 +147,7 @@ class Pebble:
             raise RuntimeError(msg)
         return self.tls.ca_cert
 
-    def __enter__(self) -> Pebble:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
@@ -226,7 +227,7 @@ class Pebble:
         """A client context trusting Pebble's listener."""
         return ssl.create_default_context(cafile=str(self.ca_bundle))
 
-    def get_json(self, url: str) -> Any:
+    def get_json(self, url: str) -> Any:  # noqa: ANN401 - arbitrary JSON
         """GET a JSON document from Pebble (directory, management API)."""
         with urllib.request.urlopen(url, context=self.ssl_context(), timeout=10) as resp:  # noqa: S310 - https to our own loopback server
             return json.load(resp)

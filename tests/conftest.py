@@ -116,7 +116,7 @@ def acme(
 
 @pytest.fixture
 def issue() -> Callable[..., IssuedCertificate]:
-    """Issue for ``names`` with ``issuer``: ``issue(issuer, names, key_type=..., **order_kwargs)``."""
+    """``issue(issuer, names, key_type=..., **order_kwargs)``: order with a fresh key."""
 
     def _issue(
         issuer: AcmeIssuer,

@@ -32,12 +32,13 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import TypeVar
 
-import josepy as jose
 from acme import challenges, messages
 from acme import client as acme_client
 from acme import errors as acme_errors
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from josepy import errors as jose_errors
+from josepy import jwa, jwk
 
 from renewer import pki
 from renewer.adapters.acme_transport import (
@@ -146,6 +147,7 @@ class AcmeIssuer:
         bad_nonce_retries: re-signing attempts after badNonce, per request.
         max_workers: concurrency for presenting, self-checking and cleaning up tokens.
         user_agent: sent to the CA.
+
     """
 
     def __init__(
@@ -182,7 +184,7 @@ class AcmeIssuer:
         self._user_agent = user_agent
         self._lock = threading.Lock()
         self._directory: messages.Directory | None = None
-        self._account_key: jose.JWKEC | None = None
+        self._account_key: jwk.JWKEC | None = None
         self._account_url: str | None = None
 
     # ------------------------------------------------------------------ public API
@@ -202,6 +204,7 @@ class AcmeIssuer:
             RateLimited: the CA said to wait (``retry_after`` seconds).
             AcmeProtocolError: any other problem document, with its type and detail.
             AcmeTimeout / TransientError: deadline reached, network or server trouble.
+
         """
         try:
             return self._issue_once(request, deadline=deadline)
@@ -290,6 +293,7 @@ class AcmeIssuer:
         Raises:
             TransientError / AcmeProtocolError: the CA could not answer. Callers fall back to
                 the lifetime-based policy; an ARI failure must never block a renewal.
+
         """
         now = now or self._clock.now()
         leaf = pki.split_chain(cert_pem)[0]
@@ -324,10 +328,10 @@ class AcmeIssuer:
 
     # ------------------------------------------------------------------ directory and account
 
-    def _network(self, *, key: jose.JWK | None) -> AcmeNetwork:
+    def _network(self, *, key: jwk.JWK | None) -> AcmeNetwork:
         net = AcmeNetwork(
             key=key,
-            alg=jose.ES256,
+            alg=jwa.ES256,
             verify_ssl=self._verify,
             user_agent=self._user_agent,
             timeout=self._timeout,
@@ -367,7 +371,7 @@ class AcmeIssuer:
         loaded = pki.load_private_key(record.private_key_pem)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise ConfigError("the stored ACME account key must be an EC P-256 key")
-        self._account_key = jose.JWKEC(key=loaded)
+        self._account_key = jwk.JWKEC(key=loaded)
         if record.account_url:
             self._account_url = record.account_url
             return
@@ -377,7 +381,7 @@ class AcmeIssuer:
             AccountRecord(private_key_pem=record.private_key_pem, account_url=self._account_url),
         )
 
-    def _register(self, directory: messages.Directory, key: jose.JWKEC) -> str:
+    def _register(self, directory: messages.Directory, key: jwk.JWKEC) -> str:
         meta = directory.meta
         tos = getattr(meta, "terms_of_service", None)
         if tos and not self._tos_agreed:
@@ -395,7 +399,7 @@ class AcmeIssuer:
                     directory=directory,
                     hmac_alg=self._eab.hmac_alg,
                 )
-            except (ValueError, TypeError, jose.DeserializationError) as exc:
+            except (ValueError, TypeError, jose_errors.DeserializationError) as exc:
                 # The message must not quote the key: it is a secret.
                 raise ConfigError(
                     "the EAB HMAC key is not valid base64url, or the EAB algorithm is not"
@@ -652,7 +656,8 @@ class AcmeIssuer:
             return done, retry_after_seconds(response)
 
         self._poll("order", poll_round, deadline=deadline)
-        return order.update(body=state["order"])
+        updated: messages.OrderResource = order.update(body=state["order"])
+        return updated
 
     def _download(
         self, client: acme_client.ClientV2, order: messages.OrderResource, *, want_alternates: bool
@@ -664,8 +669,8 @@ class AcmeIssuer:
             )
             chains = [response.text]
             if want_alternates:
-                for url in client._get_links(response, "alternate"):  # noqa: SLF001
-                    chains.append(client._post_as_get(url).text)  # noqa: SLF001
+                alternates = client._get_links(response, "alternate")  # noqa: SLF001
+                chains.extend(client._post_as_get(url).text for url in alternates)  # noqa: SLF001
         return chains
 
     # ------------------------------------------------------------------ waiting
@@ -735,9 +740,9 @@ def _run_all(
 
 
 __all__ = [
+    "TOKEN_PATTERN",
     "AcmeIssuer",
     "ExternalAccountBinding",
     "OrderRequest",
     "PollingPolicy",
-    "TOKEN_PATTERN",
 ]

@@ -1,4 +1,4 @@
-"""The ACME wire layer on top of the ``acme`` library: what the library lacks, and error translation.
+"""The ACME wire layer over the ``acme`` library: what the library lacks, and error translation.
 
 Three gaps in ``acme`` 5.x are closed here:
 
@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import josepy as jose
 import requests
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
+from josepy import errors as jose_errors
+from josepy import json_util
 
 from renewer.errors import (
     AcmeProtocolError,
@@ -47,7 +48,7 @@ _TRANSIENT_PROBLEMS = frozenset({"badNonce", "serverInternal"})
 class NewOrder(messages.NewOrder):
     """RFC 8555 newOrder payload plus RFC 9773's ``replaces`` (the ARI CertID being renewed)."""
 
-    replaces: str | None = jose.field("replaces", omitempty=True)
+    replaces: str | None = json_util.field("replaces", omitempty=True)
 
 
 class AcmeNetwork(acme_client.ClientNetwork):
@@ -59,11 +60,17 @@ class AcmeNetwork(acme_client.ClientNetwork):
             asks clients to simply retry).
     """
 
-    def __init__(self, *args: Any, bad_nonce_retries: int = 5, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bad_nonce_retries: int = 5, **kwargs: Any) -> None:  # noqa: ANN401 - the library's signature
         super().__init__(*args, **kwargs)
         self._bad_nonce_retries = bad_nonce_retries
 
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+    def _send_request(
+        self,
+        method: str,
+        url: str,
+        *args: Any,  # noqa: ANN401 - the library's signature
+        **kwargs: Any,  # noqa: ANN401
+    ) -> requests.Response:
         response = super()._send_request(method, url, *args, **kwargs)
         if not response.ok and self.REPLAY_NONCE_HEADER in response.headers:
             # The library only stores nonces of successful responses; keeping this one saves a
@@ -85,7 +92,7 @@ class AcmeNetwork(acme_client.ClientNetwork):
             problem.retry_after = retry_after_seconds(response)
             raise
 
-    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:  # noqa: ANN401 - the library's signature
         """POST a JWS; on ``badNonce`` re-sign with a fresh nonce, at most N more times."""
         attempt = 0
         while True:
@@ -101,7 +108,7 @@ class AcmeNetwork(acme_client.ClientNetwork):
 def problem_type(problem: messages.Error) -> str:
     """Short problem type (``rateLimited``), also for types the library does not list."""
     typ = str(problem.typ)
-    return typ[len(ERROR_PREFIX) :] if typ.startswith(ERROR_PREFIX) else typ
+    return typ.removeprefix(ERROR_PREFIX)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -178,6 +185,6 @@ def translate(action: str) -> Iterator[None]:
         if status is None or status >= 500:  # noqa: PLR2004
             raise TransientError(msg) from exc
         raise AcmeProtocolError(msg, problem_type="unexpectedResponse", status=status) from exc
-    except (jose.DeserializationError, ValueError) as exc:
+    except (jose_errors.DeserializationError, ValueError) as exc:
         msg = f"ACME {action}: malformed response from the ACME server ({type(exc).__name__})"
         raise AcmeProtocolError(msg, problem_type="malformedResponse") from exc

@@ -30,7 +30,7 @@ _MAX_BODY = 8192  # a key authorization is ~90 bytes; never read an unbounded bo
 
 @dataclass(frozen=True, slots=True)
 class SelfCheckPolicy:
-    """How hard to try: ``tries`` fetches, waiting ``interval`` then doubling up to ``max_interval``.
+    """How hard to try: ``tries`` fetches, waiting ``interval``, doubling up to ``max_interval``.
 
     Defaults mirror cert-manager (a handful of passes, seconds apart) while staying well inside
     one function invocation.
@@ -51,6 +51,7 @@ class HttpSelfCheck:
             to loopback); the ``Host`` header still carries the name.
         policy: retry bounds.
         clock: for waiting between tries.
+
     """
 
     def __init__(

@@ -7,17 +7,24 @@ key authorizations from the loopback challenge server.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
 
 from renewer import pki, policy
-from renewer.adapters.acme_issuer import ExternalAccountBinding, OrderRequest, PollingPolicy
+from renewer.adapters.acme_issuer import (
+    AcmeIssuer,
+    ExternalAccountBinding,
+    OrderRequest,
+    PollingPolicy,
+)
 from renewer.errors import (
     AcmeProtocolError,
     AcmeTimeout,
@@ -28,8 +35,9 @@ from renewer.errors import (
 )
 from renewer.model import CertificateSpec, KeyType, Reason
 from renewer.ports import AccountRecord
-from sandbox.pebble import BLOCKED_DOMAIN
+from sandbox.challenges import InMemoryChallengeStore
 from sandbox.net import free_port
+from sandbox.pebble import BLOCKED_DOMAIN
 from tests.support.fakes import InMemoryAccountStore, RecordingClock, UnpublishedChallengeStore
 
 pytestmark = pytest.mark.integration
@@ -47,7 +55,7 @@ def chain_of(pem: str) -> list[x509.Certificate]:
 
 def assert_chains_to_pebble(pem: str, roots: list[str]) -> None:
     chain = chain_of(pem)
-    for child, parent in zip(chain, chain[1:], strict=False):
+    for child, parent in itertools.pairwise(chain):
         child.verify_directly_issued_by(parent)
     root_certs = [x509.load_pem_x509_certificate(r.encode()) for r in roots]
     top = chain[-1]
@@ -327,9 +335,6 @@ def test_deadline_stops_polling_and_cleans_up(acme, issue):
 
 
 def test_unreachable_ca_is_transient(issue, tmp_path):
-    from renewer.adapters.acme_issuer import AcmeIssuer
-    from sandbox.challenges import InMemoryChallengeStore
-
     issuer = AcmeIssuer(
         directory_url=f"https://127.0.0.1:{free_port()}/dir",
         accounts=InMemoryAccountStore(),
@@ -341,8 +346,6 @@ def test_unreachable_ca_is_transient(issue, tmp_path):
 
 
 def test_concurrent_orders_share_one_account(acme, issue):
-    from concurrent.futures import ThreadPoolExecutor
-
     issuer = acme.issuer()
     with ThreadPoolExecutor(max_workers=4) as pool:
         certs = list(pool.map(lambda _: issue(issuer, names(2)), range(4)))
