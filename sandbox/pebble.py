@@ -7,13 +7,15 @@ it writes a config and a generated TLS certificate into a work directory, starts
 (terminate, then kill) whatever happened.
 
 Binaries come from ``$PEBBLE_BIN_DIR``, then the project cache filled by
-``sandbox/install_pebble.sh`` (``.cache/pebble/usr/bin``), then ``$PATH``.
+``sandbox/fetch_deb.sh`` (``.cache/pebble/usr/bin``), then ``$PATH``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -30,7 +32,6 @@ from sandbox.tls import TlsFiles, write_server_tls
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_BIN_DIR = PROJECT_ROOT / ".cache" / "pebble" / "usr" / "bin"
-VERSION_FILE = PROJECT_ROOT / ".cache" / "pebble" / "VERSION"
 
 # Two profiles shaped like Let's Encrypt's: "default" (90 days) and "shortlived" (160 hours).
 DEFAULT_PROFILES: dict[str, tuple[str, int]] = {
@@ -38,6 +39,15 @@ DEFAULT_PROFILES: dict[str, tuple[str, int]] = {
     "shortlived": ("A short-lived cert profile", 160 * 3600),
 }
 BLOCKED_DOMAIN = "blocked.example"
+
+
+@functools.cache
+def _help_text(binary: Path) -> str:
+    # Go's flag package prints usage to stderr and exits 2 for -h.
+    done = subprocess.run(  # noqa: S603 - our own binary path
+        [str(binary), "-h"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return done.stdout + done.stderr
 
 
 class PebbleNotInstalled(RuntimeError):
@@ -51,6 +61,11 @@ class PebbleBinaries:
     pebble: Path
     challtestsrv: Path
     version: str
+
+    def at_least(self, major: int, minor: int) -> bool:
+        """Whether the package version is at least major.minor (True when unknown)."""
+        match = re.match(r"(\d+)\.(\d+)", self.version)
+        return match is None or (int(match[1]), int(match[2])) >= (major, minor)
 
     @classmethod
     def locate(cls) -> PebbleBinaries:
@@ -67,13 +82,27 @@ class PebbleBinaries:
         for directory in candidates:
             pebble, chall = directory / "pebble", directory / "pebble-challtestsrv"
             if pebble.is_file() and chall.is_file():
-                version = VERSION_FILE.read_text().strip() if VERSION_FILE.is_file() else "unknown"
+                # fetch_deb.sh unpacks into DIR/usr/bin and records DIR/VERSION.
+                version_file = directory.parent.parent / "VERSION"
+                version = version_file.read_text().strip() if version_file.is_file() else "unknown"
                 return cls(pebble, chall, version)
         on_path, chall_on_path = shutil.which("pebble"), shutil.which("pebble-challtestsrv")
         if on_path and chall_on_path:
             return cls(Path(on_path), Path(chall_on_path), "unknown")
-        msg = "pebble is not installed: run `make pebble` (or sandbox/install_pebble.sh)"
+        msg = "pebble is not installed: run `make pebble` (or sandbox/fetch_deb.sh pebble DIR)"
         raise PebbleNotInstalled(msg)
+
+    def challtestsrv_dns_flags(self, address: str) -> list[str]:
+        """Flags that make challtestsrv serve DNS on ``address`` and nothing else extra.
+
+        The flag was renamed between releases (2.4: ``-dns01``; 2.10: ``-dnsserver``, plus a
+        DNS-over-HTTPS listener that must be turned off), so read the binary's own help.
+        """
+        help_text = _help_text(self.challtestsrv)
+        if "-dnsserver" in help_text:
+            flags = ["-dnsserver", address]
+            return [*flags, "-doh", ""] if "-doh" in help_text else flags
+        return ["-dns01", address]
 
 
 @dataclass(slots=True)
@@ -108,6 +137,7 @@ class PebbleFeatures:
 
     ari: bool
     profiles: tuple[str, ...]
+    retry_after: bool = True  # Retry-After on pending authorizations/orders (Pebble >= 2.5)
 
 
 class Pebble:
@@ -174,15 +204,17 @@ class Pebble:
         self._spawn(
             [
                 str(self.binaries.challtestsrv),
-                "-dnsserver", f"127.0.0.1:{self.dns_port}",
+                *self.binaries.challtestsrv_dns_flags(f"127.0.0.1:{self.dns_port}"),
                 "-management", f"127.0.0.1:{chall_mgmt}",
-                "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+                "-http01", "", "-https01", "", "-tlsalpn01", "",
                 "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
             ],
             env=os.environ.copy(),
         )  # fmt: skip
-        if not wait_for_tcp("127.0.0.1", chall_mgmt, timeout=10):
-            self._fail("pebble-challtestsrv did not start")
+        deadline = time.monotonic() + 10
+        while not wait_for_tcp("127.0.0.1", chall_mgmt, timeout=0.2):
+            if self._procs[-1].poll() is not None or time.monotonic() > deadline:
+                self._fail("pebble-challtestsrv did not start")
         env = os.environ.copy()
         env.update(
             PEBBLE_VA_NOSLEEP="1",
@@ -315,6 +347,7 @@ class Pebble:
             self.features = PebbleFeatures(
                 ari="renewalInfo" in directory,
                 profiles=tuple(sorted(meta.get("profiles", {}) or {})),
+                retry_after=self.binaries.at_least(2, 5),
             )
             return
         self._fail(f"Pebble directory did not answer within {timeout:.0f} s ({last_error})")

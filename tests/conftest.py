@@ -91,6 +91,13 @@ class AcmeSandbox:
                 "Debian sid's 2.10 has it: rm -rf .cache/pebble && make pebble"
             )
 
+    def require_retry_after(self) -> None:
+        if not self.pebble.features.retry_after:
+            pytest.skip(
+                f"Pebble {self.pebble.binaries.version} sends no Retry-After (added in 2.5); "
+                "Debian sid's 2.10 does: rm -rf .cache/pebble && make pebble"
+            )
+
     def require_profiles(self) -> None:
         if not self.pebble.features.profiles:
             pytest.skip(

@@ -117,7 +117,8 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isascii(): str.isdigit() is also true for "²", which float() rejects.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

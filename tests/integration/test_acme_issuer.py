@@ -318,6 +318,7 @@ def test_preferred_chain_is_chosen_by_root_name(acme, issue):
 
 @pytest.mark.pebble(retry_after_authz=2)
 def test_retry_after_is_honoured(acme, issue):
+    acme.require_retry_after()
     clock = RecordingClock()
     # Our own cadence never waits more than 20 ms here, so a long sleep can only be the CA's.
     fast = PollingPolicy(initial=0.01, maximum=0.02)
@@ -328,6 +329,7 @@ def test_retry_after_is_honoured(acme, issue):
 
 @pytest.mark.pebble(retry_after_authz=3)
 def test_deadline_stops_polling_and_cleans_up(acme, issue):
+    acme.require_retry_after()
     with pytest.raises(AcmeTimeout, match="not ready before the deadline"):
         issue(acme.issuer(), names(1), deadline=1.0)
     assert len(acme.store) == 0
