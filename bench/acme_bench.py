@@ -35,9 +35,9 @@ Wall time is dominated by sleeps, not CPU: polling intervals and fixed waits (th
 sleeps 1 s per pending poll, certbot ~0.5 s stopping its web server, lego ~5 s after each
 challenge when the CA sends no Retry-After, one authorization at a time). On loopback the exchange
 itself takes ~0.2 s. A smaller number means less waiting, not less work. Medians over ``--runs``
-runs are reported with min and max; a run that exits non-zero or outlives the per-run timeout
-(120 s, then killed) is a failure, shown with the end of its stderr and not timed. A client that
-is unavailable or fails every run gets ``null``.
+runs are reported with min and max; a run that exits non-zero, leaves no certificate behind or
+outlives the per-run timeout (120 s, then killed) is a failure, shown with the end of its stderr
+and not timed. A client that is unavailable or fails every run gets ``null``.
 
 The last line of stdout is one JSON object: ``{"bench": "acme", "ours_1": ..., "certbot_1": ...,
 "lego_1": ..., "ours_10": ..., "certbot_10": ..., "lego_10": ...}`` (median seconds, 3 decimals),
@@ -63,6 +63,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # run as `python bench/acme_bench.py`
@@ -115,10 +116,15 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A client invocation: absolute argv and the environment variables set on top of ours."""
+    """A client invocation: absolute argv, environment set on top of ours, and its output.
+
+    ``certificate`` is the file a successful run must leave behind: exit 0 without it is a
+    failure too, so that a client that quietly did nothing is never timed as fast.
+    """
 
     argv: list[str]
     env: dict[str, str]
+    certificate: Path
 
 
 CommandBuilder = Callable[[Target], Command]
@@ -188,7 +194,8 @@ def ours_command(target: Target) -> Command:
         "--names", ",".join(target.names),
         "--workdir", str(target.workdir),
     ]  # fmt: skip
-    return Command(argv, {"REQUESTS_CA_BUNDLE": str(target.ca_bundle)})
+    env = {"REQUESTS_CA_BUNDLE": str(target.ca_bundle)}
+    return Command(argv, env, target.workdir / "fullchain.pem")
 
 
 def certbot_command(exe: Path, extra_flags: tuple[str, ...], target: Target) -> Command:
@@ -205,21 +212,25 @@ def certbot_command(exe: Path, extra_flags: tuple[str, ...], target: Target) -> 
     ]  # fmt: skip
     for name in target.names:
         argv += ["-d", name]
-    return Command(argv, {"REQUESTS_CA_BUNDLE": str(target.ca_bundle)})
+    env = {"REQUESTS_CA_BUNDLE": str(target.ca_bundle)}
+    live = target.workdir / "config" / "live" / target.names[0]
+    return Command(argv, env, live / "fullchain.pem")
 
 
 def lego_command(exe: Path, target: Target) -> Command:
     """Lego ``run`` with its built-in http-01 server and a fresh account under ``--path``."""
+    lego_dir = target.workdir / "lego"
     argv = [
         str(exe), "--accept-tos", "--email", LEGO_EMAIL,
         "--server", target.directory_url,
-        "--path", str(target.workdir / "lego"),
+        "--path", str(lego_dir),
         "--http", "--http.port", f"127.0.0.1:{target.http_port}",
     ]  # fmt: skip
     for name in target.names:
         argv += ["--domains", name]
     argv.append("run")
-    return Command(argv, {"LEGO_CA_CERTIFICATES": str(target.ca_bundle)})
+    env = {"LEGO_CA_CERTIFICATES": str(target.ca_bundle)}
+    return Command(argv, env, lego_dir / "certificates" / f"{target.names[0]}.crt")
 
 
 # --- finding the clients ----------------------------------------------------------------------
@@ -373,6 +384,8 @@ def measure(command: Command, workdir: Path, timeout: float = RUN_TIMEOUT_S) -> 
     if rc != 0:
         how = f"killed by signal {-rc}" if rc < 0 else f"exit {rc}"
         return RunResult(error=f"{how}\n{tail}")
+    if not command.certificate.is_file():
+        return RunResult(error=f"exit 0 but no certificate at {command.certificate}\n{tail}")
     return RunResult(wall_s=float(wall_text), rss_mib=int(maxrss_text) / 1024)
 
 
@@ -485,6 +498,16 @@ def summary(
 # --- entry point -------------------------------------------------------------------------------
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that Pebble and a running client are still cleaned up."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        del frame
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -526,6 +549,7 @@ def size_list(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     """Set up the clients and one Pebble, run the rounds, print tables and the JSON line."""
     args = parse_args(argv)
+    exit_on_sigterm()
     clients = make_clients(args.clients, args.certbot, args.lego)
     report_skips(clients)
     with tempfile.TemporaryDirectory(prefix="acme-bench-") as tmp:
@@ -551,4 +575,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: Pebble and the running client were stopped", file=sys.stderr)
+        sys.exit(130)
