@@ -220,8 +220,11 @@ class AcmeIssuer:
     def _issue_once(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
         timings: dict[str, float] = {}
         started = self._clock.monotonic()
-        client = self._client()
+        if started >= deadline:
+            raise AcmeTimeout("ACME order not started: the deadline has already passed")
+        # Bad input changes nothing at the CA: check the profile before any account request.
         self._check_profile(request.profile)
+        client, account_url = self._client()
         timings["account"] = self._clock.monotonic() - started
 
         mark = self._clock.monotonic()
@@ -254,7 +257,7 @@ class AcmeIssuer:
         issued = IssuedCertificate(
             fullchain_pem=fullchain,
             order_url=str(order.uri),
-            account_url=str(self._account_url),
+            account_url=account_url,
             serial_hex=pki.serial_hex(leaf),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,
@@ -306,13 +309,15 @@ class AcmeIssuer:
         net = self._network(key=None)
         with translate("renewalInfo"):
             response = net.get(url, content_type="application/json")
-            info = messages.RenewalInfo.from_json(response.json())
+            document = response.json()
+            info = messages.RenewalInfo.from_json(document)
         start = _aware(info.suggested_window.start)
         end = _aware(info.suggested_window.end)
         retry = retry_after_seconds(response)
         wait = ARI_RETRY_DEFAULT if retry is None else timedelta(seconds=retry)
         wait = min(max(wait, ARI_RETRY_MIN), ARI_RETRY_MAX)
-        explanation = getattr(info, "explanation_url", None)
+        # The library does not model RFC 9773's optional explanationURL.
+        explanation = document.get("explanationURL") if isinstance(document, dict) else None
         return RenewalInfo(
             window_start=start,
             window_end=end,
@@ -348,17 +353,18 @@ class AcmeIssuer:
                     self._directory = acme_client.ClientV2.get_directory(self.directory_url, net)
             return self._directory
 
-    def _client(self) -> acme_client.ClientV2:
-        """A client bound to our account, registering the account on first use."""
+    def _client(self) -> tuple[acme_client.ClientV2, str]:
+        """A client bound to our account and its URL, registering the account on first use."""
         directory = self._get_directory()
         with self._lock:
             if self._account_key is None or self._account_url is None:
                 self._load_or_register(directory)
             net = self._network(key=self._account_key)
+            account_url = str(self._account_url)
             net.account = messages.RegistrationResource(
-                body=messages.Registration(), uri=self._account_url
+                body=messages.Registration(), uri=account_url
             )
-            return acme_client.ClientV2(directory, net)
+            return acme_client.ClientV2(directory, net), account_url
 
     def _load_or_register(self, directory: messages.Directory) -> None:
         record = self._accounts.load(self.directory_url)
@@ -546,26 +552,25 @@ class AcmeIssuer:
         """Present, self-check, answer and poll; clean up every token whatever happens."""
         workers = max(1, min(self._max_workers, len(pending)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http01") as pool:
-            presented: list[_Pending] = []
             try:
-                for item, error in _run_all(
-                    pool, pending, lambda p: self._challenges.present(p.token, p.key_authorization)
-                ):
-                    if error is None:
-                        presented.append(item)
-                    else:
-                        raise error
-                if self._self_check is not None:
-                    check = self._self_check
-                    for _item, error in _run_all(
+                _raise_first(
+                    _run_all(
                         pool,
                         pending,
-                        lambda p: check.verify(
-                            p.name, p.token, p.key_authorization, deadline=deadline
-                        ),
-                    ):
-                        if error is not None:
-                            raise error
+                        lambda p: self._challenges.present(p.token, p.key_authorization),
+                    )
+                )
+                if self._self_check is not None:
+                    check = self._self_check
+                    _raise_first(
+                        _run_all(
+                            pool,
+                            pending,
+                            lambda p: check.verify(
+                                p.name, p.token, p.key_authorization, deadline=deadline
+                            ),
+                        )
+                    )
                 # Answer every challenge before polling any: the CA validates them in parallel.
                 # Each answer is one short POST; they stay sequential so nonces stay simple.
                 for item in pending:
@@ -577,9 +582,8 @@ class AcmeIssuer:
             finally:
                 # Cleanup must always occur (certbot's and CertMagic's contract), also when
                 # present() failed half-way: clean_up of an absent token is a no-op.
-                for item, error in _run_all(
-                    pool, pending, lambda p: self._challenges.clean_up(p.token)
-                ):
+                cleanups = _run_all(pool, pending, lambda p: self._challenges.clean_up(p.token))
+                for item, error in cleanups:
                     if error is not None:
                         logger.warning(
                             "challenge clean_up failed token=%s error=%s", item.token, error
@@ -721,6 +725,12 @@ def _directory_url(directory: messages.Directory, name: str) -> str | None:
         return str(directory[name])
     except KeyError:
         return None
+
+
+def _raise_first(results: list[tuple[T, BaseException | None]]) -> None:
+    for _item, error in results:
+        if error is not None:
+            raise error
 
 
 def _aware(value: datetime) -> datetime:

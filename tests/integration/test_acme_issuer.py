@@ -194,7 +194,11 @@ def test_unknown_profile_is_a_config_error_listing_the_offered_ones(acme, issue)
     acme.require_profiles()
     with pytest.raises(ConfigError, match=r"'tlsserverx'.*default, shortlived"):
         issue(acme.issuer(), names(1), profile="tlsserverx")
-    assert acme.store.presented == []
+    # Bad input changes nothing at the CA: no account was registered, no order placed.
+    assert acme.accounts.saves == []
+    log = acme.pebble.log_tail(500_000)
+    assert "POST /sign-me-up" not in log
+    assert "POST /order-plz" not in log
 
 
 def test_renewal_sends_replaces_and_the_ca_accepts_it(acme, issue):
@@ -336,7 +340,13 @@ def test_deadline_stops_polling_and_cleans_up(acme, issue):
     assert acme.store.cleaned == acme.store.presented
 
 
-def test_unreachable_ca_is_transient(issue, tmp_path):
+def test_a_deadline_already_passed_sends_nothing(acme, issue):
+    with pytest.raises(AcmeTimeout, match="not started"):
+        issue(acme.issuer(), names(1), deadline=-1)
+    assert "POST /" not in acme.pebble.log_tail(500_000)
+
+
+def test_unreachable_ca_is_transient(issue):
     issuer = AcmeIssuer(
         directory_url=f"https://127.0.0.1:{free_port()}/dir",
         accounts=InMemoryAccountStore(),
