@@ -1,0 +1,1 @@
+"""A local OCI: the REST APIs the renewer uses, driven by the real ``oci`` SDK. Never shipped."""

@@ -1,0 +1,42 @@
+"""``python -m sandbox.oci_emulator --state FILE --seed FIXTURE.json [--port N]``.
+
+Prints one JSON line with the endpoint (and the data-plane port map once listeners exist), then
+serves until interrupted. The state file is loaded if present and saved after every change, so a
+killed emulator restarts where it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sandbox.oci_emulator.app import build_emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.oci_emulator")
+    parser.add_argument("--state", type=Path, help="JSON state file (loaded, then kept up to date)")
+    parser.add_argument("--seed", type=Path, help="fixture JSON used when there is no state yet")
+    parser.add_argument("--port", type=int, default=0, help="API port (default: a free port)")
+    args = parser.parse_args(argv)
+    fixture = json.loads(args.seed.read_text()) if args.seed else {}
+    emulator, _ = build_emulator(
+        fixture=fixture, state_path=str(args.state) if args.state else None, port=args.port
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with emulator:
+        ports = getattr(emulator.services.get("loadbalancer"), "port_map", dict)()
+        print(json.dumps({"endpoint": emulator.endpoint, "dataplane": ports}), flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
