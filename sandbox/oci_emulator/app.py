@@ -26,7 +26,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.oci_emulator.core import Principal
+from sandbox.oci_emulator.core import DEFAULT_TENANCY, Principal
 from sandbox.oci_emulator.server import Authorizer, Emulator
 
 # module: class. Each class is constructed with the Emulator and implements server.Service.
@@ -36,7 +36,6 @@ SERVICES = (
     ("sandbox.oci_emulator.load_balancer", "LoadBalancer"),
     ("sandbox.oci_emulator.certificates", "Certificates"),
 )
-DEFAULT_TENANCY = "ocid1.tenancy.oc1..emulatortenancy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import hashlib
 import json
 import re
@@ -90,6 +91,12 @@ def _public_key_from_jwk(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
     return rsa.RSAPublicNumbers(e, n).public_key()
 
 
+@functools.cache
+def _token_signing_key() -> rsa.RSAPrivateKey:
+    # One per process: RSA generation is ~0.1 s, and test suites start hundreds of emulators.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class Authenticator:
     """Verifies request signatures and issues resource-principal tokens.
 
@@ -99,7 +106,7 @@ class Authenticator:
     def __init__(self, *, check_date: bool = True) -> None:
         self._lock = threading.Lock()
         self._api_keys: dict[str, ApiKey] = {}
-        self._token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._token_key = _token_signing_key()
         self._check_date = check_date
 
     # ------------------------------------------------------------------ registration

@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+# The tenancy OCID a fixture gets when it names none.
+DEFAULT_TENANCY = "ocid1.tenancy.oc1..emulatortenancy"
+
 
 class OciError(Exception):
     """An OCI error answer: HTTP status and the JSON ``{"code", "message"}`` the SDK parses."""
@@ -217,7 +220,8 @@ class StateStore:
     def section(self, name: str) -> dict[str, Any]:
         """The (created on first use) state of one service."""
         with self.lock:
-            return self.data.setdefault(name, {})
+            section: dict[str, Any] = self.data.setdefault(name, {})
+            return section
 
     def save(self) -> None:
         """Write the state to ``path`` atomically (temp file + rename); no-op without a path."""

@@ -159,6 +159,8 @@ class Emulator:
 
         Handlers call this once they know the target's compartment (and, for buckets and
         objects, ``bucket_name=...``), so "not allowed" and "not there" look alike, as in OCI.
+        A service whose "not there" is another error (Object Storage: BucketNotFound) catches
+        this and answers its own.
         """
         if not self.authorization_enabled or self.authorizer is None:
             return
@@ -306,7 +308,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _read_body(self, headers: dict[str, str]) -> bytes:
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().strip() or b"0", 16)
                 if size == 0:
@@ -326,8 +328,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("opc-request-id", request.request_id)
         if "content-type" not in names and (body or reply.status >= 400):
             self.send_header("Content-Type", reply.content_type)
-        # Exactly one Content-Length: urllib3 2.x rejects a duplicate (wire facts 0.4).
-        if "content-length" not in names:
+        # Exactly one Content-Length: urllib3 2.x rejects a duplicate (wire facts 0.4); none on
+        # 204/304, which RFC 9110 forbids from carrying one.
+        if "content-length" not in names and reply.status not in (204, 304):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if request.method != "HEAD" and body:
