@@ -86,8 +86,8 @@ Assumptions (behaviour OCI does not document; chosen to be predictable and stric
     OCI does not document this; Oracle's oci-native-ingress-controller relies on it (wire facts
     section 2).
 
-Public accessor for the Load Balancer data plane: :meth:`Certificates.current_material` (also
-reachable as ``current_bundle``, the name ``load_balancer.py`` uses).
+Public accessor for the Load Balancer (listeners with ``certificateIds``):
+:meth:`Certificates.current_material`.
 """
 
 from __future__ import annotations
@@ -293,10 +293,6 @@ class Certificates:
             version = _current(record)
             chain = _join_pems(version["certificatePem"], version["certChainPem"])
             return chain, _unencrypted_key(version)
-
-    def current_bundle(self, certificate_id: str) -> tuple[str, str] | None:
-        """The same as :meth:`current_material`: the name ``load_balancer.py`` looks up."""
-        return self.current_material(certificate_id)
 
     # ------------------------------------------------------------------ state helpers
 

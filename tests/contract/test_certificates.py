@@ -504,7 +504,6 @@ def test_current_material_follows_current_version(
     assert service.current_material(cert.id)[0].startswith(third.certificate_pem)
     update(clients, cert.id, current_version_number=2)  # roll back to PREVIOUS
     assert service.current_material(cert.id)[0].startswith(second.certificate_pem)
-    assert service.current_bundle(cert.id) == service.current_material(cert.id)
     assert service.current_material("ocid1.certificate.oc1.phx.missing") is None
 
 

@@ -73,16 +73,6 @@ def fixture_data() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- helpers
 
 
-def assert_clean(value: Any) -> None:
-    """``assert_clean_model`` on the model's plain form.
-
-    Comparing an SDK model with a string raises in the model's ``__eq__``, so
-    ``assert_clean_model(model)`` cannot be given a model directly; the flattened dict keeps every
-    enum value (including ``UNKNOWN_ENUM_VALUE``) as the string the SDK parsed.
-    """
-    assert_clean_model(oci.util.to_dict(value))
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -115,7 +105,7 @@ def create(
         ),
         **kwargs,
     )
-    assert_clean(response.data)
+    assert_clean_model(response.data)
     return response.data
 
 
@@ -125,13 +115,13 @@ def update(clients: Clients, secret_id: str, **details: Any) -> oci.vault.models
     response = clients.vaults.update_secret(
         secret_id, oci.vault.models.UpdateSecretDetails(**details), **kwargs
     )
-    assert_clean(response.data)
+    assert_clean_model(response.data)
     return response.data
 
 
 def bundle(clients: Clients, secret_id: str, **selector: Any) -> oci.secrets.models.SecretBundle:
     data = clients.secrets.get_secret_bundle(secret_id, **selector).data
-    assert_clean(data)
+    assert_clean_model(data)
     return data
 
 
@@ -143,7 +133,7 @@ def stages(clients: Clients, secret_id: str) -> dict[int, list[str]]:
     versions = oci.pagination.list_call_get_all_results(
         clients.vaults.list_secret_versions, secret_id
     ).data
-    assert_clean(versions)
+    assert_clean_model(versions)
     return {v.version_number: v.stages for v in versions}
 
 
@@ -190,7 +180,7 @@ def test_create_get_and_read_bundle_by_id_and_by_name(clients: Clients) -> None:
     assert secret.metadata == {"serial": "01ab", "notAfter": "2030-01-01T00:00:00Z"}
 
     got = clients.vaults.get_secret(secret.id)
-    assert_clean(got.data)
+    assert_clean_model(got.data)
     assert oci.util.to_dict(got.data) == oci.util.to_dict(secret)
     assert got.headers["etag"]
 
@@ -204,11 +194,11 @@ def test_create_get_and_read_bundle_by_id_and_by_name(clients: Clients) -> None:
     assert by_id.time_created is not None
 
     by_name = clients.secrets.get_secret_bundle_by_name(secret_name="cert-www", vault_id=VAULT).data
-    assert_clean(by_name)
+    assert_clean_model(by_name)
     assert oci.util.to_dict(by_name) == oci.util.to_dict(by_id)
 
     version = clients.vaults.get_secret_version(secret.id, 1).data
-    assert_clean(version)
+    assert_clean_model(version)
     assert (version.version_number, version.stages, version.content_type) == (
         1,
         ["CURRENT", "LATEST"],
@@ -341,7 +331,7 @@ def test_list_secrets_paginates_filters_and_sorts(
     everything = oci.pagination.list_call_get_all_results(
         clients.vaults.list_secrets, COMPARTMENT, limit=2
     ).data
-    assert_clean(everything)
+    assert_clean_model(everything)
     assert len(everything) == 6
     pages = [r for r in emulator.emulator.requests if r["operation"] == "ListSecrets"]
     assert len(pages) == 3
@@ -366,7 +356,7 @@ def test_list_versions_and_bundle_versions_paginate(clients: Clients) -> None:
     summaries = oci.pagination.list_call_get_all_results(
         clients.vaults.list_secret_versions, secret.id, limit=2
     ).data
-    assert_clean(summaries)
+    assert_clean_model(summaries)
     assert [v.version_number for v in summaries] == [5, 4, 3, 2, 1]
     assert summaries[0].stages == ["CURRENT", "LATEST"]
     assert all(v.secret_id == secret.id and v.content_type == "BASE64" for v in summaries)
@@ -378,7 +368,7 @@ def test_list_versions_and_bundle_versions_paginate(clients: Clients) -> None:
     bundles = oci.pagination.list_call_get_all_results(
         clients.secrets.list_secret_bundle_versions, secret.id, limit=2
     ).data
-    assert_clean(bundles)
+    assert_clean_model(bundles)
     assert [(b.version_number, b.stages) for b in bundles] == [
         (5, ["CURRENT", "LATEST"]),
         (4, ["PREVIOUS"]),
@@ -458,7 +448,7 @@ def test_only_deprecated_versions_can_be_scheduled_for_deletion(clients: Clients
     expect_error(400, "InvalidParameter", schedule_version, clients, secret.id, 1, days=31)
     schedule_version(clients, secret.id, 1, days=7)
     version = clients.vaults.get_secret_version(secret.id, 1).data
-    assert_clean(version)
+    assert_clean_model(version)
     assert version.time_of_deletion is not None
     assert abs((version.time_of_deletion - in_days(7)).total_seconds()) < 60
     expect_error(409, "Conflict", schedule_version, clients, secret.id, 1)  # already scheduled
@@ -500,7 +490,7 @@ def test_schedule_and_cancel_secret_deletion(clients: Clients) -> None:
         secret.id, oci.vault.models.ScheduleSecretDeletionDetails(time_of_deletion=in_days(3))
     )
     pending = clients.vaults.get_secret(secret.id).data
-    assert_clean(pending)
+    assert_clean_model(pending)
     assert pending.lifecycle_state == "PENDING_DELETION"
     assert pending.time_of_deletion is not None
     listed = clients.vaults.list_secrets(COMPARTMENT, lifecycle_state="PENDING_DELETION").data
