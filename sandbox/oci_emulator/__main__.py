@@ -24,10 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=Path, help="fixture JSON used when there is no state yet")
     parser.add_argument("--port", type=int, default=0, help="API port (default: a free port)")
     args = parser.parse_args(argv)
-    fixture = json.loads(args.seed.read_text()) if args.seed else {}
-    emulator, _ = build_emulator(
-        fixture=fixture, state_path=str(args.state) if args.state else None, port=args.port
-    )
+    try:
+        fixture = json.loads(args.seed.read_text()) if args.seed else {}
+        emulator, _ = build_emulator(
+            fixture=fixture, state_path=str(args.state) if args.state else None, port=args.port
+        )
+    except (OSError, ValueError) as exc:  # a fixture error names the bad entry
+        print(f"oci emulator: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

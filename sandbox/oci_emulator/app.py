@@ -84,6 +84,7 @@ def build_emulator(
     authorizer = _policy_engine(fixture, tenancy)
     emulator = Emulator(state_path=state_path, port=port, authorizer=authorizer)
     emulator.authorization_enabled = bool(fixture.get("authorization", False))
+    emulator.principals = dict(tenancy.principals)
     for module_name, class_name in SERVICES:
         try:
             module = importlib.import_module(module_name)

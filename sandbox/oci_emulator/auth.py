@@ -21,16 +21,14 @@ import functools
 import hashlib
 import json
 import re
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from sandbox.oci_emulator.core import OciError, Principal, Request
+from sandbox.oci_emulator.core import OciError, Principal, Request, StateStore
 
 # [SDK oci/signer.py] which headers each method signs; put_object/upload_part sign the short list.
 SIGNED_GET = ("date", "(request-target)", "host")
@@ -47,15 +45,6 @@ def unauthenticated(why: str) -> OciError:
         "The required information to complete authentication was not provided or was"
         f" incorrect: {why}",
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A registered API signing key."""
-
-    key_id: str
-    public_key: rsa.RSAPublicKey
-    principal: Principal
 
 
 def fingerprint(public_key: rsa.RSAPublicKey) -> str:
@@ -91,6 +80,26 @@ def _public_key_from_jwk(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
     return rsa.RSAPublicNumbers(e, n).public_key()
 
 
+def _principal_to_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "kind": principal.kind,
+        "id": principal.id,
+        "tenancy": principal.tenancy,
+        "compartment": principal.compartment,
+        "groups": sorted(principal.groups),
+    }
+
+
+def _principal_from_json(data: dict[str, Any]) -> Principal:
+    return Principal(
+        kind=str(data["kind"]),
+        id=str(data["id"]),
+        tenancy=str(data["tenancy"]),
+        compartment=data.get("compartment"),
+        groups=frozenset(data.get("groups", [])),
+    )
+
+
 @functools.cache
 def _token_signing_key() -> rsa.RSAPrivateKey:
     # One per process: RSA generation is ~0.1 s, and test suites start hundreds of emulators.
@@ -100,27 +109,69 @@ def _token_signing_key() -> rsa.RSAPrivateKey:
 class Authenticator:
     """Verifies request signatures and issues resource-principal tokens.
 
-    Thread-safe. ``check_date`` can be turned off for tests that replay captured requests.
+    Registered API keys (public halves only) and the key that signs security tokens live in the
+    emulator's state (section ``auth``), so a restarted emulator keeps accepting the credentials
+    it handed out. Thread-safe. ``check_date`` can be turned off for replayed requests.
     """
 
-    def __init__(self, *, check_date: bool = True) -> None:
-        self._lock = threading.Lock()
-        self._api_keys: dict[str, ApiKey] = {}
-        self._token_key = _token_signing_key()
+    def __init__(self, state: StateStore | None = None, *, check_date: bool = True) -> None:
+        self._state = state or StateStore()
         self._check_date = check_date
+        # PEM -> key object, so each PEM is parsed once.
+        self._public_keys: dict[str, rsa.RSAPublicKey] = {}
+        self._private_keys: dict[str, rsa.RSAPrivateKey] = {}
 
     # ------------------------------------------------------------------ registration
 
     def register_api_key(self, principal: Principal, public_key_pem: str) -> str:
         """Register a user's API key; returns its key id ``tenancy/user/fingerprint``."""
-        public_key = serialization.load_pem_public_key(public_key_pem.encode())
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            msg = "OCI API keys are RSA keys"
-            raise TypeError(msg)
+        public_key = self._public_key(public_key_pem)
         key_id = f"{principal.tenancy}/{principal.id}/{fingerprint(public_key)}"
-        with self._lock:
-            self._api_keys[key_id] = ApiKey(key_id, public_key, principal)
+        with self._state.lock:
+            self._section().setdefault("apiKeys", {})[key_id] = {
+                "publicKeyPem": public_key_pem,
+                "principal": _principal_to_json(principal),
+            }
+            self._state.save()
         return key_id
+
+    def _section(self) -> dict[str, Any]:
+        return self._state.section("auth")
+
+    def _public_key(self, pem: str) -> rsa.RSAPublicKey:
+        key = self._public_keys.get(pem)
+        if key is None:
+            loaded = serialization.load_pem_public_key(pem.encode())
+            if not isinstance(loaded, rsa.RSAPublicKey):
+                msg = "OCI API keys are RSA keys"
+                raise TypeError(msg)
+            key = self._public_keys[pem] = loaded
+        return key
+
+    @property
+    def _token_key(self) -> rsa.RSAPrivateKey:
+        with self._state.lock:
+            pem = self._section().get("tokenKey")
+            if pem is None:
+                pem = (
+                    _token_signing_key()
+                    .private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption(),
+                    )
+                    .decode()
+                )
+                self._section()["tokenKey"] = pem
+                self._state.save()
+        key = self._private_keys.get(pem)
+        if key is None:
+            loaded = serialization.load_pem_private_key(pem.encode(), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                msg = "the stored token-signing key is not an RSA key"
+                raise TypeError(msg)
+            key = self._private_keys[pem] = loaded
+        return key
 
     def issue_rpst(
         self, principal: Principal, session_public_key: rsa.RSAPublicKey, *, ttl: float = 3600
@@ -227,11 +278,11 @@ class Authenticator:
     def _key_for(self, key_id: str) -> tuple[rsa.RSAPublicKey, Principal]:
         if key_id.startswith("ST$"):
             return self._session_key(key_id[3:])
-        with self._lock:
-            api_key = self._api_keys.get(key_id)
-        if api_key is None:
+        with self._state.lock:
+            entry = self._section().get("apiKeys", {}).get(key_id)
+        if entry is None:
             raise unauthenticated("unknown keyId")
-        return api_key.public_key, api_key.principal
+        return self._public_key(entry["publicKeyPem"]), _principal_from_json(entry["principal"])
 
     def _session_key(self, token: str) -> tuple[rsa.RSAPublicKey, Principal]:
         try:

@@ -216,6 +216,7 @@ class StateStore:
         self.path = path
         self.lock = threading.RLock()
         self.data: dict[str, Any] = {}
+        self.loaded = False  # load() found saved state
 
     def section(self, name: str) -> dict[str, Any]:
         """The (created on first use) state of one service."""
@@ -244,6 +245,7 @@ class StateStore:
             return False
         with self.lock:
             self.data = loaded
+            self.loaded = True
         return True
 
 

@@ -8,7 +8,10 @@ one ``Content-Length``.
 
 The admin API lives under ``/_emulator/`` — a prefix no OCI SDK path uses — and needs no
 signature: ``GET state``, ``GET|DELETE requests``, ``GET|POST|DELETE faults``,
-``GET operations``, ``POST authorization`` (``{"enabled": true}``).
+``GET operations``, ``POST authorization`` (``{"enabled": true}``), and credentials for the
+fixture's principals — ``POST credentials/api-key`` (``{"principal", "publicKeyPem"}``: register
+a user's public key) and ``POST credentials/resource-principal`` (``{"principal",
+"sessionPublicKeyPem"}`` -> ``{"rpst"}``). Private keys never travel: callers keep them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import time
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.oci_emulator.auth import Authenticator
 from sandbox.oci_emulator.core import (
@@ -87,7 +93,8 @@ class Emulator:
     ) -> None:
         self.state = StateStore(state_path)
         self.router = Router()
-        self.authenticator = Authenticator()
+        self.authenticator = Authenticator(self.state)
+        self.principals: dict[str, Principal] = {}  # by fixture name, for issuing credentials
         self.faults = FaultInjector()
         self.authorizer = authorizer
         self.authorization_enabled = False
@@ -118,8 +125,9 @@ class Emulator:
         self.state.save()
 
     def start(self) -> Self:
-        """Serve in a background thread."""
-        self.state.load()
+        """Serve in a background thread (loading saved state first, unless already loaded)."""
+        if not self.state.loaded:
+            self.state.load()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -246,6 +254,8 @@ class Emulator:
             ("DELETE", "faults"): self._admin_clear_faults,
             ("GET", "operations"): lambda _: Reply(body=self.router.operations()),
             ("POST", "authorization"): self._admin_authorization,
+            ("POST", "credentials/api-key"): self._admin_api_key,
+            ("POST", "credentials/resource-principal"): self._admin_resource_principal,
         }.get((request.method, what))
         if handler is None:
             return _error_reply(not_found("admin resource"))
@@ -274,6 +284,32 @@ class Emulator:
     def _admin_clear_faults(self, _: Request) -> Reply:
         self.faults.clear()
         return Reply(status=204)
+
+    def _admin_principal(self, body: dict[str, Any]) -> Principal:
+        name = str(body.get("principal"))
+        if name not in self.principals:
+            known = ", ".join(sorted(self.principals)) or "none"
+            msg = f"unknown principal {name!r}; the fixture declares: {known}"
+            raise ValueError(msg)
+        return self.principals[name]
+
+    def _admin_api_key(self, request: Request) -> Reply:
+        """Register a public key for a fixture user: ``{"principal", "publicKeyPem"}``."""
+        body = request.json_object()
+        principal = self._admin_principal(body)
+        key_id = self.authenticator.register_api_key(principal, str(body["publicKeyPem"]))
+        return Reply(body={"keyId": key_id, "user": principal.id, "tenancy": principal.tenancy})
+
+    def _admin_resource_principal(self, request: Request) -> Reply:
+        """Issue an RPST: ``{"principal", "sessionPublicKeyPem", "ttl"?}`` -> ``{"rpst"}``."""
+        body = request.json_object()
+        principal = self._admin_principal(body)
+        key = serialization.load_pem_public_key(str(body["sessionPublicKeyPem"]).encode())
+        if not isinstance(key, rsa.RSAPublicKey):
+            msg = "sessionPublicKeyPem must be an RSA public key"
+            raise TypeError(msg)
+        ttl = float(body.get("ttl", 3600))
+        return Reply(body={"rpst": self.authenticator.issue_rpst(principal, key, ttl=ttl)})
 
     def _admin_authorization(self, request: Request) -> Reply:
         self.authorization_enabled = bool(request.json_object().get("enabled"))
