@@ -111,6 +111,25 @@ class ChallengeFailed(AcmeProtocolError):
         self.failures = failures
 
 
+class DeploymentError(RenewerError):
+    """A target could not be switched: work request FAILED, or the read-back did not match.
+
+    ``work_request_id`` is the OCI work request, when there was one; ``opc_request_id`` the
+    request id OCI support asks for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        work_request_id: str | None = None,
+        opc_request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.work_request_id = work_request_id
+        self.opc_request_id = opc_request_id
+
+
 class SelfCheckFailed(RenewerError):
     """The http-01 self-check could not read the key authorization through the public path.
 

@@ -129,3 +129,56 @@ class IssuedCertificate:
     issuer: str
     alternate_chains: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCertificate:
+    """One issued certificate as kept in the certificate store (one Vault secret version).
+
+    ``private_key_pem`` is secret: left out of ``repr``, never logged, never in a report.
+    ``version`` is the store's version number (the Vault secret version), the handle for rollback.
+    """
+
+    version: int
+    fullchain_pem: str
+    private_key_pem: str = field(repr=False)
+    serial_hex: str
+    not_before: datetime
+    not_after: datetime
+    dns_names: tuple[str, ...]
+    key_type: KeyType
+    profile: str | None = None
+    ari_cert_id: str | None = None
+    account_url: str | None = None
+    order_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerTarget:
+    """Deploy to these HTTPS listeners of one classic OCI Load Balancer."""
+
+    load_balancer_id: str
+    listener_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateServiceTarget:
+    """Deploy as a new imported version of an OCI Certificates-service certificate.
+
+    Listeners that reference it through ``certificateIds`` follow its CURRENT version.
+    """
+
+    certificate_id: str
+
+
+Target = ListenerTarget | CertificateServiceTarget
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedTarget:
+    """What a deployment did to one target, for the report and for retiring old bundles."""
+
+    target: Target
+    bundle_name: str | None  # LB certificate bundle name; None for a Certificates-service target
+    changed: bool  # False when the target already served this certificate (idempotent re-run)
+    work_requests: tuple[str, ...] = ()

@@ -7,7 +7,10 @@ Adapters implement these with one SDK family each; tests implement them in memor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from renewer.model import DeployedTarget, StoredCertificate, Target
 
 
 class ChallengeStore(Protocol):
@@ -72,4 +75,100 @@ class ChallengeSelfCheck(Protocol):
 
     def verify(self, dns_name: str, token: str, key_authorization: str, *, deadline: float) -> None:
         """Return once the token URL serves ``key_authorization``; raise SelfCheckFailed."""
+        ...
+
+
+class CertificateStore(Protocol):
+    """The source of truth for issued certificates: one Vault secret per certificate name.
+
+    ``put`` adds a new version and returns it (never overwrites); ``latest`` is the newest good
+    version or None when nothing was ever stored; ``get`` raises
+    :class:`renewer.errors.ConfigError` for a version that does not exist. ``prune`` schedules
+    deletion of all but the newest ``keep`` versions and returns the versions it scheduled;
+    calling it again is a no-op. Errors: TransientError (throttling, 5xx), ConfigError (missing
+    vault/key, permissions).
+    """
+
+    def latest(self, name: str) -> StoredCertificate | None:
+        """The newest stored certificate for ``name``."""
+        ...
+
+    def get(self, name: str, version: int) -> StoredCertificate:
+        """A specific version (rollback)."""
+        ...
+
+    def put(self, name: str, certificate: StoredCertificate) -> StoredCertificate:
+        """Store a new version; returns it with its ``version`` filled in."""
+        ...
+
+    def prune(self, name: str, *, keep: int) -> list[int]:
+        """Schedule deletion of versions beyond the newest ``keep``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHandle:
+    """Proof of holding a lease: the holder id and the store's version tag (ETag) of the lease."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+    tag: str
+
+
+class Lease(Protocol):
+    """A per-certificate mutual-exclusion lease (CertMagic's Locker, over shared storage).
+
+    ``acquire`` returns a handle, or None when another holder has a lease that has not expired.
+    An expired lease is taken over atomically (conditional write on its tag). ``release`` deletes
+    the lease only if it is still ours (conditional on the tag) and is a no-op otherwise. After
+    acquiring, callers must re-check that the work is still needed.
+    """
+
+    def acquire(self, name: str, *, holder: str, ttl: timedelta) -> LeaseHandle | None:
+        """Take the lease for ``name`` for ``ttl``, or None if someone else holds it."""
+        ...
+
+    def release(self, handle: LeaseHandle) -> None:
+        """Give the lease back."""
+        ...
+
+
+class StateRepository(Protocol):
+    """Derived per-certificate state (failures, ARI answer, what is deployed where).
+
+    Losing it must never cause a duplicate order: Vault and the load balancer are re-read every
+    run. ``load`` returns None when absent; ``save`` replaces. Values are JSON objects.
+    """
+
+    def load(self, name: str) -> dict[str, object] | None:
+        """The saved state of certificate ``name``."""
+        ...
+
+    def save(self, name: str, state: dict[str, object]) -> None:
+        """Replace the saved state of certificate ``name``."""
+        ...
+
+
+class Deployer(Protocol):
+    """Puts a stored certificate on its targets and retires what it superseded.
+
+    ``deploy`` is idempotent: a target already serving the certificate is left alone
+    (``changed=False``). Rule 1: a listener never references a missing or wrong-domain bundle;
+    nothing is deleted before the switch has succeeded and been read back. ``retire`` deletes
+    bundles this renewer created (name prefix) that no listener uses, keeping ``keep_previous``
+    most recent ones for rollback. Errors: DeploymentError (work request FAILED, read-back
+    mismatch), TransientError, ConfigError (unknown LB/listener, listener without SSL).
+    """
+
+    def deploy(
+        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+    ) -> DeployedTarget:
+        """Make ``target`` serve ``certificate``."""
+        ...
+
+    def retire(
+        self, name: str, target: Target, *, keep_previous: int, deadline: float
+    ) -> list[str]:
+        """Delete superseded bundles of ``name`` on ``target``; returns what was deleted."""
         ...
