@@ -1,0 +1,233 @@
+"""OCI SDK clients for every OCI adapter: one signer, one retry policy, endpoint overrides.
+
+Authentication: resource principals inside the function (``auth="resource_principal"``), an OCI
+config-file profile for operators on a workstation (``auth="config_file"``). Endpoints: per-service
+overrides (the sandbox's emulator; dedicated regions), otherwise the SDK derives them from the
+region.
+
+Retries are explicit: a bounded SDK retry strategy (attempts and total seconds) on throttling,
+409 IncorrectState/LockConflict and 5xx, applied to every operation — including the Load
+Balancer's, which the SDK does not retry by default. The SDK's circuit breaker is turned off on
+purpose: it is shared by every client in the process and opens after 10 transient failures, so
+one throttled load balancer would fail calls to unrelated services for 30 s; our own retries and
+the per-certificate isolation already bound the damage.
+
+:func:`translate` is the single place where ``oci.exceptions`` become :mod:`renewer.errors`,
+always keeping OCI's ``opc-request-id`` (what OCI support asks for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from renewer.errors import ConfigError, RenewerError, TransientError
+
+# Read at import time by the SDK: keep its own defaults from retrying behind our back.
+os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
+
+import oci
+
+logger = logging.getLogger(__name__)
+
+SERVICES = (
+    "object_storage",
+    "vaults",
+    "secrets",
+    "load_balancer",
+    "certificates_management",
+    "certificates",
+)
+_CLIENT_CLASSES = {
+    "object_storage": "oci.object_storage.ObjectStorageClient",
+    "vaults": "oci.vault.VaultsClient",
+    "secrets": "oci.secrets.SecretsClient",
+    "load_balancer": "oci.load_balancer.LoadBalancerClient",
+    "certificates_management": "oci.certificates_management.CertificatesManagementClient",
+    "certificates": "oci.certificates.CertificatesClient",
+}
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TRANSIENT_CONFLICTS = frozenset({"IncorrectState", "LockConflict"})
+
+
+@dataclass(frozen=True, slots=True)
+class OciSettings:
+    """How to reach OCI.
+
+    ``auth``: ``resource_principal`` (in the function) or ``config_file`` (``config_file`` +
+    ``profile``, default ``~/.oci/config`` / ``DEFAULT``). ``region`` overrides the signer's.
+    ``endpoints`` maps a service name of :data:`SERVICES` to a base URL. ``retry_attempts`` and
+    ``retry_seconds`` bound each call's retries; ``timeout`` is (connect, read) seconds.
+    """
+
+    auth: str = "resource_principal"
+    config_file: str | None = None
+    profile: str | None = None
+    region: str | None = None
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    retry_attempts: int = 4
+    retry_seconds: float = 30.0
+    timeout: tuple[float, float] = (10.0, 60.0)
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("resource_principal", "config_file"):
+            msg = f"oci auth must be 'resource_principal' or 'config_file', not {self.auth!r}"
+            raise ConfigError(msg)
+        unknown = set(self.endpoints) - set(SERVICES)
+        if unknown:
+            msg = (
+                f"unknown OCI endpoint override(s) {', '.join(sorted(unknown))};"
+                f" the services are: {', '.join(SERVICES)}"
+            )
+            raise ConfigError(msg)
+        if self.retry_attempts < 1:
+            msg = "retry_attempts must be at least 1 (1 = no retry)"
+            raise ConfigError(msg)
+
+
+def retry_strategy(settings: OciSettings) -> Any:  # noqa: ANN401 - an SDK strategy object
+    """The bounded retry strategy every client uses (no retry when attempts == 1)."""
+    if settings.retry_attempts == 1:
+        return oci.retry.NoneRetryStrategy()
+    return oci.retry.RetryStrategyBuilder(
+        max_attempts=settings.retry_attempts,
+        total_elapsed_time_seconds=int(settings.retry_seconds),
+        retry_max_wait_between_calls_seconds=min(8, int(settings.retry_seconds)),
+        service_error_retry_on_any_5xx=True,
+    ).get_retry_strategy()
+
+
+class OciClients:
+    """Lazily built SDK clients sharing one signer and one retry policy.
+
+    Each client is created once, and the SDK's clients are safe to share between threads for
+    independent calls.
+
+    Raises:
+        ConfigError: credentials cannot be loaded (no resource-principal environment, a
+            missing or invalid config file or profile) — the message says which.
+
+    """
+
+    def __init__(self, settings: OciSettings) -> None:
+        self.settings = settings
+        self._config, self._signer = _credentials(settings)
+        self._retry = retry_strategy(settings)
+
+    def client(self, service: str) -> Any:  # noqa: ANN401 - the SDK's client classes
+        """The SDK client for ``service`` (one of :data:`SERVICES`)."""
+        return self._client(service)
+
+    @functools.cache  # noqa: B019 - one instance per process; clients live as long as it
+    def _client(self, service: str) -> Any:  # noqa: ANN401
+        module_name, _, class_name = _CLIENT_CLASSES[service].rpartition(".")
+        module = __import__(module_name, fromlist=[class_name])
+        kwargs: dict[str, Any] = {
+            "retry_strategy": self._retry,
+            "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+            "timeout": self.settings.timeout,
+        }
+        if self._signer is not None:
+            kwargs["signer"] = self._signer
+        endpoint = self.settings.endpoints.get(service)
+        if endpoint:
+            kwargs["service_endpoint"] = endpoint
+        return getattr(module, class_name)(self._config, **kwargs)
+
+    @property
+    def object_storage(self) -> Any:  # noqa: ANN401
+        """``oci.object_storage.ObjectStorageClient``."""
+        return self._client("object_storage")
+
+    @property
+    def vaults(self) -> Any:  # noqa: ANN401
+        """``oci.vault.VaultsClient``."""
+        return self._client("vaults")
+
+    @property
+    def secrets(self) -> Any:  # noqa: ANN401
+        """``oci.secrets.SecretsClient``."""
+        return self._client("secrets")
+
+    @property
+    def load_balancer(self) -> Any:  # noqa: ANN401
+        """``oci.load_balancer.LoadBalancerClient``."""
+        return self._client("load_balancer")
+
+    @property
+    def certificates_management(self) -> Any:  # noqa: ANN401
+        """``oci.certificates_management.CertificatesManagementClient``."""
+        return self._client("certificates_management")
+
+    @property
+    def certificates(self) -> Any:  # noqa: ANN401
+        """``oci.certificates.CertificatesClient``."""
+        return self._client("certificates")
+
+
+def _credentials(settings: OciSettings) -> tuple[dict[str, Any], Any]:
+    if settings.auth == "resource_principal":
+        try:
+            signer = oci.auth.signers.get_resource_principals_signer()
+        except (OSError, ValueError, KeyError) as exc:
+            msg = (
+                "resource-principal credentials are not available (OCI_RESOURCE_PRINCIPAL_*"
+                " environment); inside OCI Functions they always are — elsewhere use the"
+                " config-file auth with an OCI CLI profile"
+            )
+            raise ConfigError(msg) from exc
+        config: dict[str, Any] = {"region": settings.region} if settings.region else {}
+        return config, signer
+    location = settings.config_file or oci.config.DEFAULT_LOCATION
+    profile = settings.profile or oci.config.DEFAULT_PROFILE
+    try:
+        config = oci.config.from_file(file_location=location, profile_name=profile)
+        oci.config.validate_config(config)
+    except oci.exceptions.ConfigFileNotFound as exc:
+        msg = f"OCI config file {location} not found; create it with `oci setup config`"
+        raise ConfigError(msg) from exc
+    except oci.exceptions.ProfileNotFound as exc:
+        msg = f"profile {profile!r} is not in the OCI config file {location}"
+        raise ConfigError(msg) from exc
+    except (oci.exceptions.InvalidConfig, oci.exceptions.InvalidKeyFilePath) as exc:
+        msg = f"profile {profile!r} in {location} is incomplete or invalid: {exc}"
+        raise ConfigError(msg) from exc
+    if settings.region:
+        config["region"] = settings.region
+    return config, None
+
+
+@contextlib.contextmanager
+def translate(action: str) -> Iterator[None]:
+    """Turn ``oci`` exceptions raised inside the block into :mod:`renewer.errors`.
+
+    401/403/404 and other 4xx are :class:`ConfigError` (wrong OCID, missing policy, bad input:
+    retrying will not help); 429, 5xx and 409 IncorrectState/LockConflict are
+    :class:`TransientError`; timeouts and connection failures too. The message names ``action``
+    and carries OCI's code, message and ``opc-request-id``; never request bodies.
+    """
+    try:
+        yield
+    except RenewerError:
+        raise
+    except oci.exceptions.ServiceError as exc:
+        request_id = exc.request_id or (exc.headers or {}).get("opc-request-id")
+        text = (
+            f"{action}: OCI answered {exc.status} {exc.code}: {exc.message}"
+            f" (opc-request-id {request_id})"
+        )
+        if exc.status in _TRANSIENT_STATUSES or (
+            exc.status == 409 and exc.code in _TRANSIENT_CONFLICTS  # noqa: PLR2004
+        ):
+            raise TransientError(text) from exc
+        if exc.status == 404 and exc.code in ("NotAuthorizedOrNotFound", "BucketNotFound"):  # noqa: PLR2004
+            text += "; check the OCID/name and that a policy grants the function access"
+        raise ConfigError(text) from exc
+    except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
+        msg = f"{action}: cannot reach OCI ({type(exc).__name__})"
+        raise TransientError(msg) from exc
