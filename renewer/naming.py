@@ -14,18 +14,19 @@ from renewer.errors import ConfigError
 
 DEFAULT_PREFIX = "acme"
 CHALLENGE_PREFIX = ".well-known/acme-challenge/"
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Always used with fullmatch(): "$" would also match before a trailing newline.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
 # A certificate's configured name: used inside secret, bundle and object names, so keep it to
 # characters every one of them accepts, and short enough for OCI's name limits.
-CERT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
-_HEX = re.compile(r"^[0-9a-f]+$")
+CERT_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,14}")
+_HEX = re.compile(r"[0-9a-f]+")
 _SERIAL_CHARS = 16
 
 
 def check_certificate_name(name: str) -> str:
     """``name`` if it is a valid certificate name, else ConfigError saying what is allowed."""
-    if not CERT_NAME_RE.match(name):
+    if not CERT_NAME_RE.fullmatch(name):
         msg = (
             f"certificate name {name!r} is invalid: use 1-40 lower-case letters, digits and"
             " hyphens, starting and ending with a letter or digit (e.g. 'shop-www')"
@@ -36,7 +37,7 @@ def check_certificate_name(name: str) -> str:
 
 def check_prefix(prefix: str) -> str:
     """``prefix`` if valid, else ConfigError."""
-    if not PREFIX_RE.match(prefix):
+    if not PREFIX_RE.fullmatch(prefix):
         msg = (
             f"name prefix {prefix!r} is invalid: use 1-15 lower-case letters, digits and"
             " hyphens, starting with a letter"
@@ -47,7 +48,7 @@ def check_prefix(prefix: str) -> str:
 
 def challenge_object(token: str) -> str:
     """Object name of an http-01 key authorization; the token must be base64url."""
-    if not TOKEN_RE.match(token):
+    if not TOKEN_RE.fullmatch(token):
         msg = "an ACME http-01 token must match [A-Za-z0-9_-]+; refusing to publish it"
         raise ConfigError(msg)
     return f"{CHALLENGE_PREFIX}{token}"
@@ -71,7 +72,7 @@ def bundle_name(name: str, serial_hex: str, *, prefix: str = DEFAULT_PREFIX) -> 
     digits tell bundles of one certificate apart (ACME CA serials are random, 64+ bits).
     """
     serial = serial_hex.lower()
-    if not serial or not _HEX.match(serial):
+    if not serial or not _HEX.fullmatch(serial):
         msg = f"serial {serial_hex!r} is not hexadecimal"
         raise ConfigError(msg)
     return f"{prefix}-{check_certificate_name(name)}-{serial[:_SERIAL_CHARS]}"
@@ -80,7 +81,7 @@ def bundle_name(name: str, serial_hex: str, *, prefix: str = DEFAULT_PREFIX) -> 
 def owns_bundle(bundle: str, name: str, *, prefix: str = DEFAULT_PREFIX) -> bool:
     """Whether LB bundle ``bundle`` was created by this renewer for certificate ``name``."""
     head = f"{prefix}-{name}-"
-    return bundle.startswith(head) and bool(_HEX.match(bundle[len(head) :]))
+    return bundle.startswith(head) and bool(_HEX.fullmatch(bundle[len(head) :]))
 
 
 def lease_object(name: str) -> str:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Self
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # fullmatch(): "$" accepts a trailing newline
 
 
 class InMemoryChallengeStore:
@@ -69,7 +69,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = None
         if path.startswith(CHALLENGE_PREFIX):
             token = path[len(CHALLENGE_PREFIX) :]
-            if _TOKEN.match(token):
+            if _TOKEN.fullmatch(token):
                 body = self.server.store.get(token)
         if body is None:
             self.send_response(404)

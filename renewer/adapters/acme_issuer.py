@@ -67,7 +67,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # RFC 8555 section 8.1: tokens are base64url; anything else must never become an object name.
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+# Always used with fullmatch(): "$" would also match before a trailing newline.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 PEM_CHAIN = "application/pem-certificate-chain"
 # RFC 9773 section 4.3: clamp Retry-After on renewalInfo to a sane range.
 ARI_RETRY_MIN = timedelta(minutes=1)
@@ -534,7 +535,7 @@ class AcmeIssuer:
                 )
             challenge = http01[0]
             token = str(challenge.chall.encode("token"))
-            if not TOKEN_PATTERN.match(token):
+            if not TOKEN_PATTERN.fullmatch(token):
                 raise AcmeProtocolError(
                     f"the CA sent an http-01 token for {name} that is not base64url;"
                     " refusing to publish it",
