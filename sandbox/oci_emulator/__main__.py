@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with emulator:
-        ports = getattr(emulator.services.get("loadbalancer"), "port_map", dict)()
+        port_map = getattr(emulator.services.get("loadbalancer"), "port_map", dict)
+        ports: dict[str, dict[str, int]] = port_map()
         print(json.dumps({"endpoint": emulator.endpoint, "dataplane": ports}), flush=True)
         stop.wait()
     return 0

@@ -35,6 +35,7 @@ SERVICES = (
     ("sandbox.oci_emulator.vault", "Vault"),
     ("sandbox.oci_emulator.load_balancer", "LoadBalancer"),
     ("sandbox.oci_emulator.certificates", "Certificates"),
+    ("sandbox.oci_emulator.dataplane", "DataPlane"),  # serves what the services above configure
 )
 
 

@@ -123,7 +123,9 @@ Assumptions (not documented OCI facts; wire facts §1, §10)
 * Limits the SDK docstrings do not state are unverified: names at most 255 characters;
   ``idleTimeout`` 1-7200 s; backend ``weight`` 1-100; health checker ``retries`` 1-10,
   ``timeoutInMillis`` 1-600000, ``intervalInMillis`` 1000-1800000; ``verifyDepth`` >= 1.
-* Listener ports are unique per load balancer (a clash fails the work request).
+* Listeners may share a port as virtual hosts when they have the same protocol, are all SSL
+  (with the same ``protocols``) or all plain, name no hostname in common, and at most one of
+  them has no hostnames (the port's default); any other port clash fails the work request.
 * The LB's served chain for a bundle is ``publicCertificate`` followed by the ``caCertificate``
   certificates it does not already contain.
 """
@@ -835,9 +837,21 @@ def _dangling(config: JSON, who: str, label: str, name: str | None, collection: 
     return set()
 
 
+def _may_share_port(one: JSON, other: JSON) -> bool:
+    """Whether two listeners can be virtual hosts of one port (see the module docstring)."""
+    one_ssl, other_ssl = one["sslConfiguration"], other["sslConfiguration"]
+    return (
+        one["protocol"] == other["protocol"]
+        and (one_ssl is None) == (other_ssl is None)
+        and (one_ssl is None or set(one_ssl["protocols"]) == set(other_ssl["protocols"]))
+        and bool(one["hostnameNames"] or other["hostnameNames"])
+        and not set(one["hostnameNames"]) & set(other["hostnameNames"])
+    )
+
+
 def _listener_violations(config: JSON, resolve: Callable[[str], bool]) -> set[str]:
     found: set[str] = set()
-    ports: dict[int, str] = {}
+    ports: dict[int, list[tuple[str, JSON]]] = {}
     for name, listener in config["listeners"].items():
         who = f"listener '{name}'"
         found |= _dangling(
@@ -854,10 +868,12 @@ def _listener_violations(config: JSON, resolve: Callable[[str], bool]) -> set[st
             config, who, "path route set", listener["pathRouteSetName"], "pathRouteSets"
         )
         found |= _ssl_violations(who, listener["sslConfiguration"], config, resolve)
-        other = ports.setdefault(listener["port"], name)
-        if other != name:
-            pair = " and ".join(sorted((other, name)))
-            found.add(f"listeners {pair} both use port {listener['port']}")
+        sharing = ports.setdefault(listener["port"], [])
+        for other_name, other in sharing:
+            if not _may_share_port(listener, other):
+                pair = " and ".join(sorted((other_name, name)))
+                found.add(f"listeners {pair} both use port {listener['port']}")
+        sharing.append((name, listener))
     return found
 
 
@@ -1167,6 +1183,8 @@ class LoadBalancer:
                 ports.pop(listener_port, None)
             else:
                 ports[listener_port] = local_port
+            if not ports:
+                del self._ports[lb_id]
 
     # ------------------------------------------------------------------ state
 

@@ -125,7 +125,10 @@ class Emulator:
         self.state.save()
 
     def start(self) -> Self:
-        """Serve in a background thread (loading saved state first, unless already loaded)."""
+        """Serve in a background thread (loading saved state first, unless already loaded).
+
+        Then every service that has a ``start()`` is started, as ``stop()`` stops them.
+        """
         if not self.state.loaded:
             self.state.load()
         self._thread = threading.Thread(
@@ -135,6 +138,10 @@ class Emulator:
             daemon=True,
         )
         self._thread.start()
+        for service in self.services.values():
+            start = getattr(service, "start", None)
+            if callable(start):
+                start()
         return self
 
     def stop(self) -> None:

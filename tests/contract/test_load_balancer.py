@@ -29,6 +29,7 @@ from oci.load_balancer import models
 from sandbox.oci_emulator import load_balancer
 from sandbox.oci_emulator.app import build_emulator
 from sandbox.oci_emulator.core import StateStore
+from sandbox.oci_emulator.dataplane import DataPlane
 from tests.contract.conftest import (
     BASE_FIXTURE,
     COMPARTMENT,
@@ -955,6 +956,9 @@ def test_state_survives_a_restart_with_a_work_request_in_flight(
 
 
 def test_data_plane_accessors(emulator: RunningEmulator, shop: Bundle) -> None:
+    dataplane = emulator.emulator.services["dataplane"]
+    assert isinstance(dataplane, DataPlane)
+    dataplane.stop()  # the accessors alone: port_map() holds only what this test publishes
     lb = service(emulator)
     assert lb.load_balancer_ids() == sorted([LB_ID, BARE_LB_ID])
     assert set(lb.listeners(LB_ID)) == {"http", "https"}
