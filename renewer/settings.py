@@ -1,0 +1,533 @@
+"""The renewer's configuration: one JSON document, validated before anything else happens.
+
+The document lives inline in the function's configuration (``RENEWER_CONFIG``) or as an object in
+the private bucket; either way it is parsed here into frozen values. Every problem is reported at
+once, each naming the JSON path of the field and the fix, so an operator fixes them in one pass.
+Unknown keys are errors (a typo must not silently disable something). Pure: no I/O.
+
+Example (every optional key shown with its default)::
+
+    {
+      "acme": {
+        "directoryUrl": "https://acme-staging-v02.api.letsencrypt.org/directory",
+        "contact": ["ops@example.com"],
+        "termsOfServiceAgreed": true,
+        "eab": null,            # {"keyId": "...", "hmacKeySecretId": "ocid1.vaultsecret..."}
+        "selfCheck": true
+      },
+      "oci": {
+        "compartmentId": "ocid1.compartment.oc1..",
+        "vaultId": "ocid1.vault.oc1..", "keyId": "ocid1.key.oc1..",
+        "challengeBucket": "acme-challenges", "stateBucket": "acme-state",
+        "namespace": null,                  # looked up when null
+        "namePrefix": "acme"
+      },
+      "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true},
+      "certificates": [
+        {"name": "shop", "dnsNames": ["shop.example.com", "www.shop.example.com"],
+         "keyType": "ecdsa-p256", "profile": null, "preferredChain": null, "reuseKey": false,
+         "targets": [{"loadBalancerId": "ocid1.loadbalancer.oc1..", "listeners": ["https"]},
+                     {"certificateId": "ocid1.certificate.oc1.."}]}
+      ]
+    }
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from renewer import naming
+from renewer.errors import ConfigError
+from renewer.model import (
+    CertificateServiceTarget,
+    CertificateSpec,
+    KeyType,
+    ListenerTarget,
+    Target,
+)
+
+T = TypeVar("T")
+
+MAX_NAMES = 100  # Let's Encrypt's classic profile; tlsserver/shortlived allow 25 (the CA says so)
+MAX_RETENTION = 30  # Vault: 30 secret versions in active use per secret
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+\.[^@\s:]+")
+_PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_BUCKET = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+_LISTENER = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_OCID = re.compile(r"ocid1\.([a-z0-9]+)\.[a-z0-9-]*\.[a-z0-9-]*\.[A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAccountBindingRef:
+    """EAB key id plus the OCID of the Vault secret holding the HMAC key (never the key)."""
+
+    key_id: str
+    hmac_key_secret_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcmeSettings:
+    """Where and how to talk ACME."""
+
+    directory_url: str
+    contact: tuple[str, ...]
+    terms_of_service_agreed: bool
+    eab: ExternalAccountBindingRef | None
+    self_check: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OciResources:
+    """The tenancy resources the renewer uses."""
+
+    compartment_id: str
+    vault_id: str
+    key_id: str
+    challenge_bucket: str
+    state_bucket: str
+    namespace: str | None
+    name_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalSettings:
+    """Retention and verification knobs."""
+
+    retention: int
+    keep_previous_bundles: int
+    verify_tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedCertificate:
+    """One configured certificate: what to issue and where to deploy it."""
+
+    spec: CertificateSpec
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    acme: AcmeSettings
+    oci: OciResources
+    renewal: RenewalSettings
+    certificates: tuple[ManagedCertificate, ...]
+
+    def certificate(self, name: str) -> ManagedCertificate:
+        """The configured certificate ``name``; ConfigError listing the known names."""
+        for managed in self.certificates:
+            if managed.spec.name == name:
+                return managed
+        known = ", ".join(m.spec.name for m in self.certificates) or "none"
+        msg = f"no certificate named {name!r} is configured (configured: {known})"
+        raise ConfigError(msg)
+
+
+def load_config(text: str) -> Config:
+    """Parse and validate a configuration document (JSON text).
+
+    Raises:
+        ConfigError: listing every problem, one per line, each with its JSON path and the fix.
+
+    """
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        msg = f"the configuration is not valid JSON: {exc}"
+        raise ConfigError(msg) from exc
+    return parse_config(document)
+
+
+def parse_config(document: object) -> Config:
+    """Validate an already-decoded configuration document (see :func:`load_config`)."""
+    check = _Checker()
+    root = check.mapping(
+        document, "$", required={"acme", "oci", "certificates"}, optional={"renewal"}
+    )
+    config = None
+    if root is not None:
+        acme = _acme(check, root.get("acme"), "acme")
+        oci = _oci(check, root.get("oci"), "oci")
+        renewal = _renewal(check, root.get("renewal", {}), "renewal")
+        certificates = _certificates(check, root.get("certificates"), "certificates")
+        if acme and oci and renewal and certificates is not None:
+            config = Config(acme, oci, renewal, certificates)
+    if check.problems or config is None:
+        count = len(check.problems)
+        lines = "\n".join(f"- {p}" for p in check.problems)
+        msg = f"the configuration has {count} problem{'s' if count != 1 else ''}:\n{lines}"
+        raise ConfigError(msg)
+    return config
+
+
+class _Checker:
+    """Collects problems instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def mapping(
+        self,
+        value: object,
+        path: str,
+        *,
+        required: set[str],
+        optional: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> Mapping[str, Any] | None:
+        if not isinstance(value, Mapping):
+            self.fail(path, f"must be an object, not {_kind(value)}")
+            return None
+        for key in sorted(set(value) - required - optional):
+            allowed = ", ".join(sorted(required | optional))
+            self.fail(f"{path}.{key}", f"unknown key; the allowed keys are: {allowed}")
+        for key in sorted(required - set(value)):
+            self.fail(f"{path}.{key}", "is required")
+        return value
+
+    def typed(self, value: object, path: str, kind: type[T], what: str) -> T | None:
+        # bool is an int in Python; a JSON true is never a count.
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        self.fail(path, f"must be {what}, not {_kind(value)}")
+        return None
+
+    def string(
+        self, value: object, path: str, pattern: re.Pattern[str] | None = None, hint: str = ""
+    ) -> str | None:
+        text = self.typed(value, path, str, "a string")
+        if text is None:
+            return None
+        if pattern is not None and not pattern.fullmatch(text):
+            self.fail(path, f"{text!r} is not valid{': ' + hint if hint else ''}")
+            return None
+        return text
+
+    def ocid(self, value: object, path: str, *types: str) -> str | None:
+        text = self.typed(value, path, str, "an OCID string")
+        if text is None:
+            return None
+        match = _OCID.fullmatch(text)
+        if match is None or match.group(1) not in types:
+            expected = " or ".join(f"ocid1.{t}...." for t in types)
+            self.fail(path, f"{text!r} is not a {'/'.join(types)} OCID (expected {expected})")
+            return None
+        return text
+
+    def integer(self, value: object, path: str, low: int, high: int) -> int | None:
+        number = self.typed(value, path, int, "an integer")
+        if number is None:
+            return None
+        if not low <= number <= high:
+            self.fail(path, f"must be between {low} and {high}, not {number}")
+            return None
+        return number
+
+    def each(
+        self, value: object, path: str, parse: Callable[[object, str], T | None], *, minimum: int
+    ) -> list[T] | None:
+        items = self.typed(value, path, list, "a list")
+        if items is None:
+            return None
+        if len(items) < minimum:
+            self.fail(path, f"must hold at least {minimum} item{'s' if minimum != 1 else ''}")
+        parsed = [parse(item, f"{path}[{i}]") for i, item in enumerate(items)]
+        return [p for p in parsed if p is not None]
+
+
+def _kind(value: object) -> str:
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
+    section = check.mapping(
+        value,
+        path,
+        required={"directoryUrl"},
+        optional={"contact", "termsOfServiceAgreed", "eab", "selfCheck"},
+    )
+    if section is None:
+        return None
+    url = check.string(section.get("directoryUrl"), f"{path}.directoryUrl")
+    if url is not None and not url.startswith("https://"):
+        check.fail(
+            f"{path}.directoryUrl",
+            f"{url!r} must be an https:// ACME directory URL, e.g."
+            " https://acme-staging-v02.api.letsencrypt.org/directory",
+        )
+    contact = check.each(
+        section.get("contact", []),
+        f"{path}.contact",
+        lambda v, p: check.string(v, p, _EMAIL, "use a plain e-mail address like ops@example.com"),
+        minimum=0,
+    )
+    tos = check.typed(
+        section.get("termsOfServiceAgreed", True),
+        f"{path}.termsOfServiceAgreed",
+        bool,
+        "true or false",
+    )
+    self_check = check.typed(
+        section.get("selfCheck", True), f"{path}.selfCheck", bool, "true or false"
+    )
+    eab = None
+    if section.get("eab") is not None:
+        eab_section = check.mapping(
+            section["eab"], f"{path}.eab", required={"keyId", "hmacKeySecretId"}
+        )
+        if eab_section is not None:
+            key_id = check.string(eab_section.get("keyId"), f"{path}.eab.keyId")
+            secret = check.ocid(
+                eab_section.get("hmacKeySecretId"), f"{path}.eab.hmacKeySecretId", "vaultsecret"
+            )
+            if "hmacKey" in eab_section:
+                check.fail(
+                    f"{path}.eab.hmacKey", "never put the key here; store it in a Vault secret"
+                )
+            if key_id and secret:
+                eab = ExternalAccountBindingRef(key_id, secret)
+    if url is None or contact is None or tos is None or self_check is None:
+        return None
+    return AcmeSettings(url, tuple(contact), tos, eab, self_check)
+
+
+def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
+    section = check.mapping(
+        value,
+        path,
+        required={"compartmentId", "vaultId", "keyId", "challengeBucket", "stateBucket"},
+        optional={"namespace", "namePrefix"},
+    )
+    if section is None:
+        return None
+    bucket_hint = "bucket names use letters, digits, '-', '_' and '.'"
+    fields = {
+        "compartment": check.ocid(
+            section.get("compartmentId"), f"{path}.compartmentId", "compartment", "tenancy"
+        ),
+        "vault": check.ocid(section.get("vaultId"), f"{path}.vaultId", "vault"),
+        "key": check.ocid(section.get("keyId"), f"{path}.keyId", "key"),
+        "challenge": check.string(
+            section.get("challengeBucket"), f"{path}.challengeBucket", _BUCKET, bucket_hint
+        ),
+        "state": check.string(
+            section.get("stateBucket"), f"{path}.stateBucket", _BUCKET, bucket_hint
+        ),
+    }
+    if fields["challenge"] and fields["challenge"] == fields["state"]:
+        check.fail(
+            f"{path}.stateBucket",
+            "must differ from challengeBucket: the token server may read every challenge object,"
+            " and state must stay private",
+        )
+    namespace = None
+    if section.get("namespace") is not None:
+        namespace = check.string(section["namespace"], f"{path}.namespace")
+    prefix = check.string(section.get("namePrefix", naming.DEFAULT_PREFIX), f"{path}.namePrefix")
+    if prefix is not None:
+        try:
+            naming.check_prefix(prefix)
+        except ConfigError as exc:
+            check.fail(f"{path}.namePrefix", str(exc))
+            prefix = None
+    if None in fields.values() or prefix is None or fields["challenge"] == fields["state"]:
+        return None
+    return OciResources(
+        compartment_id=str(fields["compartment"]),
+        vault_id=str(fields["vault"]),
+        key_id=str(fields["key"]),
+        challenge_bucket=str(fields["challenge"]),
+        state_bucket=str(fields["state"]),
+        namespace=namespace,
+        name_prefix=prefix,
+    )
+
+
+def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | None:
+    section = check.mapping(
+        value, path, required=set(), optional={"retention", "keepPreviousBundles", "verifyTls"}
+    )
+    if section is None:
+        return None
+    retention = check.integer(section.get("retention", 10), f"{path}.retention", 2, MAX_RETENTION)
+    keep = check.integer(
+        section.get("keepPreviousBundles", 1), f"{path}.keepPreviousBundles", 0, 10
+    )
+    verify = check.typed(section.get("verifyTls", True), f"{path}.verifyTls", bool, "true or false")
+    if retention is None or keep is None or verify is None:
+        return None
+    return RenewalSettings(retention, keep, verify)
+
+
+def _certificates(
+    check: _Checker, value: object, path: str
+) -> tuple[ManagedCertificate, ...] | None:
+    parsed = check.each(value, path, lambda v, p: _certificate(check, v, p), minimum=1)
+    if parsed is None:
+        return None
+    seen: dict[str, int] = {}
+    for index, managed in enumerate(parsed):
+        name = managed.spec.name
+        if name in seen:
+            check.fail(f"{path}[{index}].name", f"{name!r} is already used by {path}[{seen[name]}]")
+        seen.setdefault(name, index)
+    return tuple(parsed)
+
+
+def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificate | None:
+    section = check.mapping(
+        value,
+        path,
+        required={"name", "dnsNames", "targets"},
+        optional={"keyType", "profile", "preferredChain", "reuseKey"},
+    )
+    if section is None:
+        return None
+    name = check.string(section.get("name"), f"{path}.name")
+    if name is not None:
+        try:
+            naming.check_certificate_name(name)
+        except ConfigError as exc:
+            check.fail(f"{path}.name", str(exc))
+            name = None
+    names = _dns_names(check, section.get("dnsNames"), f"{path}.dnsNames")
+    key_type = None
+    raw_key_type = check.string(section.get("keyType", KeyType.EC_P256.value), f"{path}.keyType")
+    if raw_key_type is not None:
+        try:
+            key_type = KeyType(raw_key_type)
+        except ValueError:
+            choices = ", ".join(k.value for k in KeyType)
+            check.fail(f"{path}.keyType", f"{raw_key_type!r} is not one of: {choices}")
+    profile = None
+    if section.get("profile") is not None:
+        profile = check.string(
+            section["profile"],
+            f"{path}.profile",
+            _PROFILE,
+            "an ACME profile name such as 'tlsserver'",
+        )
+    chain = None
+    if section.get("preferredChain") is not None:
+        chain = check.string(section["preferredChain"], f"{path}.preferredChain")
+    reuse = check.typed(section.get("reuseKey", False), f"{path}.reuseKey", bool, "true or false")
+    targets: list[Target] | None = check.each(
+        section.get("targets"), f"{path}.targets", functools.partial(_target, check), minimum=1
+    )
+    if targets:
+        _check_target_overlap(check, targets, f"{path}.targets")
+    if name is None or names is None or key_type is None or reuse is None or not targets:
+        return None
+    spec = CertificateSpec(
+        name=name,
+        dns_names=names,
+        key_type=key_type,
+        profile=profile,
+        preferred_chain=chain,
+        reuse_key=reuse,
+    )
+    return ManagedCertificate(spec, tuple(targets))
+
+
+def _dns_names(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
+    items = check.each(value, path, lambda v, p: _dns_name(check, v, p), minimum=1)
+    if items is None:
+        return None
+    if len(items) > MAX_NAMES:
+        check.fail(path, f"holds {len(items)} names; a certificate has at most {MAX_NAMES}")
+    duplicates = sorted({n for n in items if items.count(n) > 1})
+    if duplicates:
+        check.fail(path, f"lists {', '.join(duplicates)} more than once")
+    if not items or duplicates or len(items) > MAX_NAMES:
+        return None
+    return tuple(items)
+
+
+def _dns_name(check: _Checker, value: object, path: str) -> str | None:
+    text = check.string(value, path)
+    if text is None:
+        return None
+    name = text.strip().lower().removesuffix(".")
+    if name.startswith("*."):
+        check.fail(
+            path,
+            f"{text!r} is a wildcard; http-01 cannot validate wildcards (RFC 8555 8.3) — list"
+            " each host name instead",
+        )
+        return None
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        check.fail(path, f"{text!r} is an IP address; this renewer issues for DNS names only")
+        return None
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):  # noqa: PLR2004
+        check.fail(
+            path,
+            f"{text!r} is not a valid DNS name: use letters, digits and hyphens in dot-separated"
+            " labels, e.g. www.example.com",
+        )
+        return None
+    return name
+
+
+def _target(check: _Checker, value: object, path: str) -> Target | None:
+    if isinstance(value, Mapping) and "certificateId" in value:
+        section = check.mapping(value, path, required={"certificateId"})
+        if section is None:
+            return None
+        ocid = check.ocid(section.get("certificateId"), f"{path}.certificateId", "certificate")
+        return CertificateServiceTarget(ocid) if ocid else None
+    section = check.mapping(value, path, required={"loadBalancerId", "listeners"})
+    if section is None:
+        return None
+    lb = check.ocid(section.get("loadBalancerId"), f"{path}.loadBalancerId", "loadbalancer")
+    listeners = check.each(
+        section.get("listeners"),
+        f"{path}.listeners",
+        lambda v, p: check.string(
+            v, p, _LISTENER, "listener names use letters, digits, '-', '_' and '.'"
+        ),
+        minimum=1,
+    )
+    if listeners and len(set(listeners)) != len(listeners):
+        check.fail(f"{path}.listeners", "lists a listener more than once")
+        return None
+    if lb is None or not listeners:
+        return None
+    return ListenerTarget(lb, tuple(listeners))
+
+
+def _check_target_overlap(check: _Checker, targets: list[Target], path: str) -> None:
+    seen: set[tuple[str, str]] = set()
+    for index, target in enumerate(targets):
+        keys = (
+            [(target.load_balancer_id, listener) for listener in target.listener_names]
+            if isinstance(target, ListenerTarget)
+            else [(target.certificate_id, "")]
+        )
+        for key in keys:
+            if key in seen:
+                check.fail(f"{path}[{index}]", "targets the same listener or certificate twice")
+            seen.add(key)
