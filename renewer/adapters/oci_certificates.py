@@ -1,0 +1,298 @@
+"""``Deployer`` for OCI Certificates-service certificates (imported): one version per renewal.
+
+DEPLOY, for one :class:`~renewer.model.CertificateServiceTarget`: read the certificate (a missing
+one is a :class:`ConfigError` naming its OCID); when its CURRENT version already has the
+certificate's serial, nothing changes (``changed=False``). Otherwise:
+
+* a version with that serial that may still become current (not DEPRECATED, not pending
+  deletion: a rollback to the previous version, a run killed after importing) is made CURRENT
+  with ``currentVersionNumber`` — no duplicate version;
+* else the certificate is imported as a new version at stage CURRENT
+  (``UpdateCertificateByImportingConfigDetails``: the leaf, the rest of the chain, the key),
+  named ``naming.bundle_name(name, serial)`` — the version name marks it as ours, which is what
+  ``retire`` goes by (rule 2). Should a DEPRECATED version already carry that name (a rollback
+  to a long-superseded certificate) the import goes unnamed, and is never retired.
+
+The update carries ``if-match`` = the certificate's ETag; a 409 (the ETag moved: a listener
+association, a concurrent change) re-reads and retries once. The certificate is then read back:
+its CURRENT version must have the serial (:class:`DeploymentError` otherwise). Listeners that
+name the certificate in ``certificateIds`` follow its CURRENT version without an update of
+their own (what Oracle's oci-native-ingress-controller relies on; wire facts §2), so no listener
+is touched here.
+
+RETIRE schedules deletion (OCI's default window, 30 days, cancellable) of the versions named as
+ours for ``name`` that are neither CURRENT nor PENDING nor already scheduled, beyond the
+``keep_previous`` newest. OCI only lets DEPRECATED versions be scheduled: the PREVIOUS version is
+always kept, even with ``keep_previous=0``. Calling it again schedules nothing new.
+
+There are no work requests: the service answers synchronously. Bad certificate material (a chain
+that does not start with the leaf's issuer, a key that does not match) is refused with 400 and
+comes out as :class:`ConfigError` through :func:`translate`, before anything changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from renewer import naming, pki
+from renewer.adapters.oci_clients import OciClients, translate
+from renewer.clock import Clock
+from renewer.errors import ConfigError, DeploymentError, RenewerError, TransientError
+from renewer.model import CertificateServiceTarget, DeployedTarget, StoredCertificate, Target
+
+# isort: split
+# After oci_clients: it sets the SDK's import-time retry default before ``oci`` is first imported.
+import oci
+
+logger = logging.getLogger(__name__)
+
+CURRENT, PENDING, DEPRECATED = "CURRENT", "PENDING", "DEPRECATED"
+_CONFLICT = 409
+
+SdkModel = Any  # an ``oci.certificates_management.models`` instance (no type hints in the SDK)
+
+
+class CertificatesServiceDeployer:
+    """``Deployer`` for :class:`~renewer.model.CertificateServiceTarget` (see the module doc).
+
+    ``deploy`` is idempotent (``changed=False`` when the CURRENT version already has the serial,
+    with no mutating call); ``retire`` is idempotent. Both raise ConfigError for a missing
+    certificate or bad input, TransientError for throttling, 5xx and an exhausted deadline.
+
+    Args:
+        clients: the OCI clients (only ``certificates_management`` is used).
+        clock: monotonic time, to start no change after the deadline.
+        prefix: the name prefix that marks versions as ours (``naming``).
+
+    """
+
+    def __init__(
+        self, clients: OciClients, *, clock: Clock, prefix: str = naming.DEFAULT_PREFIX
+    ) -> None:
+        self._clients = clients
+        self._clock = clock
+        self._prefix = naming.check_prefix(prefix)
+
+    def deploy(
+        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+    ) -> DeployedTarget:
+        """Make ``certificate`` the CURRENT version of the target certificate.
+
+        Raises:
+            ConfigError: not a CertificateServiceTarget; a missing certificate; material the
+                service refuses (400).
+            DeploymentError: the read-back's CURRENT version has another serial.
+            TransientError: throttling, 5xx, the deadline passed before the update.
+
+        """
+        certificate_id = _service_target(target).certificate_id
+        serial = _serial(certificate.serial_hex)
+        version_name = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
+        leaf, chain = _leaf_and_chain(certificate)
+        action = f"deploy {version_name} to Certificates-service certificate {certificate_id}"
+        current, etag = self._get(certificate_id)
+        if _serial(current.current_version.serial_number) == serial:
+            logger.info("deploy unchanged certificate=%s version=%s", certificate_id, version_name)
+            return DeployedTarget(target, None, changed=False)
+        retries_left = 1
+        while True:
+            details, how = self._update_details(
+                certificate_id, serial, version_name, leaf, chain, certificate
+            )
+            self._check_deadline(action, deadline)
+            try:
+                with translate(action):
+                    self._clients.certificates_management.update_certificate(
+                        certificate_id, details, if_match=etag
+                    )
+            except ConfigError as exc:
+                if _status(exc) != _CONFLICT or not retries_left:
+                    raise
+                retries_left -= 1
+                logger.warning("certificate_retry certificate=%s reason=conflict", certificate_id)
+                current, etag = self._get(certificate_id)
+                if _serial(current.current_version.serial_number) == serial:
+                    return DeployedTarget(target, None, changed=False)  # done concurrently
+                continue
+            break
+        logger.info(
+            "certificate_mutation op=UpdateCertificate certificate=%s version=%s how=%s",
+            certificate_id,
+            version_name,
+            how,
+        )
+        after, _ = self._get(certificate_id)
+        if _serial(after.current_version.serial_number) != serial:
+            msg = (
+                f"read-back of {certificate_id}: its CURRENT version is"
+                f" {after.current_version.version_number}"
+                f" (serial {after.current_version.serial_number}), not {version_name}"
+            )
+            raise DeploymentError(msg)
+        return DeployedTarget(target, None, changed=True)
+
+    def retire(
+        self, name: str, target: Target, *, keep_previous: int, deadline: float
+    ) -> list[str]:
+        """Schedule deletion of our superseded DEPRECATED versions of ``name``.
+
+        Returns:
+            The version names scheduled for deletion, newest first.
+
+        Raises:
+            ConfigError: not a CertificateServiceTarget, a negative ``keep_previous``, a missing
+                certificate.
+            TransientError: throttling, 5xx, the deadline passed.
+
+        """
+        certificate_id = _service_target(target).certificate_id
+        if keep_previous < 0:
+            msg = f"keep_previous must be 0 or more, not {keep_previous}"
+            raise ConfigError(msg)
+        ours = [
+            version
+            for version in self._versions(certificate_id)
+            if version.version_name
+            and naming.owns_bundle(version.version_name, name, prefix=self._prefix)
+            and version.time_of_deletion is None
+            and not {CURRENT, PENDING} & set(version.stages or [])
+        ]
+        ours.sort(key=lambda version: version.version_number, reverse=True)
+        scheduled: list[str] = []
+        for version in ours[keep_previous:]:
+            if DEPRECATED not in (version.stages or []):
+                logger.info(
+                    "retire kept certificate=%s version=%s reason=not_deprecated",
+                    certificate_id,
+                    version.version_name,
+                )
+                continue
+            action = (
+                f"schedule deletion of version {version.version_number} of Certificates-service"
+                f" certificate {certificate_id}"
+            )
+            self._check_deadline(action, deadline)
+            with translate(action):
+                self._clients.certificates_management.schedule_certificate_version_deletion(
+                    certificate_id,
+                    version.version_number,
+                    oci.certificates_management.models.ScheduleCertificateVersionDeletionDetails(),
+                )
+            logger.info(
+                "certificate_mutation op=ScheduleCertificateVersionDeletion certificate=%s"
+                " version=%s",
+                certificate_id,
+                version.version_name,
+            )
+            scheduled.append(version.version_name)
+        return scheduled
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _update_details(
+        self,
+        certificate_id: str,
+        serial: str,
+        version_name: str,
+        leaf: str,
+        chain: str,
+        certificate: StoredCertificate,
+    ) -> tuple[SdkModel, str]:
+        """Promote an existing version with ``serial`` or import a new one; (details, how)."""
+        models = oci.certificates_management.models
+        versions = self._versions(certificate_id)
+        for version in versions:
+            if (
+                _serial(version.serial_number) == serial
+                and DEPRECATED not in (version.stages or [])
+                and version.time_of_deletion is None
+            ):
+                details = models.UpdateCertificateDetails(
+                    current_version_number=version.version_number
+                )
+                return details, f"promote_version_{version.version_number}"
+        taken = any(version.version_name == version_name for version in versions)
+        config = models.UpdateCertificateByImportingConfigDetails(
+            certificate_pem=leaf,
+            cert_chain_pem=chain,
+            private_key_pem=certificate.private_key_pem,
+            stage=CURRENT,
+            version_name=None if taken else version_name,
+        )
+        return models.UpdateCertificateDetails(certificate_config=config), "import"
+
+    def _get(self, certificate_id: str) -> tuple[SdkModel, str | None]:
+        with translate(f"read Certificates-service certificate {certificate_id}"):
+            response = self._clients.certificates_management.get_certificate(certificate_id)
+        return response.data, response.headers.get("etag")
+
+    def _versions(self, certificate_id: str) -> list[SdkModel]:
+        """Every version summary of the certificate, all pages."""
+        versions: list[SdkModel] = []
+        page: str | None = None
+        while True:
+            with translate(
+                f"list the versions of Certificates-service certificate {certificate_id}"
+            ):
+                response = self._clients.certificates_management.list_certificate_versions(
+                    certificate_id, page=page
+                )
+            versions += response.data.items or []
+            page = response.next_page
+            if not page:
+                return versions
+
+    def _check_deadline(self, action: str, deadline: float) -> None:
+        if self._clock.monotonic() >= deadline:
+            msg = f"{action}: the deadline passed before the change could start"
+            raise TransientError(msg)
+
+
+def _service_target(target: Target) -> CertificateServiceTarget:
+    if not isinstance(target, CertificateServiceTarget):
+        msg = (
+            "CertificatesServiceDeployer deploys to Certificates-service targets only,"
+            f" not {type(target).__name__}"
+        )
+        raise ConfigError(msg)
+    return target
+
+
+def _serial(value: str) -> str:
+    """A serial as bare lower-case hex without leading zeros (``03 AC FC`` -> ``3acfc``)."""
+    digits = "".join(ch for ch in value.lower() if ch in "0123456789abcdef")
+    return digits.lstrip("0") or "0"
+
+
+def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
+    """The leaf PEM and the rest of the chain, which the service requires.
+
+    Raises:
+        ConfigError: the chain does not parse or holds the leaf alone, or the leaf's serial is
+            not ``serial_hex``.
+
+    """
+    certificates = pki.split_chain(certificate.fullchain_pem)
+    if _serial(pki.serial_hex(certificates[0])) != _serial(certificate.serial_hex):
+        msg = (
+            f"stored certificate version {certificate.version}: serial {certificate.serial_hex}"
+            " is not the serial of its leaf certificate"
+        )
+        raise ConfigError(msg)
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
+    if len(pems) < 2:  # noqa: PLR2004 - a leaf and at least its issuer
+        msg = (
+            f"stored certificate version {certificate.version} has no issuer certificate after"
+            " the leaf; the Certificates service needs the chain"
+        )
+        raise ConfigError(msg)
+    return pems[0], "".join(pems[1:])
+
+
+def _status(error: RenewerError) -> int | None:
+    """The HTTP status of the OCI error :func:`translate` turned into ``error``, if any."""
+    status = getattr(error.__cause__, "status", None)
+    return status if isinstance(status, int) else None

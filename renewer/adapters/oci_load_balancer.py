@@ -1,0 +1,561 @@
+"""``Deployer`` for classic OCI Load Balancer listeners: LB certificate bundles, switched safely.
+
+DEPLOY (ARCHITECTURE §3), for one :class:`~renewer.model.ListenerTarget`:
+
+1. read the load balancer; every target listener must exist, have an ``sslConfiguration`` and
+   be updatable without losing anything — otherwise :class:`ConfigError`, before any mutation;
+2. create the bundle ``naming.bundle_name(name, serial)`` unless the load balancer has it
+   (publicCertificate = the leaf, caCertificate = the rest of the chain), with an
+   ``opc-retry-token`` derived from the load balancer and the bundle name, so a run killed while
+   the work request is queued finds that same work request again instead of a 409 (OCI keeps a
+   token 24 h, so a FAILED create is answered again for that long: the same material fails the
+   same way); then wait for the work request;
+3. for each listener not on the bundle yet: re-read it, write it back whole with only
+   ``sslConfiguration.certificateName`` changed (``if-match`` = the load balancer's ETag; one
+   412 re-reads and retries), wait for the work request;
+4. read the load balancer back: every target listener must reference the bundle and every other
+   field must equal what it was (:class:`DeploymentError` otherwise).
+
+``UpdateListener`` replaces the listener whole (wire facts §1.2), so the update is built from
+every field the SDK's ``Listener`` model reports: each field that ``UpdateListenerDetails`` /
+``SSLConfigurationDetails`` also has is copied as read. A listener that names a
+Certificates-service certificate (``certificateIds``) is moved to the bundle and the id is
+cleared: a listener takes either one ``certificateName`` or one ``certificateIds`` entry.
+
+RETIRE: delete the bundles of certificate ``name`` (``naming.owns_bundle``: our prefix, our
+name, a hex serial) that no listener or backend set of the load balancer references, except
+the ``keep_previous`` newest (by the leaf's notBefore) kept for rollback. Bundles we do not own
+are never touched (rule 2); a delete refused with 409 (attached meanwhile) is skipped with a
+warning.
+
+Rule 4: one mutation at a time per load balancer in this process. A lock per load balancer
+OCID, shared by every instance, is held around each mutation and the wait for its work request;
+load balancers do not wait for each other. Work requests from elsewhere (another invocation, a
+person) are queued by OCI and simply waited for. Waiting for the lock is bounded by the
+deadline; its wait uses real time even when the injected clock is a fake.
+
+Work requests are polled every ``poll_interval`` seconds on the injected clock, never past the
+deadline (a ``time.monotonic()`` instant): a work request still running at the deadline is a
+:class:`TransientError` naming it — a later run finds the bundle or the switched listener and
+carries on. A FAILED work request is a :class:`DeploymentError` with its id and errorDetails;
+OCI applies nothing of a failed work request, so the listener is untouched (rule 1).
+
+One INFO line per mutation (load balancer, listener, bundle, work request); never PEMs or keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives import serialization
+
+from renewer import naming, pki
+from renewer.adapters.oci_clients import OciClients, translate
+from renewer.clock import Clock
+from renewer.errors import ConfigError, DeploymentError, RenewerError, TransientError
+from renewer.model import DeployedTarget, ListenerTarget, StoredCertificate, Target
+
+# isort: split
+# After oci_clients: it sets the SDK's import-time retry default before ``oci`` is first imported.
+import oci
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL = 2.0
+# GET may answer it, but UpdateListener refuses it as input [SDK docstring of cipherSuiteName].
+CUSTOMIZED_CIPHER_SUITE = "oci-customized-ssl-cipher-suite"
+_SUCCEEDED, _FAILED = "SUCCEEDED", "FAILED"
+_NOT_FOUND, _CONFLICT, _PRECONDITION_FAILED = 404, 409, 412
+_NO_DATE = datetime.min.replace(tzinfo=UTC)
+
+SdkModel = Any  # an ``oci.load_balancer.models`` instance (the SDK ships no type hints)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """One read of a load balancer and the ETag that came with it (None if OCI sent none)."""
+
+    load_balancer: SdkModel
+    etag: str | None
+
+
+class LoadBalancerDeployer:
+    """``Deployer`` for :class:`~renewer.model.ListenerTarget` (see the module docstring).
+
+    ``deploy`` is idempotent: when every target listener already references the bundle it makes
+    no mutating call and answers ``changed=False``. ``retire`` is idempotent and safe to call
+    again at any time. Both are safe to run concurrently for different certificates, in threads
+    of one process (they serialize per load balancer) or in different processes (OCI queues
+    their work requests; ETags catch overlapping listener writes).
+
+    Args:
+        clients: the OCI clients (only ``load_balancer`` is used).
+        prefix: the name prefix that marks bundles as ours (``naming``).
+        clock: monotonic time and sleeping for work-request polling and deadlines.
+        poll_interval: seconds between two reads of a work request.
+
+    Raises:
+        ConfigError: an invalid prefix.
+
+    """
+
+    _locks: ClassVar[dict[str, threading.Lock]] = {}
+    _locks_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        clients: OciClients,
+        *,
+        prefix: str = naming.DEFAULT_PREFIX,
+        clock: Clock,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        self._clients = clients
+        self._prefix = naming.check_prefix(prefix)
+        self._clock = clock
+        self._poll_interval = poll_interval
+
+    # ------------------------------------------------------------------ Deployer
+
+    def deploy(
+        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+    ) -> DeployedTarget:
+        """Make every listener of ``target`` serve ``certificate`` (see the module docstring).
+
+        Raises:
+            ConfigError: not a ListenerTarget; unknown load balancer or listener; a listener
+                without SSL or that cannot be written back unchanged; a certificate whose
+                serial does not match its leaf. Raised before any mutation.
+            DeploymentError: a work request FAILED, the bundle of that name holds another
+                certificate, or the read-back differs.
+            TransientError: throttling, 5xx, the deadline reached (naming the work request).
+
+        """
+        listener_target = _listener_target(target)
+        lb_id = listener_target.load_balancer_id
+        listeners = tuple(dict.fromkeys(listener_target.listener_names))
+        if not listeners:
+            msg = f"the target on load balancer {lb_id} names no listener"
+            raise ConfigError(msg)
+        leaf, chain = _leaf_and_chain(certificate)
+        bundle = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
+
+        snapshot = self._read(lb_id)
+        for listener_name in listeners:  # every check before the first mutation (rule 6)
+            _update_details(lb_id, _listener(snapshot, lb_id, listener_name), bundle)
+        pending = [n for n in listeners if _bundle_of(_listener(snapshot, lb_id, n)) != bundle]
+        if not pending:
+            logger.info("deploy unchanged lb=%s bundle=%s", lb_id, bundle)
+            return DeployedTarget(target, bundle, changed=False)
+
+        work_requests: list[str] = []
+        existing = (snapshot.load_balancer.certificates or {}).get(bundle)
+        if existing is not None:
+            _check_holds(existing, leaf, lb_id)
+        else:
+            created = self._ensure_bundle(lb_id, bundle, leaf, chain, certificate, deadline)
+            if created:
+                work_requests.append(created)
+        switched: dict[str, tuple[str, dict[str, Any]]] = {}
+        for listener_name in pending:
+            done = self._switch(lb_id, listener_name, bundle, deadline)
+            if done is not None:
+                switched[listener_name] = done
+                work_requests.append(done[0])
+        self._verify(lb_id, listeners, bundle, switched)
+        return DeployedTarget(
+            target, bundle, changed=bool(work_requests), work_requests=tuple(work_requests)
+        )
+
+    def retire(
+        self, name: str, target: Target, *, keep_previous: int, deadline: float
+    ) -> list[str]:
+        """Delete the unused bundles of ``name`` beyond the ``keep_previous`` newest.
+
+        Returns:
+            The bundle names deleted (their work requests SUCCEEDED), oldest last.
+
+        Raises:
+            ConfigError: not a ListenerTarget, a negative ``keep_previous``, an unknown load
+                balancer.
+            DeploymentError: a delete work request FAILED.
+            TransientError: throttling, 5xx, the deadline reached.
+
+        """
+        lb_id = _listener_target(target).load_balancer_id
+        if keep_previous < 0:
+            msg = f"keep_previous must be 0 or more, not {keep_previous}"
+            raise ConfigError(msg)
+        load_balancer = self._read(lb_id).load_balancer
+        used = _bundles_in_use(load_balancer)
+        unused = [
+            bundle
+            for bundle in (load_balancer.certificates or {}).values()
+            if naming.owns_bundle(bundle.certificate_name, name, prefix=self._prefix)
+            and bundle.certificate_name not in used
+        ]
+        unused.sort(key=_not_before, reverse=True)
+        return [
+            bundle.certificate_name
+            for bundle in unused[keep_previous:]
+            if self._delete_bundle(lb_id, bundle.certificate_name, deadline)
+        ]
+
+    # ------------------------------------------------------------------ steps
+
+    def _ensure_bundle(
+        self,
+        lb_id: str,
+        bundle: str,
+        leaf: str,
+        chain: str | None,
+        certificate: StoredCertificate,
+        deadline: float,
+    ) -> str | None:
+        """Create ``bundle`` unless present; the work request id, or None when it was there."""
+        action = f"create certificate bundle {bundle} on load balancer {lb_id}"
+        with self._mutation(lb_id, deadline):
+            existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
+            if existing is not None:
+                _check_holds(existing, leaf, lb_id)
+                return None
+            details = oci.load_balancer.models.CreateCertificateDetails(
+                certificate_name=bundle,
+                public_certificate=leaf,
+                ca_certificate=chain,
+                private_key=certificate.private_key_pem,
+            )
+            with translate(action):
+                response = self._clients.load_balancer.create_certificate(
+                    details, lb_id, opc_retry_token=_retry_token("CreateCertificate", lb_id, bundle)
+                )
+            work_request = _work_request_id(response, action)
+            logger.info(
+                "lb_mutation op=CreateCertificate lb=%s listener=- bundle=%s work_request=%s",
+                lb_id,
+                bundle,
+                work_request,
+            )
+            self._wait(work_request, action=action, deadline=deadline)
+            return work_request
+
+    def _switch(
+        self, lb_id: str, listener_name: str, bundle: str, deadline: float
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Point one listener at ``bundle``: (work request, the listener as it was) or None.
+
+        None when the listener already references the bundle (a concurrent run did it).
+        """
+        action = f"switch listener {listener_name} of load balancer {lb_id} to {bundle}"
+        retries_left = 1
+        with self._mutation(lb_id, deadline):
+            while True:
+                snapshot = self._read(lb_id)
+                if bundle not in (snapshot.load_balancer.certificates or {}):
+                    # Rule 1: never point a listener at a missing certificate.
+                    msg = f"{action}: the bundle is not on the load balancer after its creation"
+                    raise DeploymentError(msg)
+                current = _listener(snapshot, lb_id, listener_name)
+                if _bundle_of(current) == bundle:
+                    return None
+                details = _update_details(lb_id, current, bundle)
+                try:
+                    with translate(action):
+                        response = self._clients.load_balancer.update_listener(
+                            details, lb_id, listener_name, if_match=snapshot.etag
+                        )
+                except ConfigError as exc:
+                    if _status(exc) != _PRECONDITION_FAILED:
+                        raise
+                    if not retries_left:
+                        msg = f"{action}: the load balancer kept changing under us (412 twice)"
+                        raise TransientError(msg) from exc
+                    retries_left -= 1
+                    logger.warning(
+                        "lb_retry lb=%s listener=%s reason=etag_changed", lb_id, listener_name
+                    )
+                    continue
+                work_request = _work_request_id(response, action)
+                logger.info(
+                    "lb_mutation op=UpdateListener lb=%s listener=%s bundle=%s work_request=%s",
+                    lb_id,
+                    listener_name,
+                    bundle,
+                    work_request,
+                )
+                self._wait(work_request, action=action, deadline=deadline)
+                return work_request, oci.util.to_dict(current)
+
+    def _verify(
+        self,
+        lb_id: str,
+        listeners: tuple[str, ...],
+        bundle: str,
+        switched: dict[str, tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Read back: each listener on ``bundle``; a switched one otherwise as it was."""
+        snapshot = self._read(lb_id)
+        for listener_name in listeners:
+            work_request, before = switched.get(listener_name, (None, None))
+            listener = (snapshot.load_balancer.listeners or {}).get(listener_name)
+            where = f"read-back of listener {listener_name} of load balancer {lb_id}"
+            if listener is None or _bundle_of(listener) != bundle:
+                msg = f"{where}: it does not reference {bundle}"
+                raise DeploymentError(msg, work_request_id=work_request)
+            if before is None:
+                continue
+            changed = _differences(_with_bundle(before, bundle), oci.util.to_dict(listener))
+            if changed:
+                msg = f"{where}: fields other than the certificate changed: {', '.join(changed)}"
+                raise DeploymentError(msg, work_request_id=work_request)
+
+    def _delete_bundle(self, lb_id: str, bundle: str, deadline: float) -> bool:
+        """Delete one bundle; False when OCI refused because it is attached, or it is gone."""
+        action = f"delete certificate bundle {bundle} from load balancer {lb_id}"
+        with self._mutation(lb_id, deadline):
+            try:
+                with translate(action):
+                    response = self._clients.load_balancer.delete_certificate(lb_id, bundle)
+            except ConfigError as exc:
+                status = _status(exc)
+                if status == _CONFLICT:
+                    logger.warning("retire skipped lb=%s bundle=%s reason=attached", lb_id, bundle)
+                    return False
+                if status == _NOT_FOUND:
+                    logger.info("retire skipped lb=%s bundle=%s reason=gone", lb_id, bundle)
+                    return False
+                raise
+            work_request = _work_request_id(response, action)
+            logger.info(
+                "lb_mutation op=DeleteCertificate lb=%s listener=- bundle=%s work_request=%s",
+                lb_id,
+                bundle,
+                work_request,
+            )
+            self._wait(work_request, action=action, deadline=deadline)
+            return True
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _read(self, lb_id: str) -> _Snapshot:
+        with translate(f"read load balancer {lb_id}"):
+            response = self._clients.load_balancer.get_load_balancer(lb_id)
+        return _Snapshot(response.data, response.headers.get("etag"))
+
+    def _wait(self, work_request: str, *, action: str, deadline: float) -> None:
+        """Poll until SUCCEEDED; DeploymentError on FAILED, TransientError at the deadline."""
+        while True:
+            with translate(f"{action}: read work request {work_request}"):
+                state = self._clients.load_balancer.get_work_request(work_request).data
+            if state.lifecycle_state == _SUCCEEDED:
+                return
+            if state.lifecycle_state == _FAILED:
+                details = "; ".join(
+                    f"{error.error_code}: {error.message}" for error in state.error_details or []
+                )
+                msg = f"{action}: work request {work_request} FAILED: {details or state.message}"
+                raise DeploymentError(msg, work_request_id=work_request)
+            remaining = deadline - self._clock.monotonic()
+            if remaining <= 0:
+                msg = (
+                    f"{action}: work request {work_request} still {state.lifecycle_state} at the"
+                    " deadline; the next run finds its result and carries on"
+                )
+                raise TransientError(msg)
+            self._clock.sleep(min(self._poll_interval, remaining))
+
+    @contextmanager
+    def _mutation(self, lb_id: str, deadline: float) -> Iterator[None]:
+        """Hold the load balancer's process-wide lock (rule 4), waiting no longer than allowed."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(lb_id, threading.Lock())
+        remaining = deadline - self._clock.monotonic()
+        if remaining <= 0 or not lock.acquire(timeout=remaining):
+            msg = (
+                f"load balancer {lb_id}: the deadline came before a change could start"
+                " (another change may hold the load balancer)"
+            )
+            raise TransientError(msg)
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _listener_target(target: Target) -> ListenerTarget:
+    if not isinstance(target, ListenerTarget):
+        msg = f"LoadBalancerDeployer deploys to listener targets only, not {type(target).__name__}"
+        raise ConfigError(msg)
+    return target
+
+
+def _listener(snapshot: _Snapshot, lb_id: str, listener_name: str) -> SdkModel:
+    listeners = snapshot.load_balancer.listeners or {}
+    listener = listeners.get(listener_name)
+    if listener is None:
+        known = ", ".join(sorted(listeners)) or "none"
+        msg = (
+            f"load balancer {lb_id} has no listener {listener_name!r} (its listeners: {known});"
+            " fix the target's listener names"
+        )
+        raise ConfigError(msg)
+    return listener
+
+
+def _bundle_of(listener: SdkModel) -> str | None:
+    ssl = listener.ssl_configuration
+    return None if ssl is None else ssl.certificate_name
+
+
+def _update_details(lb_id: str, listener: SdkModel, bundle: str) -> SdkModel:
+    """UpdateListenerDetails carrying every field of ``listener``, on ``bundle``.
+
+    Raises:
+        ConfigError: no SSL configuration; a cipher suite OCI refuses as input; a field the
+            update model cannot carry (a newer API than this SDK: writing would reset it).
+
+    """
+    models = oci.load_balancer.models
+    where = f"listener {listener.name!r} of load balancer {lb_id}"
+    ssl = listener.ssl_configuration
+    if ssl is None:
+        msg = f"{where} has no SSL configuration; only HTTPS listeners can take a certificate"
+        raise ConfigError(msg)
+    if ssl.cipher_suite_name == CUSTOMIZED_CIPHER_SUITE:
+        msg = (
+            f"{where} reports cipher suite {CUSTOMIZED_CIPHER_SUITE!r}, which UpdateListener does"
+            " not accept; give the listener a named cipher suite first"
+        )
+        raise ConfigError(msg)
+    fields = _carry_over(listener, models.UpdateListenerDetails, where, ignore={"name"})
+    ssl_fields = _carry_over(ssl, models.SSLConfigurationDetails, f"{where} sslConfiguration")
+    ssl_fields["certificate_name"] = bundle
+    ssl_fields["certificate_ids"] = None  # exactly one of certificateName / certificateIds
+    fields["ssl_configuration"] = models.SSLConfigurationDetails(**ssl_fields)
+    return models.UpdateListenerDetails(**fields)
+
+
+def _carry_over(
+    source: SdkModel,
+    details_class: type,
+    where: str,
+    ignore: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, Any]:
+    """The fields of ``source`` that ``details_class`` takes; ConfigError if one would be lost."""
+    accepted: dict[str, str] = details_class().swagger_types
+    lost = [
+        field
+        for field in source.swagger_types
+        if field not in accepted and field not in ignore and getattr(source, field) is not None
+    ]
+    if lost:
+        msg = (
+            f"{where} has {', '.join(lost)}, which {details_class.__name__} cannot send back;"
+            " an update would reset it (upgrade the oci SDK)"
+        )
+        raise ConfigError(msg)
+    return {field: getattr(source, field) for field in accepted if field in source.swagger_types}
+
+
+def _with_bundle(listener: dict[str, Any], bundle: str) -> dict[str, Any]:
+    """The listener JSON (``oci.util.to_dict``) as it must read after the switch."""
+    expected = copy.deepcopy(listener)
+    expected["ssl_configuration"]["certificate_name"] = bundle
+    expected["ssl_configuration"]["certificate_ids"] = None
+    return expected
+
+
+def _differences(expected: object, actual: object, path: str = "") -> list[str]:
+    """Paths (``ssl_configuration.protocols``) where two JSON values differ."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found: list[str] = []
+        for key in sorted(set(expected) | set(actual)):
+            found += _differences(expected.get(key), actual.get(key), f"{path}{key}.")
+        return found
+    return [] if expected == actual else [path.rstrip(".")]
+
+
+def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str | None]:
+    """The leaf PEM and the rest of the chain (None when the chain is the leaf alone).
+
+    Raises:
+        ConfigError: the chain does not parse, or its leaf's serial is not ``serial_hex``.
+
+    """
+    certificates = pki.split_chain(certificate.fullchain_pem)
+    if pki.serial_hex(certificates[0]) != certificate.serial_hex.lower().lstrip("0"):
+        msg = (
+            f"stored certificate version {certificate.version}: serial {certificate.serial_hex}"
+            " is not the serial of its leaf certificate"
+        )
+        raise ConfigError(msg)
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
+    return pems[0], "".join(pems[1:]) or None
+
+
+def _check_holds(bundle: SdkModel, leaf: str, lb_id: str) -> None:
+    """DeploymentError unless the existing ``bundle``'s public certificate is ``leaf``."""
+    try:
+        held = pki.split_chain(bundle.public_certificate or "")[0]
+    except ConfigError:
+        held = None
+    if held is None or held.public_bytes(serialization.Encoding.PEM).decode("ascii") != leaf:
+        msg = (
+            f"bundle {bundle.certificate_name} on load balancer {lb_id} holds another certificate;"
+            " refusing to switch listeners to it (delete it and run again)"
+        )
+        raise DeploymentError(msg)
+
+
+def _bundles_in_use(load_balancer: SdkModel) -> set[str]:
+    """Bundle names referenced by any listener or backend set of the load balancer."""
+    holders = [
+        *(load_balancer.listeners or {}).values(),
+        *(load_balancer.backend_sets or {}).values(),
+    ]
+    return {
+        holder.ssl_configuration.certificate_name
+        for holder in holders
+        if holder.ssl_configuration is not None and holder.ssl_configuration.certificate_name
+    }
+
+
+def _not_before(bundle: SdkModel) -> datetime:
+    """The bundle leaf's notBefore; unreadable bundles sort as the oldest."""
+    try:
+        return pki.split_chain(bundle.public_certificate or "")[0].not_valid_before_utc
+    except ConfigError:
+        return _NO_DATE
+
+
+def _retry_token(operation: str, lb_id: str, name: str) -> str:
+    """A retry token that is the same for the same change, across processes and restarts."""
+    return hashlib.sha256(f"{operation}\0{lb_id}\0{name}".encode()).hexdigest()[:48]
+
+
+def _work_request_id(response: SdkModel, action: str) -> str:
+    work_request = response.headers.get("opc-work-request-id")
+    if not work_request:
+        msg = (
+            f"{action}: OCI accepted the change but named no work request"
+            f" (opc-request-id {response.headers.get('opc-request-id')})"
+        )
+        raise DeploymentError(msg)
+    return str(work_request)
+
+
+def _status(error: RenewerError) -> int | None:
+    """The HTTP status of the OCI error :func:`translate` turned into ``error``, if any."""
+    status = getattr(error.__cause__, "status", None)
+    return status if isinstance(status, int) else None
