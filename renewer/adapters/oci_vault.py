@@ -1,0 +1,786 @@
+"""Issued certificates and ACME accounts kept in OCI Vault secrets; the EAB HMAC key read from one.
+
+One secret per certificate (``<prefix>-<name>``, :func:`renewer.naming.secret_name`): every secret
+version is one issued certificate, so the Vault's version history is the rollback history
+(ARCHITECTURE section 3). One secret per ACME directory holds that directory's account key and
+URL (:func:`renewer.naming.account_secret_name`). Both are JSON documents, versioned by a
+``format`` field, base64-encoded as Vault's ``BASE64`` secret content.
+
+OCI facts this module relies on (``shared/reference/oci-wire-facts.md`` section 3):
+
+* a secret bundle holds at most 25 KB; the content is checked against that *before* any call;
+* a secret keeps at most 30 versions in active use (and 30 pending deletion), so old versions
+  are scheduled for deletion (:meth:`VaultCertificateStore.prune`);
+* only a ``DEPRECATED`` version can be scheduled for deletion ("You can only delete a secret
+  version if the secret version rotation state is marked as DEPRECATED", SDK docs). A new
+  CURRENT version turns the old CURRENT into PREVIOUS and the old PREVIOUS into DEPRECATED, so
+  the CURRENT and the PREVIOUS version always survive a prune;
+* ``CreateSecret`` honours ``opc-retry-token`` for 24 h: the same token and body return the
+  first answer instead of a second secret. ``UpdateSecret`` takes no retry token;
+* secret names are unique within a vault, and a secret pending deletion still holds its name.
+
+Ownership (rule 2): secrets this module creates carry the freeform tag
+``managed-by: oci-acme-renewer``; it never adds versions to, or prunes, a secret without it.
+Secret content never reaches a log line, an exception message or a ``repr`` (rule 3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import oci
+
+from renewer import naming
+from renewer.adapters.oci_clients import OciClients, translate
+from renewer.errors import ConfigError, TransientError
+from renewer.model import KeyType, StoredCertificate
+from renewer.ports import AccountRecord
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+MAX_CONTENT_BYTES = 25 * 1024  # "The maximum allowable size for a secret bundle is 25 KB"
+MAX_ACTIVE_VERSIONS = 30  # "30 secret versions in active use ... for each secret"
+# Keeping 30 would leave no room: the next put would be the 31st active version and be refused.
+MAX_KEEP = MAX_ACTIVE_VERSIONS - 1
+MANAGED_BY_TAG = "managed-by"
+MANAGED_BY = "oci-acme-renewer"
+
+_ACTIVE = "ACTIVE"
+_DEPRECATED = "DEPRECATED"
+_PROTECTED_STAGES = frozenset({"CURRENT", "PENDING", "PREVIOUS", "LATEST"})
+_BUSY_STATES = frozenset({"CREATING", "UPDATING", "CANCELLING_DELETION"})
+_GONE_STATES = frozenset({"DELETED"})
+_NOT_FOUND = 404
+_POLICY_CODES = frozenset({"NotAuthorizedOrNotFound", "RelatedResourceNotAuthorizedOrNotFound"})
+_BASE64URL_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+# ------------------------------------------------------------------------------ secret access
+
+
+@dataclass(frozen=True, slots=True)
+class _Bundle:
+    """One secret version as read: its number and decoded content (secret: not in repr)."""
+
+    version: int
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    secret_id: str
+    owned: bool
+
+
+class _Secrets:
+    """Named secrets of one vault: lookup with an OCID cache, create-or-update, bundle reads.
+
+    Thread-safe: the cache is guarded by a lock, and the SDK clients may be shared between
+    threads. Writes to one secret are not serialized here; callers hold the certificate's lease.
+    """
+
+    def __init__(
+        self, clients: OciClients, *, compartment_id: str, vault_id: str, key_id: str
+    ) -> None:
+        self._clients = clients
+        self.compartment_id = compartment_id
+        self.vault_id = vault_id
+        self.key_id = key_id
+        self._found: dict[str, _Found] = {}
+        self._lock = threading.Lock()
+
+    # -- lookup
+
+    def find(self, secret_name: str) -> _Found | None:
+        """The usable secret named ``secret_name`` in the vault, or None when there is none.
+
+        Raises:
+            TransientError: the secret exists but is still being created or updated.
+            ConfigError: the secret is (scheduled for) deletion or FAILED; it still holds the
+                name, so nothing can be stored under it until an operator acts.
+
+        """
+        with self._lock:
+            cached = self._found.get(secret_name)
+        if cached is not None:
+            return cached
+        with translate(f"look up Vault secret {secret_name} in vault {self.vault_id}"):
+            summaries = oci.pagination.list_call_get_all_results(
+                self._clients.vaults.list_secrets,
+                self.compartment_id,
+                name=secret_name,
+                vault_id=self.vault_id,
+            ).data
+        candidates = [
+            s
+            for s in summaries
+            if s.secret_name == secret_name and s.lifecycle_state not in _GONE_STATES
+        ]
+        active = [s for s in candidates if s.lifecycle_state == _ACTIVE]
+        if active:
+            summary = active[0]
+            found = _Found(summary.id, _owned(summary.freeform_tags))
+            with self._lock:
+                self._found[secret_name] = found
+            logger.debug("vault secret found name=%s id=%s", secret_name, found.secret_id)
+            return found
+        if not candidates:
+            return None
+        state, secret_id = candidates[0].lifecycle_state, candidates[0].id
+        if state in _BUSY_STATES:
+            msg = f"Vault secret {secret_name} ({secret_id}) is {state}; try again in a minute"
+            raise TransientError(msg, retry_after=60.0)
+        msg = (
+            f"Vault secret {secret_name} ({secret_id}) is {state}, and a secret keeps its name"
+            " until it is deleted: cancel the deletion (oci vault secret cancel-secret-deletion)"
+            " or use another name prefix"
+        )
+        raise ConfigError(msg)
+
+    def forget(self, secret_name: str) -> None:
+        """Drop the cached OCID of ``secret_name`` (it was deleted or replaced meanwhile)."""
+        with self._lock:
+            self._found.pop(secret_name, None)
+
+    def owned(self, secret_name: str) -> _Found | None:
+        """Like :meth:`find`, but ConfigError for a secret this renewer did not create."""
+        found = self.find(secret_name)
+        if found is not None and not found.owned:
+            msg = (
+                f"Vault secret {secret_name} ({found.secret_id}) exists but was not created by"
+                f" this renewer (no freeform tag {MANAGED_BY_TAG}={MANAGED_BY}); it is left"
+                " alone: rename or delete it, tag it, or use another name prefix"
+            )
+            raise ConfigError(msg)
+        return found
+
+    # -- reads
+
+    def bundle(self, secret_name: str, *, version: int | None = None) -> _Bundle | None:
+        """The CURRENT version of ``secret_name`` (or version ``version``); None: no secret.
+
+        A cached OCID answering 404 is looked up again once (the secret may have been deleted
+        and re-created while this process stayed warm).
+
+        Raises:
+            ConfigError: the version does not exist, or is not readable (translated 404).
+
+        """
+        found = self.find(secret_name)
+        if found is None:
+            return None
+        try:
+            return self._read(secret_name, found.secret_id, version)
+        except ConfigError as exc:
+            if _status(exc) != _NOT_FOUND:
+                raise
+            self.forget(secret_name)
+            fresh = self.find(secret_name)
+            if fresh is None:
+                return None
+            if fresh.secret_id == found.secret_id:
+                raise
+            return self._read(secret_name, fresh.secret_id, version)
+
+    def _read(self, secret_name: str, secret_id: str, version: int | None) -> _Bundle:
+        selector: dict[str, Any] = (
+            {"stage": "CURRENT"} if version is None else {"version_number": version}
+        )
+        what = "the CURRENT version" if version is None else f"version {version}"
+        with translate(f"read {what} of Vault secret {secret_name}"):
+            data = self._clients.secrets.get_secret_bundle(secret_id, **selector).data
+        return _Bundle(data.version_number, _decode_bundle(data, secret_name))
+
+    # -- writes
+
+    def write(
+        self,
+        secret_name: str,
+        content: bytes,
+        *,
+        metadata: dict[str, str],
+        description: str,
+        retry_token: str,
+        previous_version: int | None,
+    ) -> int:
+        """Store ``content`` as the new CURRENT version (creating the secret); its number.
+
+        ``retry_token`` de-duplicates a create retried by the SDK or by a re-run (24 h).
+        """
+        encoded = base64.b64encode(content).decode("ascii")
+        found = self.owned(secret_name)
+        if found is None:
+            details = oci.vault.models.CreateSecretDetails(
+                compartment_id=self.compartment_id,
+                vault_id=self.vault_id,
+                key_id=self.key_id,
+                secret_name=secret_name,
+                description=description,
+                metadata=metadata,
+                freeform_tags={MANAGED_BY_TAG: MANAGED_BY},
+                secret_content=oci.vault.models.Base64SecretContentDetails(
+                    content_type="BASE64", content=encoded, stage="CURRENT"
+                ),
+            )
+            with self._explained(f"create Vault secret {secret_name}", creating=True):
+                secret = self._clients.vaults.create_secret(
+                    details, opc_retry_token=retry_token
+                ).data
+            with self._lock:
+                self._found[secret_name] = _Found(secret.id, owned=True)
+            return int(secret.current_version_number or 1)
+        details = oci.vault.models.UpdateSecretDetails(
+            metadata=metadata,
+            secret_content=oci.vault.models.Base64SecretContentDetails(
+                content_type="BASE64", content=encoded, stage="CURRENT"
+            ),
+        )
+        with self._explained(f"add a version to Vault secret {secret_name}"):
+            secret = self._clients.vaults.update_secret(found.secret_id, details).data
+        number = secret.current_version_number
+        if number is not None and (previous_version is None or number > previous_version):
+            return int(number)
+        # OCI may answer while the secret is still UPDATING, with the old version number.
+        return self._newest_version(secret_name, found.secret_id)
+
+    def _newest_version(self, secret_name: str, secret_id: str) -> int:
+        with translate(f"list the versions of Vault secret {secret_name}"):
+            versions = self._clients.vaults.list_secret_versions(
+                secret_id, limit=1, sort_by="VERSION_NUMBER", sort_order="DESC"
+            ).data
+        if not versions:
+            msg = f"Vault secret {secret_name} lists no versions yet; try again in a minute"
+            raise TransientError(msg, retry_after=60.0)
+        return int(versions[0].version_number)
+
+    def versions(self, secret_name: str, secret_id: str) -> list[Any]:
+        """Every version summary of the secret (all pages), pending deletion included."""
+        with translate(f"list the versions of Vault secret {secret_name}"):
+            return list(
+                oci.pagination.list_call_get_all_results(
+                    self._clients.vaults.list_secret_versions, secret_id
+                ).data
+            )
+
+    def schedule_deletion(self, secret_name: str, secret_id: str, number: int) -> None:
+        """Schedule version ``number`` for deletion after OCI's default window (30 days)."""
+        with self._explained(f"schedule version {number} of Vault secret {secret_name}"):
+            self._clients.vaults.schedule_secret_version_deletion(
+                secret_id, number, oci.vault.models.ScheduleSecretVersionDeletionDetails()
+            )
+
+    # -- errors
+
+    @contextlib.contextmanager
+    def _explained(self, action: str, *, creating: bool = False) -> Iterator[None]:
+        """``translate(action)``, plus the fix for the write failures operators actually hit."""
+        try:
+            with translate(action):
+                yield
+        except ConfigError as error:
+            hint = _write_hint(error, self, creating=creating)
+            if hint is None:
+                raise
+            raise ConfigError(f"{error}; {hint}") from error
+
+
+def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str | None:
+    code = getattr(error.__cause__, "code", None)
+    if code in _POLICY_CODES:
+        return (
+            "the function's dynamic group needs 'manage secret-family' in the compartment"
+            f" {secrets.compartment_id}, 'use vaults' for vault {secrets.vault_id} and"
+            f" 'use keys' for key {secrets.key_id} (a symmetric AES key of that vault)"
+        )
+    if code == "LimitExceeded":
+        return (
+            f"a secret keeps at most {MAX_ACTIVE_VERSIONS} versions in active use and"
+            f" {MAX_ACTIVE_VERSIONS} pending deletion: prune old versions (keep at most"
+            f" {MAX_KEEP}) or wait for scheduled deletions to complete"
+        )
+    if code == "Conflict" and creating:
+        # Names are unique per vault, but the lookup only sees the configured compartment.
+        return (
+            f"a secret of that name already exists in vault {secrets.vault_id}, outside"
+            f" compartment {secrets.compartment_id} or not ACTIVE; delete it or use another"
+            " name prefix"
+        )
+    return None
+
+
+def _status(error: ConfigError) -> int | None:
+    status = getattr(error.__cause__, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _owned(tags: dict[str, str] | None) -> bool:
+    return (tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY
+
+
+def _decode_bundle(data: Any, secret_name: str) -> bytes:  # noqa: ANN401 - SDK SecretBundle
+    content = getattr(data.secret_bundle_content, "content", None)
+    if not isinstance(content, str):
+        msg = f"Vault secret {secret_name} has no BASE64 content"
+        raise ConfigError(msg)
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        msg = f"Vault secret {secret_name}: the bundle content is not valid base64"
+        raise ConfigError(msg) from exc
+
+
+def _retry_token(*parts: str) -> str:
+    # OCI retry tokens are at most 64 characters: a SHA-256 in hex is exactly that.
+    return hashlib.sha256("\n".join(("create-secret", *parts)).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ documents
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _load(raw: bytes, *, secret_name: str, holds: str) -> dict[str, Any]:
+    """Parse a document this renewer wrote; ConfigError naming the secret (never its content)."""
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        document = None
+    if not isinstance(document, dict) or "format" not in document:
+        msg = (
+            f"Vault secret {secret_name} does not hold {holds} written by this renewer (a JSON"
+            " document with a 'format' field); restore a version this renewer wrote, or use"
+            " another name prefix"
+        )
+        raise ConfigError(msg)
+    version = document["format"]
+    if version != FORMAT:
+        shown = version if isinstance(version, int) else "unknown"
+        msg = (
+            f"Vault secret {secret_name} has format {shown}; this renewer reads format {FORMAT}"
+            " (was it written by a newer release?)"
+        )
+        raise ConfigError(msg)
+    return document
+
+
+def _text(document: dict[str, Any], key: str, secret_name: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not value:
+        msg = f"Vault secret {secret_name}: field {key!r} is missing or not a string"
+        raise ConfigError(msg)
+    return value
+
+
+def _optional_text(document: dict[str, Any], key: str, secret_name: str) -> str | None:
+    value = document.get(key)
+    if value is not None and not isinstance(value, str):
+        msg = f"Vault secret {secret_name}: field {key!r} is not a string"
+        raise ConfigError(msg)
+    return value
+
+
+def _time(document: dict[str, Any], key: str, secret_name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(_text(document, key, secret_name))
+    except ValueError as exc:
+        msg = f"Vault secret {secret_name}: field {key!r} is not an RFC 3339 time"
+        raise ConfigError(msg) from exc
+    if moment.tzinfo is None:
+        msg = f"Vault secret {secret_name}: field {key!r} has no time zone"
+        raise ConfigError(msg)
+    return moment.astimezone(UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def certificate_document(certificate: StoredCertificate) -> bytes:
+    """The secret content of one certificate version: compact JSON, format 1 (secret!)."""
+    return _dump(
+        {
+            "format": FORMAT,
+            "fullchain": certificate.fullchain_pem,
+            "privateKey": certificate.private_key_pem,
+            "serial": certificate.serial_hex,
+            "notBefore": _rfc3339(certificate.not_before),
+            "notAfter": _rfc3339(certificate.not_after),
+            "dnsNames": list(certificate.dns_names),
+            "keyType": certificate.key_type.value,
+            "profile": certificate.profile,
+            "ariCertId": certificate.ari_cert_id,
+            "accountUrl": certificate.account_url,
+            "orderUrl": certificate.order_url,
+        }
+    )
+
+
+def parse_certificate_document(raw: bytes, *, version: int, secret_name: str) -> StoredCertificate:
+    """The inverse of :func:`certificate_document`; ConfigError names the secret and field."""
+    document = _load(raw, secret_name=secret_name, holds="a certificate")
+    names = document.get("dnsNames")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        msg = f"Vault secret {secret_name}: field 'dnsNames' must be a list of names"
+        raise ConfigError(msg)
+    try:
+        key_type = KeyType(_text(document, "keyType", secret_name))
+    except ValueError as exc:
+        msg = f"Vault secret {secret_name}: field 'keyType' is not a known key type"
+        raise ConfigError(msg) from exc
+    return StoredCertificate(
+        version=version,
+        fullchain_pem=_text(document, "fullchain", secret_name),
+        private_key_pem=_text(document, "privateKey", secret_name),
+        serial_hex=_text(document, "serial", secret_name),
+        not_before=_time(document, "notBefore", secret_name),
+        not_after=_time(document, "notAfter", secret_name),
+        dns_names=tuple(names),
+        key_type=key_type,
+        profile=_optional_text(document, "profile", secret_name),
+        ari_cert_id=_optional_text(document, "ariCertId", secret_name),
+        account_url=_optional_text(document, "accountUrl", secret_name),
+        order_url=_optional_text(document, "orderUrl", secret_name),
+    )
+
+
+def _certificate_metadata(certificate: StoredCertificate) -> dict[str, str]:
+    """What operators see in the console beside the secret: nothing secret, strings only."""
+    metadata = {
+        "format": str(FORMAT),
+        "serial": certificate.serial_hex,
+        "notBefore": _rfc3339(certificate.not_before),
+        "notAfter": _rfc3339(certificate.not_after),
+        "dnsNames": ",".join(certificate.dns_names),
+        "keyType": certificate.key_type.value,
+        "profile": certificate.profile,
+        "ariCertId": certificate.ari_cert_id,
+        "accountUrl": certificate.account_url,
+        "orderUrl": certificate.order_url,
+    }
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+# ------------------------------------------------------------------------------ the stores
+
+
+class VaultCertificateStore:
+    """:class:`renewer.ports.CertificateStore` on OCI Vault: one secret per certificate name.
+
+    The secret ``<prefix>-<name>`` is created in ``vault_id`` (compartment ``compartment_id``,
+    encrypted with the symmetric ``key_id``) by the first :meth:`put`; every later :meth:`put`
+    adds a version that becomes CURRENT. A version's content is a JSON document (format 1) with
+    the full chain, the private key and the certificate's metadata; the non-secret metadata is
+    also the secret's ``metadata`` for the console.
+
+    Contract:
+
+    * :meth:`latest` reads the CURRENT version (what an operator promotes for a rollback), None
+      when the secret does not exist.
+    * :meth:`put` is idempotent: when the CURRENT version already has the certificate's serial
+      it is returned and nothing is written (a re-run after a crash between STORE and DEPLOY
+      adds no version). A create carries an ``opc-retry-token`` derived from the vault, the
+      secret name and the serial, so a retried or re-run create never makes a second secret.
+      An ``UpdateSecret`` retried by the SDK after a lost answer may add a second version with
+      the same certificate, which is harmless. The 25 KB limit is checked before any call.
+    * :meth:`get` raises ConfigError for a version that does not exist or is pending deletion.
+    * :meth:`prune` schedules the deletion of DEPRECATED versions beyond the newest ``keep``
+      (CURRENT and PREVIOUS always stay), after OCI's default 30-day window; a re-run is a no-op.
+
+    Errors: ConfigError (missing vault/key/policy, foreign or unreadable content, limits),
+    TransientError (throttling, 5xx, timeouts; a secret still CREATING). Writes only touch
+    secrets tagged ``managed-by: oci-acme-renewer``. Safe to share between threads for
+    different certificate names; writes to one name are serialized by the caller's lease.
+    """
+
+    def __init__(
+        self,
+        clients: OciClients,
+        *,
+        compartment_id: str,
+        vault_id: str,
+        key_id: str,
+        prefix: str = naming.DEFAULT_PREFIX,
+    ) -> None:
+        self._prefix = naming.check_prefix(prefix)
+        self._secrets = _Secrets(
+            clients, compartment_id=compartment_id, vault_id=vault_id, key_id=key_id
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"VaultCertificateStore(vault_id={self._secrets.vault_id!r}, prefix={self._prefix!r})"
+        )
+
+    def _name(self, name: str) -> str:
+        return naming.secret_name(name, prefix=self._prefix)
+
+    def latest(self, name: str) -> StoredCertificate | None:
+        """The CURRENT version of certificate ``name``, or None when it was never stored.
+
+        Raises:
+            ConfigError: the content is not a certificate document of this renewer (the message
+                names the secret, never the content), or the secret cannot be read.
+
+        """
+        secret = self._name(name)
+        found = self._secrets.bundle(secret)
+        if found is None:
+            return None
+        return parse_certificate_document(found.content, version=found.version, secret_name=secret)
+
+    def get(self, name: str, version: int) -> StoredCertificate:
+        """Version ``version`` of certificate ``name`` (the source of a rollback).
+
+        Raises:
+            ConfigError: no such secret, or the version does not exist or is pending deletion.
+
+        """
+        secret = self._name(name)
+        try:
+            found = self._secrets.bundle(secret, version=version)
+        except ConfigError as exc:
+            if _status(exc) != _NOT_FOUND:
+                raise
+            msg = f"version {version} of secret {secret} does not exist ({exc})"
+            raise ConfigError(msg) from exc
+        if found is None:
+            msg = f"secret {secret} does not exist, so it has no version {version}"
+            raise ConfigError(msg)
+        return parse_certificate_document(found.content, version=found.version, secret_name=secret)
+
+    def put(self, name: str, certificate: StoredCertificate) -> StoredCertificate:
+        """Store ``certificate`` as the new CURRENT version; returns it with ``version`` set.
+
+        Raises:
+            ConfigError: the content would exceed 25 KB (nothing is sent), the secret belongs to
+                someone else, the policies or the vault/key are wrong, or 30 versions are in use.
+
+        """
+        secret = self._name(name)
+        content = certificate_document(certificate)
+        encoded_size = 4 * ((len(content) + 2) // 3)
+        if encoded_size > MAX_CONTENT_BYTES:
+            msg = (
+                f"certificate {name}: its Vault secret content would be {encoded_size} bytes"
+                f" (base64), over the {MAX_CONTENT_BYTES}-byte (25 KB) secret bundle limit;"
+                " choose a smaller key type (ecdsa-p256) or a shorter chain"
+            )
+            raise ConfigError(msg)
+        current = self.latest(name)
+        if current is not None and current.serial_hex == certificate.serial_hex:
+            logger.info(
+                "vault certificate already stored cert=%s secret=%s version=%d serial=%s",
+                name,
+                secret,
+                current.version,
+                current.serial_hex,
+            )
+            return current
+        version = self._secrets.write(
+            secret,
+            content,
+            metadata=_certificate_metadata(certificate),
+            description=f"ACME certificate {name}: each version is one issued certificate",
+            retry_token=_retry_token(self._secrets.vault_id, secret, certificate.serial_hex),
+            previous_version=None if current is None else current.version,
+        )
+        logger.info(
+            "vault certificate stored cert=%s secret=%s version=%d serial=%s not_after=%s",
+            name,
+            secret,
+            version,
+            certificate.serial_hex,
+            _rfc3339(certificate.not_after),
+        )
+        return dataclasses.replace(certificate, version=version)
+
+    def prune(self, name: str, *, keep: int) -> list[int]:
+        """Schedule deletion of the DEPRECATED versions beyond the newest ``keep``.
+
+        The newest ``keep`` versions in active use are kept; CURRENT, PENDING and PREVIOUS
+        versions are never scheduled (OCI only deletes DEPRECATED ones), so with ``keep=1`` the
+        previous certificate still survives for a rollback. Versions already pending deletion
+        are left as they are. Returns the versions scheduled now (ascending); [] when there is
+        no secret or nothing to do.
+
+        Raises:
+            ConfigError: ``keep`` outside 1..29 (keeping 30 would leave no room for the next
+                version), or the secret belongs to someone else.
+
+        """
+        _check_keep(keep)
+        secret = self._name(name)
+        found = self._secrets.owned(secret)
+        if found is None:
+            return []
+        versions = self._secrets.versions(secret, found.secret_id)
+        active = sorted(
+            (v for v in versions if v.time_of_deletion is None),
+            key=lambda v: int(v.version_number),
+            reverse=True,
+        )
+        doomed = sorted(
+            int(v.version_number)
+            for v in active[keep:]
+            if _DEPRECATED in (v.stages or []) and not _PROTECTED_STAGES & set(v.stages or [])
+        )
+        for number in doomed:
+            self._secrets.schedule_deletion(secret, found.secret_id, number)
+        if doomed:
+            logger.info(
+                "vault versions scheduled for deletion cert=%s secret=%s versions=%s",
+                name,
+                secret,
+                ",".join(map(str, doomed)),
+            )
+        return doomed
+
+
+def _check_keep(keep: int) -> None:
+    if not 1 <= keep <= MAX_KEEP:
+        msg = (
+            f"keep={keep} is out of range: keep 1 to {MAX_KEEP} certificate versions (a Vault"
+            f" secret holds at most {MAX_ACTIVE_VERSIONS} in active use, and the next renewal"
+            " needs room for one more)"
+        )
+        raise ConfigError(msg)
+
+
+class VaultAccountStore:
+    """:class:`renewer.ports.AccountStore` on OCI Vault: one secret per ACME directory.
+
+    The secret is ``<prefix>-account-<directory host and path>``; its CURRENT version is a JSON
+    document ``{"format": 1, "directoryUrl", "privateKey", "accountUrl"}``. :meth:`save` creates
+    the secret or adds a version, and writes nothing when the stored record is already equal
+    (idempotent). :meth:`load` returns None when there is no secret, and ConfigError when the
+    secret holds another directory's account (two URLs that map to one name) or foreign content.
+    Old account versions are few (one per key change or registration) and are not pruned.
+    Thread-safe like :class:`VaultCertificateStore`.
+    """
+
+    def __init__(
+        self,
+        clients: OciClients,
+        *,
+        compartment_id: str,
+        vault_id: str,
+        key_id: str,
+        prefix: str = naming.DEFAULT_PREFIX,
+    ) -> None:
+        self._prefix = naming.check_prefix(prefix)
+        self._secrets = _Secrets(
+            clients, compartment_id=compartment_id, vault_id=vault_id, key_id=key_id
+        )
+
+    def __repr__(self) -> str:
+        return f"VaultAccountStore(vault_id={self._secrets.vault_id!r}, prefix={self._prefix!r})"
+
+    def load(self, directory_url: str) -> AccountRecord | None:
+        """The account stored for ``directory_url``, or None."""
+        secret = naming.account_secret_name(directory_url, prefix=self._prefix)
+        found = self._secrets.bundle(secret)
+        if found is None:
+            return None
+        document = _load(found.content, secret_name=secret, holds="an ACME account")
+        stored_for = _text(document, "directoryUrl", secret)
+        if stored_for != directory_url:
+            msg = (
+                f"Vault secret {secret} holds the ACME account of {stored_for}, not of"
+                f" {directory_url}; use another name prefix for one of the two directories"
+            )
+            raise ConfigError(msg)
+        return AccountRecord(
+            private_key_pem=_text(document, "privateKey", secret),
+            account_url=_optional_text(document, "accountUrl", secret),
+        )
+
+    def save(self, directory_url: str, record: AccountRecord) -> None:
+        """Store ``record`` for ``directory_url`` as the CURRENT version; no-op when unchanged."""
+        secret = naming.account_secret_name(directory_url, prefix=self._prefix)
+        current = self.load(directory_url)
+        if current == record:
+            logger.debug("acme account unchanged secret=%s", secret)
+            return
+        content = _dump(
+            {
+                "format": FORMAT,
+                "directoryUrl": directory_url,
+                "privateKey": record.private_key_pem,
+                "accountUrl": record.account_url,
+            }
+        )
+        metadata = {"format": str(FORMAT), "directoryUrl": directory_url}
+        if record.account_url:
+            metadata["accountUrl"] = record.account_url
+        version = self._secrets.write(
+            secret,
+            content,
+            metadata=metadata,
+            description=f"ACME account key for {directory_url}",
+            # A digest of the document: the same save retried gets the same token.
+            retry_token=_retry_token(
+                self._secrets.vault_id, secret, hashlib.sha256(content).hexdigest()
+            ),
+            previous_version=None,
+        )
+        logger.info(
+            "acme account stored secret=%s version=%d account_url=%s",
+            secret,
+            version,
+            record.account_url,
+        )
+
+
+# ------------------------------------------------------------------------------ EAB
+
+
+def read_eab_hmac_key(clients: OciClients, secret_id: str) -> str:
+    """The External Account Binding HMAC key held by Vault secret ``secret_id``, base64url.
+
+    The secret holds the key as the CA shows it (base64url text; whitespace and ``=`` padding
+    are ignored, ``+``/``/`` are accepted for ``-``/``_``) or the raw key bytes; either way the
+    base64url text is returned (RFC 8555 section 7.3.4 keys are used base64url-decoded). The key
+    is never logged or put into a message.
+
+    Raises:
+        ConfigError: the secret is missing or unreadable, empty, or not a key (the message
+            names the OCID, never the content).
+        TransientError: throttling, 5xx, timeouts.
+
+    """
+    with translate(f"read the EAB HMAC key from Vault secret {secret_id}"):
+        data = clients.secrets.get_secret_bundle(secret_id, stage="CURRENT").data
+    raw = _decode_bundle(data, secret_id)
+    try:
+        text: str | None = "".join(raw.decode("ascii").split())
+    except UnicodeDecodeError:
+        text = None
+    if text is None or not text.isprintable():
+        # Not text: the raw key bytes.
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    key = text.rstrip("=").replace("+", "-").replace("/", "_")
+    if not key:
+        msg = f"Vault secret {secret_id} (the EAB HMAC key) is empty; store the key from the CA"
+        raise ConfigError(msg)
+    if not _BASE64URL_KEY.fullmatch(key):
+        msg = (
+            f"Vault secret {secret_id} does not hold an EAB HMAC key: expected the base64url"
+            " text the CA shows (or the raw key bytes)"
+        )
+        raise ConfigError(msg)
+    return key
