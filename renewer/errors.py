@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 
 class RenewerError(Exception):
-    """Root of every error this package raises on purpose."""
+    """Root of every error this package raises on purpose.
+
+    When the error translates an OCI service answer, ``oci_status`` and ``oci_code`` carry its
+    HTTP status and error code (so adapters can tell a 412 from a 404 without the SDK's types).
+    """
+
+    oci_status: int | None = None
+    oci_code: str | None = None
 
 
 class ConfigError(RenewerError):

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
-from renewer.errors import ConfigError, DeploymentError, RenewerError, TransientError
+from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import CertificateServiceTarget, DeployedTarget, StoredCertificate, Target
 
 # isort: split
@@ -109,7 +109,7 @@ class CertificatesServiceDeployer:
                         certificate_id, details, if_match=etag
                     )
             except ConfigError as exc:
-                if _status(exc) != _CONFLICT or not retries_left:
+                if exc.oci_status != _CONFLICT or not retries_left:
                     raise
                 retries_left -= 1
                 logger.warning("certificate_retry certificate=%s reason=conflict", certificate_id)
@@ -290,9 +290,3 @@ def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
         )
         raise ConfigError(msg)
     return pems[0], "".join(pems[1:])
-
-
-def _status(error: RenewerError) -> int | None:
-    """The HTTP status of the OCI error :func:`translate` turned into ``error``, if any."""
-    status = getattr(error.__cause__, "status", None)
-    return status if isinstance(status, int) else None

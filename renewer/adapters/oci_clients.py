@@ -221,13 +221,17 @@ def translate(action: str) -> Iterator[None]:
             f"{action}: OCI answered {exc.status} {exc.code}: {exc.message}"
             f" (opc-request-id {request_id})"
         )
+        error: RenewerError
         if exc.status in _TRANSIENT_STATUSES or (
             exc.status == 409 and exc.code in _TRANSIENT_CONFLICTS  # noqa: PLR2004
         ):
-            raise TransientError(text) from exc
-        if exc.status == 404 and exc.code in ("NotAuthorizedOrNotFound", "BucketNotFound"):  # noqa: PLR2004
-            text += "; check the OCID/name and that a policy grants the function access"
-        raise ConfigError(text) from exc
+            error = TransientError(text)
+        else:
+            if exc.status == 404 and exc.code in ("NotAuthorizedOrNotFound", "BucketNotFound"):  # noqa: PLR2004
+                text += "; check the OCID/name and that a policy grants the function access"
+            error = ConfigError(text)
+        error.oci_status, error.oci_code = exc.status, exc.code
+        raise error from exc
     except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
         msg = f"{action}: cannot reach OCI ({type(exc).__name__})"
         raise TransientError(msg) from exc

@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import serialization
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
-from renewer.errors import ConfigError, DeploymentError, RenewerError, TransientError
+from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import DeployedTarget, ListenerTarget, StoredCertificate, Target
 
 # isort: split
@@ -273,7 +273,7 @@ class LoadBalancerDeployer:
                             details, lb_id, listener_name, if_match=snapshot.etag
                         )
                 except ConfigError as exc:
-                    if _status(exc) != _PRECONDITION_FAILED:
+                    if exc.oci_status != _PRECONDITION_FAILED:
                         raise
                     if not retries_left:
                         msg = f"{action}: the load balancer kept changing under us (412 twice)"
@@ -325,7 +325,7 @@ class LoadBalancerDeployer:
                 with translate(action):
                     response = self._clients.load_balancer.delete_certificate(lb_id, bundle)
             except ConfigError as exc:
-                status = _status(exc)
+                status = exc.oci_status
                 if status == _CONFLICT:
                     logger.warning("retire skipped lb=%s bundle=%s reason=attached", lb_id, bundle)
                     return False
@@ -553,9 +553,3 @@ def _work_request_id(response: SdkModel, action: str) -> str:
         )
         raise DeploymentError(msg)
     return str(work_request)
-
-
-def _status(error: RenewerError) -> int | None:
-    """The HTTP status of the OCI error :func:`translate` turned into ``error``, if any."""
-    status = getattr(error.__cause__, "status", None)
-    return status if isinstance(status, int) else None

@@ -185,7 +185,7 @@ class _Secrets:
         try:
             return self._read(secret_name, found.secret_id, version)
         except ConfigError as exc:
-            if _status(exc) != _NOT_FOUND:
+            if exc.oci_status != _NOT_FOUND:
                 raise
             self.forget(secret_name)
             fresh = self.find(secret_name)
@@ -298,7 +298,7 @@ class _Secrets:
 
 
 def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str | None:
-    code = getattr(error.__cause__, "code", None)
+    code = error.oci_code
     if code in _POLICY_CODES:
         return (
             "the function's dynamic group needs 'manage secret-family' in the compartment"
@@ -319,11 +319,6 @@ def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str
             " name prefix"
         )
     return None
-
-
-def _status(error: ConfigError) -> int | None:
-    status = getattr(error.__cause__, "status", None)
-    return status if isinstance(status, int) else None
 
 
 def _owned(tags: dict[str, str] | None) -> bool:
@@ -554,7 +549,7 @@ class VaultCertificateStore:
         try:
             found = self._secrets.bundle(secret, version=version)
         except ConfigError as exc:
-            if _status(exc) != _NOT_FOUND:
+            if exc.oci_status != _NOT_FOUND:
                 raise
             msg = f"version {version} of secret {secret} does not exist ({exc})"
             raise ConfigError(msg) from exc

@@ -127,6 +127,7 @@ def test_not_found_is_a_config_error_with_a_hint(emulator, tmp_path):
         clients.object_storage.get_object(NAMESPACE, "no-such-bucket", "x")
     assert isinstance(info.value.__cause__, oci.exceptions.ServiceError)
     assert "opc-request-id" in str(info.value)
+    assert (info.value.oci_status, info.value.oci_code) == (404, "BucketNotFound")
 
 
 def test_unreachable_oci_is_transient(tmp_path, monkeypatch):
