@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renewer import pki
-from renewer.adapters.acme_issuer import AcmeIssuer, OrderRequest
+from renewer.adapters.acme_issuer import AcmeIssuer
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.errors import RenewerError
-from renewer.model import KeyType
+from renewer.model import KeyType, OrderRequest
 from renewer.ports import AccountRecord
 from sandbox.challenges import ChallengeHTTPServer, InMemoryChallengeStore
 

@@ -182,3 +182,18 @@ class DeployedTarget:
     bundle_name: str | None  # LB certificate bundle name; None for a Certificates-service target
     changed: bool  # False when the target already served this certificate (idempotent re-run)
     work_requests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One certificate to order: the names, a CSR for them, and the optional extras.
+
+    ``replaces`` is the ARI CertID of the certificate being renewed (same account only);
+    ``preferred_chain`` the issuer CN of the root to prefer among alternate chains.
+    """
+
+    dns_names: tuple[str, ...]
+    csr_pem: bytes
+    profile: str | None = None
+    replaces: str | None = None
+    preferred_chain: str | None = None

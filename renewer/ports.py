@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from renewer.model import DeployedTarget, StoredCertificate, Target
+from renewer.model import (
+    DeployedTarget,
+    IssuedCertificate,
+    OrderRequest,
+    RenewalInfo,
+    StoredCertificate,
+    Target,
+)
 
 
 class ChallengeStore(Protocol):
@@ -171,4 +178,35 @@ class Deployer(Protocol):
         self, name: str, target: Target, *, keep_previous: int, deadline: float
     ) -> list[str]:
         """Delete superseded bundles of ``name`` on ``target``; returns what was deleted."""
+        ...
+
+
+class Issuer(Protocol):
+    """Obtains certificates from a CA (the ACME engine; an in-memory fake in tests).
+
+    ``issue`` runs one order to completion before ``deadline`` (a ``time.monotonic()``
+    instant) and raises the typed errors of :mod:`renewer.errors`. ``renewal_info`` asks the CA
+    for RFC 9773 renewal information: None when the CA has none for that certificate; it raises
+    on failure, and callers fall back to the lifetime policy.
+    """
+
+    def issue(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+        """Order a certificate."""
+        ...
+
+    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
+        """The CA's suggested renewal window for ``cert_pem``."""
+        ...
+
+
+class TlsVerifier(Protocol):
+    """Checks what a live endpoint serves after a switch.
+
+    ``serial_served`` returns the serial (lower-case hex) of the leaf certificate presented for
+    ``server_name`` by the listener of ``target``, or raises TransientError when it cannot
+    connect. Read-only; safe to call again.
+    """
+
+    def serial_served(self, target: Target, server_name: str, *, timeout: float) -> str:
+        """The serial the target presents for ``server_name``."""
         ...

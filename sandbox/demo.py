@@ -27,9 +27,15 @@ from pathlib import Path
 from cryptography import x509
 
 from renewer import pki, policy
-from renewer.adapters.acme_issuer import AcmeIssuer, OrderRequest
+from renewer.adapters.acme_issuer import AcmeIssuer
 from renewer.adapters.http_self_check import HttpSelfCheck
-from renewer.model import CertificateSpec, CurrentCertificate, Decision, IssuedCertificate
+from renewer.model import (
+    CertificateSpec,
+    CurrentCertificate,
+    Decision,
+    IssuedCertificate,
+    OrderRequest,
+)
 from renewer.ports import AccountRecord
 from sandbox.challenges import ChallengeHTTPServer, InMemoryChallengeStore
 from sandbox.pebble import Pebble, PebbleNotInstalled, PebbleOptions

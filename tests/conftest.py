@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from renewer import pki
-from renewer.adapters.acme_issuer import AcmeIssuer, OrderRequest
+from renewer.adapters.acme_issuer import AcmeIssuer
 from renewer.adapters.http_self_check import HttpSelfCheck, SelfCheckPolicy
-from renewer.model import IssuedCertificate, KeyType
+from renewer.model import IssuedCertificate, KeyType, OrderRequest
 from sandbox.challenges import ChallengeHTTPServer, InMemoryChallengeStore
 from sandbox.pebble import Pebble, PebbleBinaries, PebbleNotInstalled, PebbleOptions
 from tests.support.fakes import InMemoryAccountStore

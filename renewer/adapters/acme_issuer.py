@@ -58,7 +58,7 @@ from renewer.errors import (
     IdentifierFailure,
     RateLimited,
 )
-from renewer.model import IssuedCertificate, RenewalInfo
+from renewer.model import IssuedCertificate, OrderRequest, RenewalInfo
 from renewer.policy import select_ari_time
 from renewer.ports import AccountRecord, AccountStore, ChallengeSelfCheck, ChallengeStore
 
@@ -91,21 +91,6 @@ class PollingPolicy:
 
     initial: float = 0.05
     maximum: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """One certificate to order: the names, a CSR for them, and the optional extras.
-
-    ``replaces`` is the ARI CertID of the certificate being renewed (same account only);
-    ``preferred_chain`` the issuer CN of the root to prefer among alternate chains.
-    """
-
-    dns_names: tuple[str, ...]
-    csr_pem: bytes
-    profile: str | None = None
-    replaces: str | None = None
-    preferred_chain: str | None = None
 
 
 @dataclass(slots=True)
@@ -754,6 +739,5 @@ __all__ = [
     "TOKEN_PATTERN",
     "AcmeIssuer",
     "ExternalAccountBinding",
-    "OrderRequest",
     "PollingPolicy",
 ]

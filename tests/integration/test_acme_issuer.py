@@ -22,7 +22,6 @@ from renewer import pki, policy
 from renewer.adapters.acme_issuer import (
     AcmeIssuer,
     ExternalAccountBinding,
-    OrderRequest,
     PollingPolicy,
 )
 from renewer.errors import (
@@ -33,7 +32,7 @@ from renewer.errors import (
     SelfCheckFailed,
     TransientError,
 )
-from renewer.model import CertificateSpec, KeyType, Reason
+from renewer.model import CertificateSpec, KeyType, OrderRequest, Reason
 from renewer.ports import AccountRecord
 from sandbox.challenges import InMemoryChallengeStore
 from sandbox.net import free_port
