@@ -62,7 +62,9 @@ class OciSettings:
     ``auth``: ``resource_principal`` (in the function) or ``config_file`` (``config_file`` +
     ``profile``, default ``~/.oci/config`` / ``DEFAULT``). ``region`` overrides the signer's.
     ``endpoints`` maps a service name of :data:`SERVICES` to a base URL. ``retry_attempts`` and
-    ``retry_seconds`` bound each call's retries; ``timeout`` is (connect, read) seconds.
+    ``retry_seconds`` bound each call's retries; ``retry_backoff`` is the first wait in seconds
+    (doubling, plus up to as much jitter; tests set it near zero); ``timeout`` is (connect,
+    read) seconds.
     """
 
     auth: str = "resource_principal"
@@ -72,6 +74,7 @@ class OciSettings:
     endpoints: Mapping[str, str] = field(default_factory=dict)
     retry_attempts: int = 4
     retry_seconds: float = 30.0
+    retry_backoff: float = 1.0
     timeout: tuple[float, float] = (10.0, 60.0)
 
     def __post_init__(self) -> None:
@@ -84,6 +87,9 @@ class OciSettings:
                 f"unknown OCI endpoint override(s) {', '.join(sorted(unknown))};"
                 f" the services are: {', '.join(SERVICES)}"
             )
+            raise ConfigError(msg)
+        if self.retry_backoff < 0:
+            msg = "retry_backoff must not be negative"
             raise ConfigError(msg)
         if self.retry_attempts < 1:
             msg = "retry_attempts must be at least 1 (1 = no retry)"
@@ -98,6 +104,9 @@ def retry_strategy(settings: OciSettings) -> Any:  # noqa: ANN401 - an SDK strat
         max_attempts=settings.retry_attempts,
         total_elapsed_time_seconds=int(settings.retry_seconds),
         retry_max_wait_between_calls_seconds=min(8, int(settings.retry_seconds)),
+        # The SDK documents ints but computes in floats: sub-second waits work.
+        retry_base_sleep_time_seconds=settings.retry_backoff,
+        decorrelated_jitter=settings.retry_backoff,
         service_error_retry_on_any_5xx=True,
     ).get_retry_strategy()
 

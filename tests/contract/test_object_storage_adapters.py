@@ -127,7 +127,10 @@ def renewer_clients(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = OciSettings(
-        endpoints=dict.fromkeys(SERVICES, emulator.endpoint), retry_attempts=3, retry_seconds=5
+        endpoints=dict.fromkeys(SERVICES, emulator.endpoint),
+        retry_attempts=3,
+        retry_seconds=5,
+        retry_backoff=0.01,
     )
     return lambda: OciClients(settings)
 

@@ -96,7 +96,9 @@ def operator_clients(emulator, tmp_path, **settings) -> OciClients:
 
 
 def test_transient_failures_are_retried_within_bounds(emulator, tmp_path):
-    clients = operator_clients(emulator, tmp_path, retry_attempts=3, retry_seconds=5)
+    clients = operator_clients(
+        emulator, tmp_path, retry_attempts=3, retry_seconds=5, retry_backoff=0.01
+    )
     emulator.emulator.faults.add(
         FaultRule.from_json({"operation": "GetNamespace", "times": 2, "status": 503})
     )
@@ -105,7 +107,9 @@ def test_transient_failures_are_retried_within_bounds(emulator, tmp_path):
 
 
 def test_retries_stop_and_translate_to_a_transient_error(emulator, tmp_path):
-    clients = operator_clients(emulator, tmp_path, retry_attempts=2, retry_seconds=5)
+    clients = operator_clients(
+        emulator, tmp_path, retry_attempts=2, retry_seconds=5, retry_backoff=0.01
+    )
     emulator.emulator.faults.add(
         FaultRule.from_json({"operation": "GetNamespace", "status": 429, "code": "TooManyRequests"})
     )
