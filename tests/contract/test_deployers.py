@@ -196,7 +196,7 @@ def load_balancer(lb_id: str, seconds: float, manual: StoredCertificate) -> dict
         "backendSets": {
             "app": {
                 "policy": "ROUND_ROBIN",
-                "backends": [{"ipAddress": "10.0.0.3", "port": 8080}],
+                "backends": [{"ipAddress": "127.0.0.1", "port": 9}],
                 "healthChecker": {"protocol": "HTTP", "urlPath": "/health", "port": 8080},
             },
             "acme-tokens": {

@@ -156,7 +156,7 @@ def shop_load_balancer(shop: Bundle) -> dict[str, Any]:
         "backendSets": {
             "app": {
                 "policy": "ROUND_ROBIN",
-                "backends": [{"ipAddress": "10.0.0.3", "port": 8080}],
+                "backends": [{"ipAddress": "127.0.0.1", "port": 9}],
                 "healthChecker": {"protocol": "HTTP", "urlPath": "/health", "port": 8080},
             },
             "acme-tokens": {
@@ -360,7 +360,7 @@ def test_get_load_balancer_parses_fully(clients: Clients) -> None:
     assert https.connection_configuration.idle_timeout == 120
     assert lb.listeners["http"].routing_policy_name == "acme-routing"
     assert set(lb.backend_sets) == {"app", "acme-tokens"}
-    assert lb.backend_sets["app"].backends[0].name == "10.0.0.3:8080"
+    assert lb.backend_sets["app"].backends[0].name == "127.0.0.1:9"
     assert lb.hostnames["shop"].hostname == "shop.example.com"
     redirect = lb.rule_sets["acme-redirect"].items[0]
     assert isinstance(redirect, models.RedirectRule)
