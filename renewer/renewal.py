@@ -1,0 +1,1029 @@
+"""The renewal orchestrator: one certificate at a time through idempotent steps, over ports only.
+
+Per certificate (ARCHITECTURE §3)::
+
+    PLAN -> LOCK -> RE-CHECK -> ISSUE -> STORE -> DEPLOY -> VERIFY -> RETIRE -> RECORD -> UNLOCK
+
+* PLAN reads the newest stored certificate and the derived state, asks the CA for renewal
+  information when it is due (a failure there is a warning: ARI never blocks a renewal) and lets
+  :func:`renewer.policy.decide` answer. Nothing is written.
+* LOCK takes the certificate's lease; another holder means ``skipped`` / ``Locked``.
+* RE-CHECK re-reads the store and the state under the lease (CertMagic's rule): a certificate
+  another run stored meanwhile is not ordered again.
+* ISSUE orders only when the decision says so; STORE always follows a successful order (the
+  time budget is never checked between them, so no order is wasted).
+* DEPLOY runs on every run, due or not: the deployer is idempotent, so a target still on an
+  older certificate after a crash between STORE and DEPLOY is switched without a second order.
+* VERIFY (when something changed) reads back the serial each listener presents for each name;
+  RETIRE then removes superseded bundles and prunes old store versions (rule 1: nothing is
+  deleted before the switch is verified).
+* RECORD writes the derived state (failures, ARI answer, what is deployed where); UNLOCK always.
+
+Isolation (the acmebot pattern): each certificate runs in its own try block in a bounded thread
+pool; an error is that certificate's ``failed`` outcome and never stops the others. Time: a
+monotonic deadline is computed from the budget, and no certificate or step starts with less
+than ``step_budget`` seconds left; it is reported ``deferred`` and the next run picks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from renewer import pki
+from renewer.clock import Clock
+from renewer.errors import AcmeProtocolError, ConfigError, DeploymentError, RenewerError
+from renewer.model import (
+    CertificateSpec,
+    CurrentCertificate,
+    Decision,
+    DeployedTarget,
+    FailureHistory,
+    IssuedCertificate,
+    ListenerTarget,
+    OrderRequest,
+    Reason,
+    RenewalInfo,
+    StoredCertificate,
+    Target,
+)
+from renewer.policy import (
+    PolicyConfig,
+    ari_fetch_due,
+    backoff_until,
+    decide,
+    renewal_window_start,
+)
+from renewer.ports import (
+    CertificateStore,
+    Deployer,
+    Issuer,
+    Lease,
+    LeaseHandle,
+    StateRepository,
+    TlsVerifier,
+)
+from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason, TargetReport
+from renewer.settings import Config, ManagedCertificate
+
+logger = logging.getLogger(__name__)
+
+VERIFY_TIMEOUT = 10.0  # seconds per TLS handshake when reading back what a listener serves
+STATE_SCHEMA = 1
+
+
+class RenewalService:
+    """Renews, plans and rolls back the configured certificates.
+
+    Thread-safe for its own use: certificates run concurrently on ``max_workers`` threads, so
+    every port it is given must be safe to call from several threads. The service keeps no state
+    between calls; everything it knows is re-read from the ports on each run.
+
+    Args:
+        config: the validated configuration.
+        issuer: orders certificates and answers ARI queries.
+        certificates: the certificate store (the source of truth).
+        leases: per-certificate leases.
+        state: derived per-certificate state.
+        deployer_for: the deployer for a target.
+        verifier: reads back what a listener serves; None skips VERIFY.
+        clock: wall-clock ``now`` for policy, monotonic time for deadlines.
+        holder: this run's lease holder id (unique per invocation).
+        policy: renewal policy tunables.
+        lease_ttl: how long a lease lasts; longer than the function timeout.
+        step_budget: seconds a step may take; no certificate or step starts with less left.
+        max_workers: certificates processed at once.
+
+    Raises:
+        ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        issuer: Issuer,
+        certificates: CertificateStore,
+        leases: Lease,
+        state: StateRepository,
+        deployer_for: Callable[[Target], Deployer],
+        verifier: TlsVerifier | None,
+        clock: Clock,
+        holder: str,
+        policy: PolicyConfig = PolicyConfig(),  # noqa: B008 - frozen value, safe to share
+        lease_ttl: timedelta = timedelta(minutes=10),
+        step_budget: float = 60.0,
+        max_workers: int = 4,
+    ) -> None:
+        if not holder:
+            raise ConfigError("the lease holder id must not be empty; use one id per invocation")
+        if lease_ttl <= timedelta(0) or step_budget <= 0 or max_workers < 1:
+            raise ConfigError(
+                f"lease_ttl ({lease_ttl}), step_budget ({step_budget}) and max_workers"
+                f" ({max_workers}) must be positive"
+            )
+        self._config = config
+        self._issuer = issuer
+        self._certificates = certificates
+        self._leases = leases
+        self._state = state
+        self._deployer_for = deployer_for
+        self._verifier = verifier
+        self._clock = clock
+        self._holder = holder
+        self._policy = policy
+        self._lease_ttl = lease_ttl
+        self._step_budget = step_budget
+        self._max_workers = max_workers
+
+    # --- public operations ---------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        budget_s: float,
+        names: Sequence[str] | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> RenewalReport:
+        """Renew what is due and make every target serve the newest stored certificate.
+
+        Args:
+            budget_s: seconds this run may take; certificates that cannot start in time are
+                reported ``deferred``.
+            names: certificates to process (default: all configured), in this order.
+            force: renew regardless of the policy and of any backoff.
+            dry_run: only PLAN, as :meth:`plan` does.
+
+        Returns:
+            One report per certificate; ``report.failed`` when any certificate failed.
+
+        Raises:
+            ConfigError: ``names`` holds a certificate that is not configured; raised before
+                any port is called.
+
+        """
+        selected = self._select(names)
+        if dry_run:
+            return self._plan_all(selected, force=force)
+        started_at = self._clock.now()
+        budget = _Budget(self._clock, self._clock.monotonic() + budget_s, self._step_budget)
+        logger.info(
+            "run_start holder=%s certificates=%d budget_s=%.0f force=%s",
+            self._holder,
+            len(selected),
+            budget_s,
+            force,
+        )
+        reports = self._map(
+            lambda managed: self._isolated(
+                _Job(managed), budget, lambda job: self._renew(job, budget, force=force)
+            ),
+            selected,
+        )
+        return self._finish(RenewalReport(started_at, self._clock.now(), reports, mode="renew"))
+
+    def plan(self, names: Sequence[str] | None = None) -> RenewalReport:
+        """PLAN only: what a run would decide now. No lease, no order, no deploy, no write.
+
+        Each certificate is reported ``skipped`` with the policy's reason, ``due`` telling
+        whether a run would order now; ``failed`` if it could not even be read.
+
+        Raises:
+            ConfigError: ``names`` holds a certificate that is not configured.
+
+        """
+        return self._plan_all(self._select(names), force=False)
+
+    def rollback(self, name: str, version: int, *, budget_s: float) -> RenewalReport:
+        """Put version ``version`` of certificate ``name`` back on every target. No ACME request.
+
+        LOCK, read the version, make it the newest stored version again (a new store version
+        with the same content, so that the next scheduled run keeps it instead of redeploying
+        the newer one), DEPLOY, VERIFY, RECORD, UNLOCK. Nothing is retired: the newer bundles
+        stay for a roll-forward. The version must still be valid and cover every configured
+        name (rule 1); otherwise the rollback fails with ConfigError before any deploy.
+
+        Raises:
+            ConfigError: ``name`` is not configured; raised before any port is called.
+
+        """
+        managed = self._config.certificate(name)
+        started_at = self._clock.now()
+        budget = _Budget(self._clock, self._clock.monotonic() + budget_s, self._step_budget)
+        logger.info("rollback_start cert=%s version=%d holder=%s", name, version, self._holder)
+        report = self._isolated(
+            _Job(managed, step="lock"),
+            budget,
+            lambda job: self._roll_back(job, version, budget),
+        )
+        return self._finish(
+            RenewalReport(started_at, self._clock.now(), (report,), mode="rollback")
+        )
+
+    # --- orchestration -------------------------------------------------------------------------
+
+    def _select(self, names: Sequence[str] | None) -> list[ManagedCertificate]:
+        if names is None:
+            return list(self._config.certificates)
+        wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
+        configured = {m.spec.name: m for m in self._config.certificates}
+        unknown = [n for n in wanted if n not in configured]
+        if unknown:
+            known = ", ".join(configured) or "none"
+            msg = (
+                f"no certificate named {', '.join(map(repr, unknown))} is configured"
+                f" (configured: {known}); nothing was done"
+            )
+            raise ConfigError(msg)
+        return [configured[n] for n in wanted]
+
+    def _map(
+        self,
+        work: Callable[[ManagedCertificate], CertificateReport],
+        selected: Sequence[ManagedCertificate],
+    ) -> tuple[CertificateReport, ...]:
+        workers = max(1, min(self._max_workers, len(selected)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="renewer") as pool:
+            return tuple(pool.map(work, selected))
+
+    def _isolated(
+        self, job: _Job, budget: _Budget, work: Callable[[_Job], CertificateReport]
+    ) -> CertificateReport:
+        """Run ``work`` for one certificate; whatever goes wrong becomes its outcome.
+
+        This is the one place that catches ``Exception`` (style guide C4): a failure is
+        logged once with its traceback, recorded in the state (backoff), and reported; the
+        other certificates carry on. The lease is released whatever happened.
+        """
+        started = self._clock.monotonic()
+        try:
+            budget.require(job.step)  # never start a certificate that cannot finish a step
+            report = work(job)
+        except _BudgetExhaustedError as exc:
+            report = self._deferred(job, exc)
+        except Exception as exc:  # noqa: BLE001 - the per-certificate isolation boundary (C4)
+            report = self._failed(job, exc)
+        finally:
+            self._unlock(job)
+        logger.info(
+            "outcome cert=%s outcome=%s reason=%s serial=%s version=%s elapsed=%.2f",
+            report.name,
+            report.outcome,
+            report.reason,
+            report.serial,
+            report.version,
+            self._clock.monotonic() - started,
+        )
+        return report
+
+    def _renew(self, job: _Job, budget: _Budget, *, force: bool) -> CertificateReport:
+        self._plan_step(job, force=force)
+        with self._step(job, "lock"):
+            job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
+        if job.lease is None:
+            return self._locked(job)
+        with self._step(job, "recheck"):
+            self._recheck(job, force=force)
+        if job.planned.renew:
+            with self._step(job, "issue", budget):
+                issued, key_pem = self._issue(job, deadline=budget.step_deadline())
+            # No budget check here: an issued certificate is always stored, or the order is lost.
+            with self._step(job, "store"):
+                self._store(job, issued, key_pem)
+        if job.stored is not None:
+            self._deploy(job, budget)
+            if job.issued or any(d.changed for d in job.deployed):
+                # Once targets switched, the outcome is what happened to them: verification
+                # always runs (bounded by its own timeout); only retirement, which leaving for
+                # the next renewal is harmless, waits for a run with time to spare.
+                self._verify(job)
+                if budget.remaining() >= budget.step:
+                    self._retire(job, budget)
+                else:
+                    logger.info("retire postponed cert=%s reason=TimeBudget", job.name)
+        job.completed = True
+        with self._step(job, "record"):
+            self._record(job)
+        return self._completed(job)
+
+    def _roll_back(self, job: _Job, version: int, budget: _Budget) -> CertificateReport:
+        with self._step(job, "lock"):
+            job.saved = _SavedState.parse(self._state.load(job.name))
+            job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
+        if job.lease is None:
+            return self._locked(job)
+        with self._step(job, "store"):
+            self._restore(job, version)
+        self._deploy(job, budget)
+        self._verify(job)
+        job.completed = True
+        with self._step(job, "record"):
+            self._record(job)
+        changed = any(d.changed for d in job.deployed)
+        stored = job.certificate
+        return self._report(
+            job,
+            Outcome.DEPLOYED if changed else Outcome.SKIPPED,
+            RunReason.ROLLBACK,
+            f"rolled back to serial {stored.serial_hex} (requested version {version}, now"
+            f" stored as version {stored.version}); {_switched(job)}",
+        )
+
+    def _plan_all(self, selected: Sequence[ManagedCertificate], *, force: bool) -> RenewalReport:
+        started_at = self._clock.now()
+        unlimited = _Budget(self._clock, math.inf, self._step_budget)
+        reports = self._map(
+            lambda managed: self._isolated(
+                _Job(managed, persist=False), unlimited, lambda job: self._plan_only(job, force)
+            ),
+            selected,
+        )
+        return self._finish(RenewalReport(started_at, self._clock.now(), reports, mode="plan"))
+
+    def _plan_only(self, job: _Job, force: bool) -> CertificateReport:
+        self._plan_step(job, force=force)
+        decision = job.planned
+        message = f"would renew: {decision.message}" if decision.renew else decision.message
+        return self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
+
+    def _finish(self, report: RenewalReport) -> RenewalReport:
+        totals = " ".join(f"{outcome}={count}" for outcome, count in report.totals.items())
+        logger.info("run_end mode=%s holder=%s %s", report.mode, self._holder, totals)
+        return report
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _step(self, job: _Job, name: str, budget: _Budget | None = None) -> Iterator[None]:
+        """Time step ``name`` into ``job.timings``; with a budget, refuse to start it late."""
+        if budget is not None:
+            budget.require(name)
+        job.step = name
+        started = self._clock.monotonic()
+        try:
+            yield
+        finally:
+            elapsed = self._clock.monotonic() - started
+            job.timings[name] = job.timings.get(name, 0.0) + elapsed
+
+    def _plan_step(self, job: _Job, *, force: bool) -> None:
+        """PLAN: read the store and the state, refresh ARI when due, decide. Writes nothing."""
+        with self._step(job, "plan"):
+            job.saved = _SavedState.parse(self._state.load(job.name))
+            self._load_current(job, self._certificates.latest(job.name))
+            if job.stored is not None and ari_fetch_due(job.ari, self._clock.now()):
+                job.ari = self._fetch_ari(job.name, job.stored, job.ari)
+            job.decision = self._decide(job, force=force)
+        current = job.current
+        logger.info(
+            "decision cert=%s renew=%s reason=%s serial=%s not_after=%s next_check=%s",
+            job.name,
+            job.planned.renew,
+            job.planned.reason,
+            current.serial_hex if current else None,
+            current.not_after.isoformat() if current else None,
+            _iso(job.planned.next_check),
+        )
+
+    def _recheck(self, job: _Job, *, force: bool) -> None:
+        """RE-CHECK under the lease: re-read the store and the state, decide again.
+
+        A serial other than the planned one means another run stored a certificate meanwhile;
+        it is judged on its own (never forced), and when it is good the order is skipped.
+        """
+        planned_serial = job.current.serial_hex if job.current else None
+        planned = job.planned
+        job.saved = _SavedState.parse(self._state.load(job.name))
+        fetched_ari = job.ari
+        self._load_current(job, self._certificates.latest(job.name))
+        serial = job.current.serial_hex if job.current else None
+        if serial == planned_serial:
+            job.ari = fetched_ari  # the answer fetched in PLAN is for this very certificate
+        job.decision = self._decide(job, force=force and serial == planned_serial)
+        if serial != planned_serial and not job.planned.renew:
+            job.reason = RunReason.ALREADY_CURRENT
+        if job.planned != planned:
+            logger.info(
+                "recheck cert=%s serial=%s renew=%s reason=%s",
+                job.name,
+                serial,
+                job.planned.renew,
+                job.reason or job.planned.reason,
+            )
+
+    def _issue(self, job: _Job, *, deadline: float) -> tuple[IssuedCertificate, str]:
+        """ISSUE: a key (reused only if configured), a CSR, one order. Returns the key as PEM."""
+        spec = job.spec
+        previous_key = job.stored.private_key_pem if job.stored is not None else None
+        key = pki.key_for(spec, previous_key)
+        request = OrderRequest(
+            dns_names=spec.dns_names,
+            csr_pem=pki.make_csr(key, spec.dns_names),
+            profile=spec.profile,
+            replaces=self._replaces(job),
+            preferred_chain=spec.preferred_chain,
+        )
+        issued = self._issuer.issue(request, deadline=deadline)
+        logger.info(
+            "issued cert=%s serial=%s not_after=%s order=%s replaces=%s",
+            job.name,
+            issued.serial_hex,
+            issued.not_after.isoformat(),
+            issued.order_url,
+            request.replaces,
+        )
+        return issued, pki.private_key_to_pem(key)
+
+    def _replaces(self, job: _Job) -> str | None:
+        """The ARI CertID to send as ``replaces`` (RFC 9773 section 5), or None.
+
+        Only the account that holds a certificate may name it. Accounts are kept one per ACME
+        directory, so a certificate from another CA host (a switch from staging to
+        production, say) is not named. An unknown account URL is tried anyway: the issuer
+        orders again without ``replaces`` when the CA refuses it.
+        """
+        current, stored = job.current, job.stored
+        if current is None or stored is None or current.ari_cert_id is None:
+            return None
+        if stored.account_url and _origin(stored.account_url) != _origin(
+            self._config.acme.directory_url
+        ):
+            return None
+        return current.ari_cert_id
+
+    def _store(self, job: _Job, issued: IssuedCertificate, key_pem: str) -> None:
+        """STORE: check what the CA returned, then add it as the newest store version."""
+        spec = job.spec
+        described = pki.describe(issued.fullchain_pem, profile=spec.profile)
+        _check_issued(spec, described)
+        candidate = StoredCertificate(
+            version=0,  # the store assigns it
+            fullchain_pem=issued.fullchain_pem,
+            private_key_pem=key_pem,
+            serial_hex=described.serial_hex,
+            not_before=described.not_before,
+            not_after=described.not_after,
+            dns_names=spec.dns_names,
+            key_type=described.key_type,
+            profile=spec.profile,
+            ari_cert_id=described.ari_cert_id,
+            account_url=issued.account_url,
+            order_url=issued.order_url,
+        )
+        stored = self._certificates.put(job.name, candidate)
+        job.stored, job.current, job.ari, job.issued = stored, described, None, True
+        logger.info(
+            "stored cert=%s version=%d serial=%s not_after=%s",
+            job.name,
+            stored.version,
+            stored.serial_hex,
+            stored.not_after.isoformat(),
+        )
+
+    def _restore(self, job: _Job, version: int) -> None:
+        """Rollback's STORE: make ``version`` the newest store version again."""
+        wanted = self._certificates.get(job.name, version)
+        current = pki.describe(wanted.fullchain_pem, profile=wanted.profile)
+        _check_rollback(job.spec, current, version, now=self._clock.now())
+        latest = self._certificates.latest(job.name)
+        if latest is not None and latest.serial_hex == wanted.serial_hex:
+            stored = latest
+        else:
+            stored = self._certificates.put(job.name, wanted)
+            logger.info(
+                "restored cert=%s from_version=%d version=%d serial=%s",
+                job.name,
+                version,
+                stored.version,
+                stored.serial_hex,
+            )
+        job.stored, job.current = stored, current
+
+    def _deploy(self, job: _Job, budget: _Budget) -> None:
+        """DEPLOY the current certificate to every target (idempotent per target)."""
+        certificate = job.certificate
+        for target in job.managed.targets:
+            with self._step(job, "deploy", budget):
+                result = self._deployer_for(target).deploy(
+                    job.name, certificate, target, deadline=budget.step_deadline()
+                )
+            job.deployed.append(result)
+            logger.info(
+                "deploy cert=%s target=%s serial=%s bundle=%s changed=%s work_requests=%s",
+                job.name,
+                _target_key(target),
+                certificate.serial_hex,
+                result.bundle_name,
+                result.changed,
+                ",".join(result.work_requests) or None,
+            )
+
+    def _verify(self, job: _Job) -> None:
+        """VERIFY: every listener presents the stored serial for every configured name.
+
+        Raises:
+            DeploymentError: a listener presents another certificate.
+
+        """
+        if self._verifier is None or not self._config.renewal.verify_tls:
+            return
+        certificate = job.certificate
+        expected = _normalize_serial(certificate.serial_hex)
+        for target in job.managed.targets:
+            if not isinstance(target, ListenerTarget):
+                continue  # a Certificates-service target has no endpoint of its own
+            for dns_name in job.spec.dns_names:
+                with self._step(job, "verify"):
+                    served = self._verifier.serial_served(target, dns_name, timeout=VERIFY_TIMEOUT)
+                if _normalize_serial(served) != expected:
+                    msg = (
+                        f"listener(s) {', '.join(target.listener_names)} of load balancer"
+                        f" {target.load_balancer_id} present serial {served} for {dns_name},"
+                        f" expected {certificate.serial_hex}"
+                    )
+                    raise DeploymentError(msg)
+        logger.info("verified cert=%s serial=%s", job.name, certificate.serial_hex)
+
+    def _retire(self, job: _Job, budget: _Budget) -> None:
+        """RETIRE superseded bundles on every target, then prune old store versions."""
+        renewal = self._config.renewal
+        for target in job.managed.targets:
+            with self._step(job, "retire", budget):
+                removed = self._deployer_for(target).retire(
+                    job.name,
+                    target,
+                    keep_previous=renewal.keep_previous_bundles,
+                    deadline=budget.step_deadline(),
+                )
+            if removed:
+                logger.info(
+                    "retired cert=%s target=%s bundles=%s",
+                    job.name,
+                    _target_key(target),
+                    ",".join(removed),
+                )
+        if job.issued:
+            with self._step(job, "retire", budget):
+                pruned = self._certificates.prune(job.name, keep=renewal.retention)
+            if pruned:
+                logger.info("pruned cert=%s versions=%s", job.name, ",".join(map(str, pruned)))
+
+    def _record(self, job: _Job, *, error: BaseException | None = None) -> None:
+        """RECORD the derived state: failures, ARI answer, last success, what is deployed."""
+        if not job.persist or job.saved is None:
+            return  # a plan writes nothing; a state that could not be read is not overwritten
+        now = self._clock.now()
+        saved = job.saved
+        if error is not None:
+            failures = FailureHistory(saved.failures.consecutive_failures + 1, now)
+        elif job.issued or (job.completed and job.decision is not None and not _backing_off(job)):
+            failures = FailureHistory()
+        else:
+            failures = saved.failures  # backing off, deferred, or a rollback: history unchanged
+        deployed = dict(saved.deployed)
+        if job.stored is not None:
+            deployed.update({_target_key(d.target): job.stored.serial_hex for d in job.deployed})
+        updated = _SavedState(
+            failures=failures,
+            ari=job.ari,
+            ari_serial=job.current.serial_hex if job.ari and job.current else None,
+            deployed=deployed,
+            last_success_at=now if job.completed else saved.last_success_at,
+            last_renewed_at=now if job.issued else saved.last_renewed_at,
+            last_error_type=type(error).__name__ if error else None,
+            last_error_step=job.step if error else None,
+        )
+        job.saved = updated
+        self._state.save(job.name, updated.to_document(now=now, next_check=self._next(job)))
+
+    def _unlock(self, job: _Job) -> None:
+        """UNLOCK: release the lease if held. A failed release only delays the next holder."""
+        handle, job.lease = job.lease, None
+        if handle is None:
+            return
+        try:
+            self._leases.release(handle)
+        except RenewerError as exc:
+            logger.warning(
+                "unlock_failed cert=%s error_type=%s error=%s expires_at=%s",
+                job.name,
+                type(exc).__name__,
+                exc,
+                handle.expires_at.isoformat(),
+            )
+
+    # --- helpers of the steps ------------------------------------------------------------------
+
+    def _load_current(self, job: _Job, stored: StoredCertificate | None) -> None:
+        """Set ``job.stored``/``job.current`` from the store's newest version, and its ARI."""
+        current = None
+        if stored is not None:
+            try:
+                current = pki.describe(stored.fullchain_pem, profile=stored.profile)
+            except ConfigError as exc:
+                # An unreadable version must not block renewal forever: plan as if missing.
+                logger.warning(
+                    "unreadable cert=%s version=%d error=%s; planning as if missing",
+                    job.name,
+                    stored.version,
+                    exc,
+                )
+        job.stored = stored if current is not None else None
+        job.current = current
+        saved = job.saved
+        matches = (
+            saved is not None and current is not None and saved.ari_serial == current.serial_hex
+        )
+        job.ari = saved.ari if saved is not None and matches else None
+
+    def _fetch_ari(
+        self, name: str, stored: StoredCertificate, previous: RenewalInfo | None
+    ) -> RenewalInfo | None:
+        """Ask the CA for renewal information; on failure keep ``previous`` (never blocks)."""
+        try:
+            return self._issuer.renewal_info(stored.fullchain_pem)
+        except RenewerError as exc:
+            logger.warning(
+                "ari_failed cert=%s error_type=%s error=%s; deciding by lifetime",
+                name,
+                type(exc).__name__,
+                exc,
+            )
+            return previous
+
+    def _decide(self, job: _Job, *, force: bool) -> Decision:
+        saved = job.saved or _SavedState()
+        return decide(
+            spec=job.spec,
+            current=job.current,
+            now=self._clock.now(),
+            ari=job.ari,
+            failures=saved.failures,
+            force=force,
+            config=self._policy,
+        )
+
+    def _next(self, job: _Job) -> datetime | None:
+        """The next renewal: planned time of a new certificate, backoff end, or policy's plan."""
+        if job.issued and job.current is not None:
+            return renewal_window_start(job.current, self._policy)
+        if job.decision is None:
+            return None if job.current is None else renewal_window_start(job.current, self._policy)
+        if job.decision.renew:
+            # It was due and did not happen: the next attempt waits out any backoff.
+            saved = job.saved or _SavedState()
+            return backoff_until(saved.failures, self._policy)
+        return job.decision.next_check
+
+    # --- reports -------------------------------------------------------------------------------
+
+    def _report(
+        self,
+        job: _Job,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        *,
+        due: bool | None = None,
+        failed_step: str | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+    ) -> CertificateReport:
+        stored = job.stored
+        return CertificateReport(
+            name=job.name,
+            outcome=outcome,
+            reason=str(reason),
+            message=message,
+            serial=stored.serial_hex if stored else None,
+            not_after=stored.not_after if stored else None,
+            version=stored.version if stored else None,
+            next_renewal=self._next(job),
+            targets=tuple(TargetReport.from_deployed(d) for d in job.deployed),
+            timings=dict(job.timings),
+            failed_step=failed_step,
+            error=error,
+            error_type=error_type,
+            due=due,
+        )
+
+    def _completed(self, job: _Job) -> CertificateReport:
+        decision = job.planned
+        if job.issued:
+            return self._report(
+                job,
+                Outcome.RENEWED,
+                decision.reason,
+                f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
+                f" {job.certificate.version}; {_switched(job)}",
+            )
+        changed = any(d.changed for d in job.deployed)
+        reason = job.reason or decision.reason
+        if job.reason == RunReason.ALREADY_CURRENT:
+            message = "another run stored a good certificate while this one waited for the lease"
+        else:
+            message = decision.message
+        if changed:
+            return self._report(
+                job, Outcome.DEPLOYED, reason, f"{message}; {_switched(job)} (no order)"
+            )
+        return self._report(job, Outcome.SKIPPED, reason, message)
+
+    def _locked(self, job: _Job) -> CertificateReport:
+        what = (
+            f"{job.decision.reason}: {job.decision.message}"
+            if job.decision is not None
+            else "rollback"
+        )
+        return self._report(
+            job,
+            Outcome.SKIPPED,
+            RunReason.LOCKED,
+            f"another run holds the lease (holder and expiry unknown here); left to it ({what})",
+        )
+
+    def _deferred(self, job: _Job, exc: _BudgetExhaustedError) -> CertificateReport:
+        message = str(exc)
+        if job.issued:
+            message += (
+                f"; serial {job.certificate.serial_hex} is stored as version"
+                f" {job.certificate.version} and the next run deploys it without a new order"
+            )
+        if job.lease is not None:
+            self._record_quietly(job)
+        return self._report(job, Outcome.DEFERRED, RunReason.TIME_BUDGET, message)
+
+    def _failed(self, job: _Job, exc: Exception) -> CertificateReport:
+        error_type = type(exc).__name__
+        if isinstance(exc, RenewerError):
+            # Our errors are secret-free by contract (errors.py), so their text may be shown.
+            error, reason = str(exc), error_type
+        else:
+            error, reason = f"internal error ({error_type})", str(RunReason.INTERNAL_ERROR)
+        logger.exception("failed cert=%s step=%s error_type=%s", job.name, job.step, error_type)
+        self._record_quietly(job, error=exc)
+        return self._report(
+            job,
+            Outcome.FAILED,
+            reason,
+            f"failed at {job.step}: {error}",
+            failed_step=job.step,
+            error=error,
+            error_type=error_type,
+        )
+
+    def _record_quietly(self, job: _Job, *, error: BaseException | None = None) -> None:
+        # Already reporting a deferral or a failure: a state that cannot be written is a warning
+        # (state is derived data), not a second failure hiding the first.
+        try:
+            self._record(job, error=error)
+        except RenewerError as exc:
+            logger.warning(
+                "record_failed cert=%s error_type=%s error=%s", job.name, type(exc).__name__, exc
+            )
+
+
+# --- per-run and per-certificate values ---------------------------------------------------------
+
+
+class _BudgetExhaustedError(Exception):
+    """Internal signal: a certificate or step would start with less than its budget left."""
+
+    def __init__(self, step: str, remaining: float, needed: float) -> None:
+        super().__init__(
+            f"{step} not started: {max(remaining, 0.0):.0f} s left in this run, a step may"
+            f" take {needed:.0f} s; left for the next run"
+        )
+        self.step = step
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """The run's monotonic deadline and the time one step may take."""
+
+    clock: Clock
+    deadline: float
+    step: float
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock.monotonic()
+
+    def require(self, step: str) -> None:
+        remaining = self.remaining()
+        if remaining < self.step:
+            raise _BudgetExhaustedError(step, remaining, self.step)
+
+    def step_deadline(self) -> float:
+        return min(self.deadline, self.clock.monotonic() + self.step)
+
+
+@dataclass(slots=True)
+class _Job:
+    """What one certificate's run has learnt and done so far (one thread owns it)."""
+
+    managed: ManagedCertificate
+    persist: bool = True  # False for a plan: no state is ever written
+    step: str = "plan"
+    timings: dict[str, float] = field(default_factory=dict)
+    lease: LeaseHandle | None = None
+    saved: _SavedState | None = None
+    stored: StoredCertificate | None = None  # the newest stored certificate (None: none usable)
+    current: CurrentCertificate | None = None  # ``stored``, parsed
+    ari: RenewalInfo | None = None  # for ``current`` only
+    decision: Decision | None = None
+    reason: str | None = None  # a RunReason overriding the decision's reason in the report
+    issued: bool = False
+    deployed: list[DeployedTarget] = field(default_factory=list)
+    completed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.managed.spec.name
+
+    @property
+    def spec(self) -> CertificateSpec:
+        return self.managed.spec
+
+    @property
+    def planned(self) -> Decision:
+        if self.decision is None:
+            msg = f"internal: {self.name} has no decision before PLAN ran"
+            raise RenewerError(msg)
+        return self.decision
+
+    @property
+    def certificate(self) -> StoredCertificate:
+        if self.stored is None:
+            msg = f"internal: {self.name} has no stored certificate at step {self.step}"
+            raise RenewerError(msg)
+        return self.stored
+
+
+@dataclass(frozen=True, slots=True)
+class _SavedState:
+    """The per-certificate state document, parsed leniently.
+
+    It is derived data: a damaged document costs at most an ARI query or a backoff, never a
+    renewal.
+    """
+
+    failures: FailureHistory = field(default_factory=FailureHistory)
+    ari: RenewalInfo | None = None
+    ari_serial: str | None = None
+    deployed: Mapping[str, str] = field(default_factory=dict)  # target key -> serial
+    last_success_at: datetime | None = None
+    last_renewed_at: datetime | None = None
+    last_error_type: str | None = None
+    last_error_step: str | None = None
+
+    @classmethod
+    def parse(cls, document: Mapping[str, object] | None) -> _SavedState:
+        if not document:
+            return cls()
+        failures = _count(document.get("consecutive_failures"))
+        deployed_doc = document.get("deployed")
+        deployed = (
+            {str(k): v for k, v in deployed_doc.items() if isinstance(v, str)}
+            if isinstance(deployed_doc, Mapping)
+            else {}
+        )
+        ari, ari_serial = _parse_ari(document.get("ari"))
+        error_type, error_step = document.get("last_error_type"), document.get("last_error_step")
+        return cls(
+            failures=FailureHistory(failures, _time(document.get("last_failure_at"))),
+            ari=ari,
+            ari_serial=ari_serial,
+            deployed=deployed,
+            last_success_at=_time(document.get("last_success_at")),
+            last_renewed_at=_time(document.get("last_renewed_at")),
+            last_error_type=error_type if isinstance(error_type, str) else None,
+            last_error_step=error_step if isinstance(error_step, str) else None,
+        )
+
+    def to_document(self, *, now: datetime, next_check: datetime | None) -> dict[str, object]:
+        ari = self.ari
+        return {
+            "schema": STATE_SCHEMA,
+            "updated_at": _iso(now),
+            "consecutive_failures": self.failures.consecutive_failures,
+            "last_failure_at": _iso(self.failures.last_failure_at),
+            "last_error_type": self.last_error_type,
+            "last_error_step": self.last_error_step,
+            "last_success_at": _iso(self.last_success_at),
+            "last_renewed_at": _iso(self.last_renewed_at),
+            "next_check": _iso(next_check),
+            "ari": None
+            if ari is None
+            else {
+                "serial": self.ari_serial,
+                "window_start": _iso(ari.window_start),
+                "window_end": _iso(ari.window_end),
+                "selected_time": _iso(ari.selected_time),
+                "retry_after": _iso(ari.retry_after),
+                "explanation_url": ari.explanation_url,
+            },
+            "deployed": dict(self.deployed),
+        }
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+def _check_issued(spec: CertificateSpec, issued: CurrentCertificate) -> None:
+    """Refuse to store a certificate for other names than ordered (rule 1)."""
+    wanted = {_normalize_name(n) for n in spec.dns_names}
+    got = {_normalize_name(n) for n in issued.dns_names}
+    if got != wanted:
+        msg = (
+            f"the CA issued serial {issued.serial_hex} for {', '.join(sorted(got))}, but"
+            f" {', '.join(sorted(wanted))} was ordered; it was not stored"
+        )
+        raise AcmeProtocolError(msg, problem_type="unexpectedCertificate")
+
+
+def _check_rollback(
+    spec: CertificateSpec, current: CurrentCertificate, version: int, *, now: datetime
+) -> None:
+    """Refuse to roll back to a certificate that is expired or misses a configured name."""
+    if now >= current.not_after:
+        msg = f"version {version} expired at {_iso(current.not_after)}; pick a newer version"
+        raise ConfigError(msg)
+    missing = {_normalize_name(n) for n in spec.dns_names} - set(current.dns_names)
+    if missing:
+        msg = (
+            f"version {version} does not cover {', '.join(sorted(missing))}, which the"
+            " configuration lists; pick a version issued for every configured name"
+        )
+        raise ConfigError(msg)
+
+
+def _backing_off(job: _Job) -> bool:
+    return job.decision is not None and job.decision.reason is Reason.BACKING_OFF
+
+
+def _switched(job: _Job) -> str:
+    changed = sum(d.changed for d in job.deployed)
+    return f"switched {changed} of {len(job.deployed)} target(s)"
+
+
+def _target_key(target: Target) -> str:
+    if isinstance(target, ListenerTarget):
+        return f"{target.load_balancer_id}/{','.join(target.listener_names)}"
+    return target.certificate_id
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _normalize_name(name: str) -> str:
+    return name.lower().removesuffix(".")
+
+
+def _normalize_serial(serial: str) -> str:
+    return serial.lower().replace(":", "").lstrip("0") or "0"
+
+
+def _count(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return 0
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _parse_ari(value: object) -> tuple[RenewalInfo | None, str | None]:
+    if not isinstance(value, Mapping):
+        return None, None
+    times = [
+        _time(value.get(k)) for k in ("window_start", "window_end", "selected_time", "retry_after")
+    ]
+    serial, url = value.get("serial"), value.get("explanation_url")
+    start, end, selected, retry = times
+    if start is None or end is None or selected is None or retry is None:
+        return None, None
+    if not isinstance(serial, str):
+        return None, None
+    info = RenewalInfo(start, end, selected, retry, url if isinstance(url, str) else None)
+    return info, serial
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
