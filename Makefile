@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv pebble test test-unit lint demo bench bench-acme clean
 
 help:
-	@echo "make test        set up (venv, Pebble) and run the whole test suite"
+	@echo "make test        set up (venv, Pebble), lint, and run the whole test suite"
 	@echo "make demo        issue a certificate end to end in the local sandbox"
 	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble)"
 	@echo "make lint        ruff + mypy --strict on renewer/"
@@ -29,7 +29,7 @@ pebble: $(PEBBLE)
 $(PEBBLE):
 	sandbox/fetch_deb.sh pebble .cache/pebble
 
-test: venv pebble
+test: venv pebble lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
