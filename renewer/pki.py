@@ -175,6 +175,33 @@ def serial_hex(cert: x509.Certificate) -> str:
     return f"{cert.serial_number:x}"
 
 
+def normalize_serial(value: str) -> str:
+    """A serial as bare lower-case hex without leading zeros, however it was written.
+
+    OCI shows serials as ``03 AC FC …`` (Certificates service), tools as ``03:ac:fc``; this
+    package as ``3acfc``. Compare serials only through this.
+    """
+    digits = "".join(ch for ch in value.lower() if ch in "0123456789abcdef")
+    return digits.lstrip("0") or "0"
+
+
+def leaf_and_chain(fullchain_pem: str, *, expected_serial: str) -> tuple[str, str]:
+    """The leaf PEM and the rest of the chain ("" when the chain is the leaf alone).
+
+    Raises:
+        ConfigError: the chain does not parse, or its leaf's serial is not ``expected_serial``
+            (a stored document whose metadata and certificate disagree is never deployed).
+
+    """
+    certificates = split_chain(fullchain_pem)
+    actual = serial_hex(certificates[0])
+    if normalize_serial(actual) != normalize_serial(expected_serial):
+        msg = f"the chain's leaf has serial {actual}, not {expected_serial}"
+        raise ConfigError(msg)
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
+    return pems[0], "".join(pems[1:])
+
+
 def ari_cert_id(cert: x509.Certificate) -> str | None:
     """RFC 9773 section 4.1 CertID: base64url(AKI keyIdentifier) "." base64url(serial DER).
 

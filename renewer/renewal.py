@@ -536,14 +536,14 @@ class RenewalService:
         if self._verifier is None or not self._config.renewal.verify_tls:
             return
         certificate = job.certificate
-        expected = _normalize_serial(certificate.serial_hex)
+        expected = pki.normalize_serial(certificate.serial_hex)
         for target in job.managed.targets:
             if not isinstance(target, ListenerTarget):
                 continue  # a Certificates-service target has no endpoint of its own
             for dns_name in job.spec.dns_names:
                 with self._step(job, "verify"):
                     served = self._verifier.serial_served(target, dns_name, timeout=VERIFY_TIMEOUT)
-                if _normalize_serial(served) != expected:
+                if pki.normalize_serial(served) != expected:
                     msg = (
                         f"listener(s) {', '.join(target.listener_names)} of load balancer"
                         f" {target.load_balancer_id} present serial {served} for {dns_name},"
@@ -987,10 +987,6 @@ def _origin(url: str) -> str:
 
 def _normalize_name(name: str) -> str:
     return name.lower().removesuffix(".")
-
-
-def _normalize_serial(serial: str) -> str:
-    return serial.lower().replace(":", "").lstrip("0") or "0"
 
 
 def _count(value: object) -> int:

@@ -35,8 +35,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
@@ -89,12 +87,12 @@ class CertificatesServiceDeployer:
 
         """
         certificate_id = _service_target(target).certificate_id
-        serial = _serial(certificate.serial_hex)
+        serial = pki.normalize_serial(certificate.serial_hex)
         version_name = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
         leaf, chain = _leaf_and_chain(certificate)
         action = f"deploy {version_name} to Certificates-service certificate {certificate_id}"
         current, etag = self._get(certificate_id)
-        if _serial(current.current_version.serial_number) == serial:
+        if pki.normalize_serial(current.current_version.serial_number) == serial:
             logger.info("deploy unchanged certificate=%s version=%s", certificate_id, version_name)
             return DeployedTarget(target, None, changed=False)
         retries_left = 1
@@ -114,7 +112,7 @@ class CertificatesServiceDeployer:
                 retries_left -= 1
                 logger.warning("certificate_retry certificate=%s reason=conflict", certificate_id)
                 current, etag = self._get(certificate_id)
-                if _serial(current.current_version.serial_number) == serial:
+                if pki.normalize_serial(current.current_version.serial_number) == serial:
                     return DeployedTarget(target, None, changed=False)  # done concurrently
                 continue
             break
@@ -125,7 +123,7 @@ class CertificatesServiceDeployer:
             how,
         )
         after, _ = self._get(certificate_id)
-        if _serial(after.current_version.serial_number) != serial:
+        if pki.normalize_serial(after.current_version.serial_number) != serial:
             msg = (
                 f"read-back of {certificate_id}: its CURRENT version is"
                 f" {after.current_version.version_number}"
@@ -206,7 +204,7 @@ class CertificatesServiceDeployer:
         versions = self._versions(certificate_id)
         for version in versions:
             if (
-                _serial(version.serial_number) == serial
+                pki.normalize_serial(version.serial_number) == serial
                 and DEPRECATED not in (version.stages or [])
                 and version.time_of_deletion is None
             ):
@@ -261,12 +259,6 @@ def _service_target(target: Target) -> CertificateServiceTarget:
     return target
 
 
-def _serial(value: str) -> str:
-    """A serial as bare lower-case hex without leading zeros (``03 AC FC`` -> ``3acfc``)."""
-    digits = "".join(ch for ch in value.lower() if ch in "0123456789abcdef")
-    return digits.lstrip("0") or "0"
-
-
 def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
     """The leaf PEM and the rest of the chain, which the service requires.
 
@@ -275,18 +267,17 @@ def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
             not ``serial_hex``.
 
     """
-    certificates = pki.split_chain(certificate.fullchain_pem)
-    if _serial(pki.serial_hex(certificates[0])) != _serial(certificate.serial_hex):
-        msg = (
-            f"stored certificate version {certificate.version}: serial {certificate.serial_hex}"
-            " is not the serial of its leaf certificate"
+    try:
+        leaf, chain = pki.leaf_and_chain(
+            certificate.fullchain_pem, expected_serial=certificate.serial_hex
         )
-        raise ConfigError(msg)
-    pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
-    if len(pems) < 2:  # noqa: PLR2004 - a leaf and at least its issuer
+    except ConfigError as exc:
+        msg = f"stored certificate version {certificate.version}: {exc}"
+        raise ConfigError(msg) from exc
+    if not chain:
         msg = (
             f"stored certificate version {certificate.version} has no issuer certificate after"
             " the leaf; the Certificates service needs the chain"
         )
         raise ConfigError(msg)
-    return pems[0], "".join(pems[1:])
+    return leaf, chain

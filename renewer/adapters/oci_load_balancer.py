@@ -493,15 +493,14 @@ def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str | None]:
         ConfigError: the chain does not parse, or its leaf's serial is not ``serial_hex``.
 
     """
-    certificates = pki.split_chain(certificate.fullchain_pem)
-    if pki.serial_hex(certificates[0]) != certificate.serial_hex.lower().lstrip("0"):
-        msg = (
-            f"stored certificate version {certificate.version}: serial {certificate.serial_hex}"
-            " is not the serial of its leaf certificate"
+    try:
+        leaf, chain = pki.leaf_and_chain(
+            certificate.fullchain_pem, expected_serial=certificate.serial_hex
         )
-        raise ConfigError(msg)
-    pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
-    return pems[0], "".join(pems[1:]) or None
+    except ConfigError as exc:
+        msg = f"stored certificate version {certificate.version}: {exc}"
+        raise ConfigError(msg) from exc
+    return leaf, chain or None
 
 
 def _check_holds(bundle: SdkModel, leaf: str, lb_id: str) -> None:

@@ -575,3 +575,22 @@ def test_select_chain_with_only_the_default():
     only = fullchain(leaf, intermediate)
 
     assert pki.select_chain([only], "Root B") == only
+
+
+@pytest.mark.parametrize(
+    ("written", "normal"),
+    [("3acfc", "3acfc"), ("03 AC FC", "3acfc"), ("03:ac:fc", "3acfc"), ("0", "0"), ("00", "0")],
+)
+def test_serials_compare_however_they_are_written(written, normal):
+    assert pki.normalize_serial(written) == normal
+
+
+def test_leaf_and_chain_splits_and_checks_the_serial():
+    _root, intermediate, leaf = chain("Root")
+    serial = pki.serial_hex(leaf.cert)
+    first, rest = pki.leaf_and_chain(fullchain(leaf, intermediate), expected_serial=serial.upper())
+    assert first == leaf.pem
+    assert rest == intermediate.pem
+    assert pki.leaf_and_chain(leaf.pem, expected_serial=serial)[1] == ""
+    with pytest.raises(ConfigError, match="not ff"):
+        pki.leaf_and_chain(fullchain(leaf, intermediate), expected_serial="ff")
