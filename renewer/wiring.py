@@ -1,0 +1,158 @@
+"""The composition root: a validated :class:`~renewer.settings.Config` becomes a RenewalService.
+
+The only module that imports the core and the adapters together (style guide C1). It decides
+nothing: each port gets the adapter the configuration names, built once and shared by every
+certificate of the run (every adapter here is thread-safe for the service's worker threads).
+The sandbox knobs (``ca_bundle``, ``self_check_*``, ``tls_address_override``) exist because on
+loopback the CA, port 80 and the listeners' addresses are not where they are in a tenancy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from renewer.adapters.acme_issuer import AcmeIssuer, ExternalAccountBinding
+from renewer.adapters.http_self_check import HttpSelfCheck
+from renewer.adapters.oci_certificates import CertificatesServiceDeployer
+from renewer.adapters.oci_clients import OciClients, OciSettings, translate
+from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
+from renewer.adapters.oci_object_storage import (
+    ObjectStorageChallengeStore,
+    ObjectStorageLease,
+    ObjectStorageStateRepository,
+)
+from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
+from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
+from renewer.clock import Clock, SystemClock
+from renewer.model import CertificateServiceTarget, ListenerTarget, Target
+from renewer.ports import Deployer
+from renewer.renewal import RenewalService
+from renewer.settings import Config
+
+__all__ = ["build_service"]
+
+
+def build_service(
+    config: Config,
+    *,
+    oci: OciSettings,
+    holder: str,
+    clock: Clock | None = None,
+    ca_bundle: str | None = None,
+    self_check_port: int = 80,
+    self_check_connect_host: str | None = None,
+    tls_address_override: AddressOverride | None = None,
+    step_budget: float = 60.0,
+    lease_ttl: timedelta = timedelta(minutes=10),
+    max_workers: int = 4,
+    lb_poll_interval: float = DEFAULT_POLL_INTERVAL,
+) -> RenewalService:
+    """Wire ``config`` to the OCI and ACME adapters.
+
+    Args:
+        config: the validated configuration.
+        oci: how to reach OCI (resource principal in the function, endpoints in the sandbox).
+        holder: this invocation's lease holder id (unique per invocation, e.g. its call id).
+        clock: time source (default: the system clock).
+        ca_bundle: PEM file to trust for the ACME server (the sandbox's Pebble), else the
+            system store.
+        self_check_port: the port the CA's validator connects to (80 in production).
+        self_check_connect_host: connect the self-check here instead of resolving the name.
+        tls_address_override: ``(load balancer id, listener port) -> (host, port)`` for VERIFY,
+            when listeners are not reachable at their OCI address (the sandbox's data plane).
+        step_budget: seconds a step may take (see :class:`RenewalService`).
+        lease_ttl: how long a certificate's lease lasts; longer than the function timeout.
+        max_workers: certificates processed at once.
+        lb_poll_interval: seconds between reads of a load-balancer work request.
+
+    Returns:
+        The service; nothing has been called in the tenancy except, when the configuration
+        names no Object Storage namespace, the namespace lookup and, with EAB, the read of the
+        HMAC key secret.
+
+    Raises:
+        ConfigError: credentials, the namespace lookup or the EAB secret are unusable.
+        TransientError: OCI could not be reached for those lookups.
+
+    """
+    clock = clock or SystemClock()
+    resources = config.oci
+    prefix = resources.name_prefix
+    clients = OciClients(oci)
+    namespace = resources.namespace or _namespace(clients)
+    vault = {
+        "compartment_id": resources.compartment_id,
+        "vault_id": resources.vault_id,
+        "key_id": resources.key_id,
+        "prefix": prefix,
+    }
+    eab = None
+    if config.acme.eab is not None:
+        key = read_eab_hmac_key(clients, config.acme.eab.hmac_key_secret_id)
+        eab = ExternalAccountBinding(kid=config.acme.eab.key_id, hmac_key=key)
+    issuer = AcmeIssuer(
+        directory_url=config.acme.directory_url,
+        accounts=VaultAccountStore(clients, **vault),
+        challenges=ObjectStorageChallengeStore(
+            clients, namespace=namespace, bucket=resources.challenge_bucket
+        ),
+        self_check=HttpSelfCheck(
+            port=self_check_port, connect_host=self_check_connect_host, clock=clock
+        )
+        if config.acme.self_check
+        else None,
+        contact=config.acme.contact,
+        eab=eab,
+        terms_of_service_agreed=config.acme.terms_of_service_agreed,
+        ca_bundle=ca_bundle,
+        clock=clock,
+    )
+    return RenewalService(
+        config=config,
+        issuer=issuer,
+        certificates=VaultCertificateStore(clients, **vault),
+        leases=ObjectStorageLease(
+            clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
+        ),
+        state=ObjectStorageStateRepository(
+            clients, namespace=namespace, bucket=resources.state_bucket
+        ),
+        deployer_for=_deployers(
+            LoadBalancerDeployer(
+                clients, prefix=prefix, clock=clock, poll_interval=lb_poll_interval
+            ),
+            CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
+        ),
+        verifier=ListenerTlsVerifier(clients, address_override=tls_address_override)
+        if config.renewal.verify_tls
+        else None,
+        clock=clock,
+        holder=holder,
+        lease_ttl=lease_ttl,
+        step_budget=step_budget,
+        max_workers=max_workers,
+    )
+
+
+def _namespace(clients: OciClients) -> str:
+    """The tenancy's Object Storage namespace (one GetNamespace call, needs no policy)."""
+    with translate("look up the Object Storage namespace"):
+        return str(clients.object_storage.get_namespace().data)
+
+
+def _deployers(
+    listeners: LoadBalancerDeployer, certificates: CertificatesServiceDeployer
+) -> Callable[[Target], Deployer]:
+    """``deployer_for``: one shared deployer per kind of target."""
+
+    def deployer_for(target: Target) -> Deployer:
+        match target:
+            case ListenerTarget():
+                return listeners
+            case CertificateServiceTarget():
+                return certificates
+        msg = f"no deployer for target {target!r}"  # pragma: no cover - Target is a closed union
+        raise TypeError(msg)
+
+    return deployer_for

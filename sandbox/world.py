@@ -1,0 +1,614 @@
+"""A sandbox "world" on loopback: the OCI emulator, a token backend and Pebble, wired like OCI.
+
+The path a CA's validation takes here is the production one (ARCHITECTURE §5)::
+
+    Pebble VA -> emulated LB :80 -> routing policy (/.well-known/acme-challenge/)
+              -> backend set acme-tokens -> SandboxTokenBackend -> emulated Object Storage
+
+and a TLS handshake with the emulated LB :443 shows what the renewer deployed. Used by the
+end-to-end tests and, later, the demo::
+
+    with SandboxWorld(tmp_path, certificates=["shop.example.com"]) as world:
+        report = world.service().run(budget_s=120)
+        world.served_certificate("shop.example.com")
+
+Every process, thread and socket it starts is stopped on exit, also when starting fails; the
+resource-principal environment it puts into ``os.environ`` is restored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import os
+import re
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import oci
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from renewer.adapters.oci_clients import SERVICES, OciSettings
+from renewer.renewal import RenewalService
+from renewer.settings import parse_config
+from renewer.wiring import build_service
+from sandbox.net import free_port
+from sandbox.oci_emulator.app import Tenancy, build_emulator
+from sandbox.oci_emulator.credentials import api_key_config, resource_principal_env
+from sandbox.oci_emulator.server import Emulator
+from sandbox.pebble import Pebble, PebbleOptions
+
+TENANCY = "ocid1.tenancy.oc1..sandboxworld"
+COMPARTMENT = "ocid1.compartment.oc1..sandboxapps"
+NAMESPACE = "sandboxns"
+VAULT_ID = "ocid1.vault.oc1.phx.sandboxvault"
+KEY_ID = "ocid1.key.oc1.phx.sandboxkey"
+LB_ID = "ocid1.loadbalancer.oc1.phx.sandboxlb"
+SERVICE_CERTIFICATE_ID = "ocid1.certificate.oc1.phx.sandboxcert"
+CHALLENGE_BUCKET = "acme-challenges"
+STATE_BUCKET = "acme-state"
+HTTPS_LISTENER = "https"
+SERVICE_LISTENER = "https-service"
+SEED_BUNDLE = "seed-expiring"
+CHALLENGE_PATH = "/.well-known/acme-challenge/"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_RP_ENV_KEYS = (
+    "OCI_RESOURCE_PRINCIPAL_VERSION",
+    "OCI_RESOURCE_PRINCIPAL_RPST",
+    "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM",
+    "OCI_RESOURCE_PRINCIPAL_REGION",
+)
+
+
+# --------------------------------------------------------------------------- token backend
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    server: _TokenHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        token = path[len(CHALLENGE_PATH) :] if path.startswith(CHALLENGE_PATH) else ""
+        if not _TOKEN.fullmatch(token):
+            self._answer(404, b"not found\n")
+            return
+        self._answer(*self.server.backend.fetch(token))
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _TokenHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # Pebble's VA and the self-check may arrive in bursts
+
+    def __init__(self, backend: SandboxTokenBackend) -> None:
+        super().__init__(("127.0.0.1", 0), _TokenHandler)
+        self.backend = backend
+
+
+class SandboxTokenBackend:
+    """Sandbox-only stand-in for the token server: serves http-01 tokens from the bucket.
+
+    ``GET /.well-known/acme-challenge/<token>`` answers the object
+    ``.well-known/acme-challenge/<token>`` of the challenge bucket, read through the real
+    ``oci`` SDK with this backend's own resource-principal credentials; 404 for a missing object
+    or any other path, 502 when Object Storage fails otherwise. The socket is bound on
+    construction (so its port can be seeded into the load balancer before the emulator starts);
+    :meth:`start` begins serving. Not the production token server (that one comes later).
+    """
+
+    def __init__(self) -> None:
+        self._server = _TokenHTTPServer(self)
+        self.port = int(self._server.server_address[1])
+        self._client: Any = None
+        self._namespace = ""
+        self._bucket = ""
+        self._thread: threading.Thread | None = None
+
+    def start(
+        self, *, endpoint: str, rp_env: Mapping[str, str], namespace: str, bucket: str
+    ) -> None:
+        """Serve ``bucket`` of the emulator at ``endpoint``, signing with ``rp_env``."""
+        signer = oci.auth.signers.EphemeralResourcePrincipalSigner(
+            session_token=rp_env["OCI_RESOURCE_PRINCIPAL_RPST"],
+            private_key=rp_env["OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM"],
+            region=rp_env["OCI_RESOURCE_PRINCIPAL_REGION"],
+        )
+        self._client = oci.object_storage.ObjectStorageClient(
+            {},
+            signer=signer,
+            service_endpoint=endpoint,
+            retry_strategy=oci.retry.NoneRetryStrategy(),
+            circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
+            timeout=(5, 10),
+        )
+        self._namespace, self._bucket = namespace, bucket
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox-token-backend",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def fetch(self, token: str) -> tuple[int, bytes]:
+        """``(status, body)`` for ``token`` (already validated)."""
+        try:
+            response = self._client.get_object(
+                self._namespace, self._bucket, f"{CHALLENGE_PATH.lstrip('/')}{token}"
+            )
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return 404, b"not found\n"
+            return 502, f"object storage answered {exc.status} {exc.code}\n".encode()
+        return 200, bytes(response.data.content)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+
+# --------------------------------------------------------------------------- seed material
+
+
+@dataclass(frozen=True, slots=True)
+class SeedCertificate:
+    """An expiring self-signed certificate and its key (PEM), what the listeners start with."""
+
+    certificate_pem: str
+    private_key_pem: str = ""
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The parsed certificate."""
+        return x509.load_pem_x509_certificate(self.certificate_pem.encode())
+
+
+def self_signed(names: Sequence[str], *, days_left: float = 5) -> SeedCertificate:
+    """A self-signed EC P-256 certificate for ``names`` expiring in ``days_left`` days."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    start = datetime.now(UTC) - timedelta(days=85)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(datetime.now(UTC) + timedelta(days=days_left))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)  # noqa: FBT003 - cryptography's positional "critical"
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return SeedCertificate(certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem)
+
+
+# --------------------------------------------------------------------------- the world
+
+
+class SandboxWorld:
+    """The emulator, the token backend and Pebble, started in that order. A context manager.
+
+    Args:
+        workdir: where state, credentials, Pebble's config and log go.
+        certificates: the DNS names of the managed certificate (the first is its common name).
+        certificate_name: the managed certificate's configuration name.
+        service_certificate: also seed a Certificates-service certificate, an HTTPS listener
+            ``https-service`` (:8443) that uses it through ``certificateIds``, and target it.
+        pebble_options: Pebble knobs; ``http_port`` is always the data plane's LB :80.
+        work_request_seconds: how long each emulated LB work request takes.
+        authorization: enforce the fixture's least-privilege IAM policies in the emulator.
+
+    Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``.
+
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        certificates: Sequence[str] = ("shop.example.com",),
+        certificate_name: str = "shop",
+        service_certificate: bool = False,
+        pebble_options: PebbleOptions | None = None,
+        work_request_seconds: float = 0.05,
+        authorization: bool = True,
+    ) -> None:
+        if not certificates:
+            msg = "a world needs at least one DNS name"
+            raise ValueError(msg)
+        self.workdir = workdir
+        self.names = tuple(certificates)
+        self.certificate_name = certificate_name
+        self.with_service_certificate = service_certificate
+        self.pebble_options = pebble_options or PebbleOptions()
+        self.work_request_seconds = work_request_seconds
+        self.authorization = authorization
+        self.seed = self_signed(self.names)
+        self._stack = ExitStack()
+        self._emulator: Emulator | None = None
+        self._tenancy: Tenancy | None = None
+        self._pebble: Pebble | None = None
+        self.token_backend: SandboxTokenBackend | None = None
+        self._rp_env: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._stack.callback(self._restore_env)
+        backend = SandboxTokenBackend()  # bound now: its port goes into the fixture
+        self._stack.callback(backend.stop)
+        self.token_backend = backend
+        emulator, tenancy = build_emulator(
+            fixture=self.fixture(backend.port), state_path=str(self.workdir / "emulator.json")
+        )
+        self._stack.callback(emulator.stop)
+        emulator.start()
+        self._emulator, self._tenancy = emulator, tenancy
+        self._rp_env = resource_principal_env(
+            emulator, tenancy.principals["renewer"], self.workdir / "credentials" / "renewer"
+        )
+        backend.start(
+            endpoint=emulator.endpoint,
+            rp_env=resource_principal_env(
+                emulator,
+                tenancy.principals["token-server"],
+                self.workdir / "credentials" / "token-server",
+            ),
+            namespace=NAMESPACE,
+            bucket=CHALLENGE_BUCKET,
+        )
+        options = dataclasses.replace(self.pebble_options, http_port=self.lb_port(80))
+        self._pebble = self._stack.enter_context(Pebble(self.workdir / "pebble", options))
+
+    @property
+    def emulator(self) -> Emulator:
+        """The running OCI emulator."""
+        if self._emulator is None:
+            msg = "the world is not started"
+            raise RuntimeError(msg)
+        return self._emulator
+
+    @property
+    def tenancy(self) -> Tenancy:
+        """The fixture's identities."""
+        if self._tenancy is None:
+            msg = "the world is not started"
+            raise RuntimeError(msg)
+        return self._tenancy
+
+    @property
+    def pebble(self) -> Pebble:
+        """The running Pebble."""
+        if self._pebble is None:
+            msg = "the world is not started"
+            raise RuntimeError(msg)
+        return self._pebble
+
+    # ------------------------------------------------------------------ the fixture
+
+    def fixture(self, token_port: int) -> dict[str, Any]:
+        """The emulator fixture: identities, policies, buckets, vault, LB (and a CS cert)."""
+        fixture: dict[str, Any] = {
+            "tenancy": TENANCY,
+            "namespace": NAMESPACE,
+            "compartments": [{"name": "apps", "id": COMPARTMENT}],
+            "principals": [
+                {
+                    "name": "operator",
+                    "kind": "user",
+                    "id": "ocid1.user.oc1..sandboxoperator",
+                    "groups": ["Admins"],
+                },
+                {
+                    "name": "renewer",
+                    "kind": "resource",
+                    "id": "ocid1.fnfunc.oc1.phx.sandboxrenewer",
+                    "compartment": COMPARTMENT,
+                    "groups": ["renewer-dg"],
+                },
+                {
+                    "name": "token-server",
+                    "kind": "resource",
+                    "id": "ocid1.computecontainerinstance.oc1.phx.sandboxtokens",
+                    "compartment": COMPARTMENT,
+                    "groups": ["token-server-dg"],
+                },
+            ],
+            "authorization": self.authorization,
+            "policies": _policies(),
+            "buckets": [
+                {"name": CHALLENGE_BUCKET, "compartment": COMPARTMENT},
+                {"name": STATE_BUCKET, "compartment": COMPARTMENT},
+            ],
+            "vaults": [
+                {
+                    "id": VAULT_ID,
+                    "compartment": COMPARTMENT,
+                    "display_name": "sandbox-vault",
+                    "keys": [{"id": KEY_ID, "algorithm": "AES"}],
+                }
+            ],
+            "load_balancers": [self._load_balancer(token_port)],
+        }
+        if self.with_service_certificate:
+            fixture["certificates"] = [
+                {
+                    "id": SERVICE_CERTIFICATE_ID,
+                    "name": f"{self.certificate_name}-service",
+                    "compartment": COMPARTMENT,
+                    "certificatePem": self.seed.certificate_pem,
+                    "certChainPem": self.seed.certificate_pem,
+                    "privateKeyPem": self.seed.private_key_pem,
+                }
+            ]
+        return fixture
+
+    def _load_balancer(self, token_port: int) -> dict[str, Any]:
+        """One LB: HTTP :80 routing challenges to ``acme-tokens``, HTTPS :443 on the seed."""
+        acme_rule = {
+            "name": "acme",
+            "condition": f"any(http.request.url.path sw (i '{CHALLENGE_PATH}'))",
+            "actions": [{"name": "FORWARD_TO_BACKENDSET", "backendSetName": "acme-tokens"}],
+        }
+        listeners: dict[str, Any] = {
+            "http": {
+                "port": 80,
+                "protocol": "HTTP",
+                "defaultBackendSetName": "app",
+                "routingPolicyName": "acme-routing",
+            },
+            HTTPS_LISTENER: {
+                "port": 443,
+                "protocol": "HTTP",
+                "defaultBackendSetName": "app",
+                "hostnameNames": ["site"],
+                "ruleSetNames": ["security-headers"],
+                "routingPolicyName": "acme-routing",
+                "connectionConfiguration": {"idleTimeout": 120},
+                "sslConfiguration": {
+                    "certificateName": SEED_BUNDLE,
+                    "protocols": ["TLSv1.2", "TLSv1.3"],
+                    "cipherSuiteName": "oci-modern-ssl-cipher-suite-v1",
+                    "serverOrderPreference": "ENABLED",
+                },
+            },
+        }
+        if self.with_service_certificate:
+            listeners[SERVICE_LISTENER] = {
+                "port": 8443,
+                "protocol": "HTTP",
+                "defaultBackendSetName": "app",
+                "sslConfiguration": {
+                    "certificateIds": [SERVICE_CERTIFICATE_ID],
+                    "protocols": ["TLSv1.2", "TLSv1.3"],
+                },
+            }
+        return {
+            "id": LB_ID,
+            "compartmentId": COMPARTMENT,
+            "displayName": "sandbox-lb",
+            "workRequestSeconds": self.work_request_seconds,
+            "listeners": listeners,
+            "certificates": {SEED_BUNDLE: {"publicCertificate": self.seed.certificate_pem}},
+            "privateKeys": {SEED_BUNDLE: self.seed.private_key_pem},
+            "backendSets": {
+                # Nothing listens there: the application is not part of this world.
+                "app": {"backends": [{"ipAddress": "127.0.0.1", "port": free_port()}]},
+                "acme-tokens": {"backends": [{"ipAddress": "127.0.0.1", "port": token_port}]},
+            },
+            "hostnames": {"site": {"hostname": self.names[0]}},
+            "ruleSets": {
+                "security-headers": {
+                    "items": [
+                        {
+                            "action": "ADD_HTTP_RESPONSE_HEADER",
+                            "header": "Strict-Transport-Security",
+                            "value": "max-age=31536000",
+                        }
+                    ]
+                }
+            },
+            "routingPolicies": {
+                "acme-routing": {"conditionLanguageVersion": "V1", "rules": [acme_rule]}
+            },
+        }
+
+    # ------------------------------------------------------------------ what the renewer gets
+
+    def config_document(self) -> dict[str, Any]:
+        """A valid renewer configuration document for this world (a fresh dict each call)."""
+        targets: list[dict[str, Any]] = [{"loadBalancerId": LB_ID, "listeners": [HTTPS_LISTENER]}]
+        if self.with_service_certificate:
+            targets.append({"certificateId": SERVICE_CERTIFICATE_ID})
+        return {
+            "acme": {
+                "directoryUrl": self.pebble.directory_url,
+                "contact": ["ops@example.com"],
+                "termsOfServiceAgreed": True,
+                "selfCheck": True,
+            },
+            "oci": {
+                "compartmentId": COMPARTMENT,
+                "vaultId": VAULT_ID,
+                "keyId": KEY_ID,
+                "challengeBucket": CHALLENGE_BUCKET,
+                "stateBucket": STATE_BUCKET,
+                "namePrefix": "acme",
+            },
+            "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": True},
+            "certificates": [
+                {"name": self.certificate_name, "dnsNames": list(self.names), "targets": targets}
+            ],
+        }
+
+    def oci_settings(self) -> OciSettings:
+        """Resource-principal settings with every endpoint at the emulator.
+
+        Puts the renewer's ``OCI_RESOURCE_PRINCIPAL_*`` variables into ``os.environ`` (as in a
+        function container); the previous values come back when the world stops.
+        """
+        if self._saved_env is None:
+            self._saved_env = {key: os.environ.get(key) for key in _RP_ENV_KEYS}
+        os.environ.update(self._rp_env)
+        return OciSettings(
+            auth="resource_principal",
+            endpoints=dict.fromkeys(SERVICES, self.emulator.endpoint),
+            retry_attempts=3,
+            retry_seconds=10.0,
+            retry_backoff=0.01,
+            timeout=(5.0, 30.0),
+        )
+
+    def service(self, **overrides: Any) -> RenewalService:  # noqa: ANN401 - build_service's keywords
+        """:func:`renewer.wiring.build_service` for this world; keywords override the defaults.
+
+        ``config`` (a :class:`~renewer.settings.Config`) may be overridden too.
+        """
+        options: dict[str, Any] = {
+            "config": parse_config(self.config_document()),
+            "oci": self.oci_settings(),
+            "holder": f"sandbox-{uuid.uuid4().hex[:12]}",
+            "ca_bundle": str(self.pebble.ca_bundle),
+            "self_check_port": self.lb_port(80),
+            "self_check_connect_host": "127.0.0.1",
+            "tls_address_override": self._address_override,
+            "step_budget": 30.0,
+            "lb_poll_interval": max(self.work_request_seconds, 0.01),
+        }
+        options.update(overrides)
+        config = options.pop("config")
+        return build_service(config, **options)
+
+    def _address_override(self, lb_id: str, port: int) -> tuple[str, int] | None:
+        local = self.emulator.services["loadbalancer"].port_map().get(lb_id, {}).get(port)  # type: ignore[attr-defined]
+        return None if local is None else ("127.0.0.1", int(local))
+
+    # ------------------------------------------------------------------ observing the world
+
+    def lb_port(self, listener_port: int) -> int:
+        """The loopback port where the data plane serves the LB's ``listener_port``."""
+        address = self._address_override(LB_ID, listener_port)
+        if address is None:
+            msg = f"the load balancer has no listener on port {listener_port}"
+            raise LookupError(msg)
+        return address[1]
+
+    def served_certificate(self, name: str, *, port: int = 443) -> x509.Certificate:
+        """The leaf the emulated LB's ``port`` presents for SNI ``name`` (no verification)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # we inspect what is served, trusted or not
+        with (
+            socket.create_connection(("127.0.0.1", self.lb_port(port)), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+        if der is None:
+            msg = f"LB port {port} presented no certificate for {name}"
+            raise RuntimeError(msg)
+        return x509.load_der_x509_certificate(der)
+
+    def operator_config(self) -> dict[str, str]:
+        """An OCI SDK config for the ``operator`` (Admins), to inspect the emulated tenancy."""
+        return api_key_config(
+            self.emulator,
+            self.tenancy.principals["operator"],
+            self.workdir / "credentials" / f"operator-{uuid.uuid4().hex[:6]}",
+        )
+
+    def pebble_log(self) -> str:
+        """Pebble's whole log so far."""
+        return self.pebble.log_path.read_text(errors="replace")
+
+    def _restore_env(self) -> None:
+        if self._saved_env is None:
+            return
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = None
+
+
+def _policies() -> list[dict[str, Any]]:
+    """Least-privilege statements, as the product's Terraform writes them."""
+    buckets = (
+        f"any {{target.bucket.name = '{CHALLENGE_BUCKET}', target.bucket.name = '{STATE_BUCKET}'}}"
+    )
+    return [
+        {
+            "name": "renewer",
+            "statements": [
+                "Allow dynamic-group renewer-dg to manage objects in compartment apps"
+                f" where {buckets}",
+                "Allow dynamic-group renewer-dg to manage secret-family in compartment apps",
+                "Allow dynamic-group renewer-dg to use vaults in compartment apps",
+                "Allow dynamic-group renewer-dg to use keys in compartment apps",
+                "Allow dynamic-group renewer-dg to use load-balancers in compartment apps",
+                "Allow dynamic-group renewer-dg to manage leaf-certificate-family"
+                " in compartment apps",
+            ],
+        },
+        {
+            "name": "token-server",
+            "statements": [
+                "Allow dynamic-group token-server-dg to read objects in compartment apps"
+                f" where target.bucket.name = '{CHALLENGE_BUCKET}'",
+            ],
+        },
+        {
+            "name": "admins",
+            "statements": ["Allow group Admins to manage all-resources in tenancy"],
+        },
+    ]
