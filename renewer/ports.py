@@ -174,6 +174,13 @@ class Deployer(Protocol):
         """Make ``target`` serve ``certificate``."""
         ...
 
+    def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
+        """Read-only: whether every part of ``target`` already serves ``certificate``.
+
+        False also when the target is misconfigured (``deploy`` then reports why).
+        """
+        ...
+
     def retire(
         self, name: str, target: Target, *, keep_previous: int, deadline: float
     ) -> list[str]:

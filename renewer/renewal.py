@@ -286,6 +286,13 @@ class RenewalService:
 
     def _renew(self, job: _Job, budget: _Budget, *, force: bool) -> CertificateReport:
         self._plan_step(job, force=force)
+        if not job.planned.renew and self._already_served(job):
+            # Nothing due and every target serves the stored certificate: a read-only run —
+            # no lease, no write, unless the plan learnt something to keep (an ARI answer).
+            if job.saved is not None and job.ari != job.saved.ari:
+                with self._step(job, "record"):
+                    self._record(job)
+            return self._completed(job)
         with self._step(job, "lock"):
             job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
         if job.lease is None:
@@ -392,6 +399,16 @@ class RenewalService:
             current.not_after.isoformat() if current else None,
             _iso(job.planned.next_check),
         )
+
+    def _already_served(self, job: _Job) -> bool:
+        """Whether every target already serves the stored certificate (reads only)."""
+        if job.stored is None:
+            return False
+        with self._step(job, "check"):
+            return all(
+                self._deployer_for(target).is_serving(job.name, job.certificate, target)
+                for target in job.managed.targets
+            )
 
     def _recheck(self, job: _Job, *, force: bool) -> None:
         """RE-CHECK under the lease: re-read the store and the state, decide again.

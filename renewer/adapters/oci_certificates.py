@@ -132,6 +132,14 @@ class CertificatesServiceDeployer:
             raise DeploymentError(msg)
         return DeployedTarget(target, None, changed=True)
 
+    def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
+        """Read-only: the target certificate's CURRENT version has this serial."""
+        del name
+        current, _etag = self._get(_service_target(target).certificate_id)
+        return pki.normalize_serial(current.current_version.serial_number) == (
+            pki.normalize_serial(certificate.serial_hex)
+        )
+
     def retire(
         self, name: str, target: Target, *, keep_previous: int, deadline: float
     ) -> list[str]:

@@ -175,6 +175,18 @@ class LoadBalancerDeployer:
             target, bundle, changed=bool(work_requests), work_requests=tuple(work_requests)
         )
 
+    def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
+        """Read-only: every listener of ``target`` references this certificate's bundle."""
+        listener_target = _listener_target(target)
+        lb_id = listener_target.load_balancer_id
+        bundle = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
+        snapshot = self._read(lb_id)
+        try:
+            listeners = [_listener(snapshot, lb_id, n) for n in listener_target.listener_names]
+        except ConfigError:
+            return False  # deploy() raises the actionable error
+        return bool(listeners) and all(_bundle_of(listener) == bundle for listener in listeners)
+
     def retire(
         self, name: str, target: Target, *, keep_previous: int, deadline: float
     ) -> list[str]:

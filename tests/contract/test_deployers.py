@@ -632,6 +632,9 @@ def test_certificates_service_rollback_promotes_the_existing_version(
     assert sorted(versions(clients)) == [1, 2, 3]  # no second copy of the first certificate
     assert current_version(clients).version_number == 2
     assert mutations(emulator) == ["UpdateCertificate"] * 3
+    assert cs_deployer.is_serving("shop", first, CS_TARGET)
+    assert not cs_deployer.is_serving("shop", second, CS_TARGET)
+    assert mutations(emulator) == ["UpdateCertificate"] * 3  # reads only
 
 
 def test_certificates_service_retire_schedules_only_our_deprecated_versions(
@@ -685,8 +688,12 @@ def test_deployer_contract(deployer: Any) -> None:
     certificates = [issue(days_old=3), issue(days_old=2), issue(days_old=1)]
     bundles = [bundle_of(c) for c in certificates]
 
+    assert not deployer.is_serving("shop", certificates[0], target)
     first = deployer.deploy("shop", certificates[0], target, deadline=deadline())
     assert (first.bundle_name, first.changed, bool(first.work_requests)) == (bundles[0], True, True)
+    assert deployer.is_serving("shop", certificates[0], target)
+    assert not deployer.is_serving("shop", certificates[1], target)
+    assert not deployer.is_serving("shop", certificates[0], ListenerTarget(LB_ID, ("nope",)))
     again = deployer.deploy("shop", certificates[0], target, deadline=deadline())
     assert again == DeployedTarget(target, bundles[0], changed=False)
     for certificate, bundle in zip(certificates[1:], bundles[1:], strict=True):

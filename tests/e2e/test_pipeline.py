@@ -184,13 +184,18 @@ def test_second_run_is_not_due_and_changes_nothing(world: SandboxWorld):
     assert (second.outcome, second.reason) == (Outcome.SKIPPED, "NotDue")
     assert second.serial == first.serial
     assert orders(world) == orders_before
-    # The only writes: LOCK, RECORD and UNLOCK, all in the private state bucket.
+    # No lease and no OCI change; the one write keeps the CA's first ARI answer for the new
+    # certificate (so its Retry-After is honoured), in the private state bucket.
     state = f"/n/{NAMESPACE}/b/{STATE_BUCKET}/o/"
-    assert mutations(world, log_mark) == [
-        ("PutObject", f"{state}leases/shop.json"),
-        ("PutObject", f"{state}state/shop.json"),
-        ("DeleteObject", f"{state}leases/shop.json"),
-    ]
+    assert mutations(world, log_mark) == [("PutObject", f"{state}state/shop.json")]
+    assert "GetLoadBalancer" in [r["operation"] for r in world.emulator.requests[log_mark:]]
+
+    # With nothing new to learn, a run is entirely read-only.
+    log_mark = len(world.emulator.requests)
+    third = single(world.service().run(budget_s=BUDGET))
+    assert (third.outcome, third.reason) == (Outcome.SKIPPED, "NotDue")
+    assert mutations(world, log_mark) == []
+    assert orders(world) == orders_before
     assert served_serial(world) == pki.normalize_serial(first.serial or "")
 
 

@@ -60,6 +60,7 @@ class RecordingDeployer:
         self._failures: dict[str, list[RenewerError]] = {"deploy": [], "retire": []}
         self._lock = threading.Lock()
         self._work_requests = 0
+        self.reads = 0  # is_serving() calls
 
     def fail_next(self, method: str, error: RenewerError) -> None:
         """Make the next call of ``method`` (``deploy`` or ``retire``) raise ``error``."""
@@ -76,6 +77,13 @@ class RecordingDeployer:
         with self._lock:
             state = self._state(target)
             return sorted(state.bundles, key=state.bundles.__getitem__)
+
+    def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
+        """See :class:`renewer.ports.Deployer`; recorded as a read."""
+        with self._lock:
+            self.reads += 1
+            bundle = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
+            return self._state(target).serving == bundle
 
     def deploy(
         self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float

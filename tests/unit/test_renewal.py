@@ -288,23 +288,25 @@ def test_first_issuance_is_stored_deployed_verified_and_recorded():
     assert world.lease.current("shop") is None
 
 
-def test_not_due_makes_no_order_and_no_deploy_mutation(world: World):
+def test_not_due_is_read_only(world: World):
     world.run()
     calls_before = len(world.deployer.calls)
     bundles_before = world.deployer.bundles(listener())
     verified_before = len(world.verifier.calls)
+    reads_before = world.deployer.reads
+    saves_before = list(world.state.saves)
     world.advance(DAY)
 
     result = only(world.run())
 
     assert (result.outcome, result.reason) == (Outcome.SKIPPED, "NotDue")
     assert len(world.issuer.orders) == 1
-    new_calls = world.deployer.calls[calls_before:]
-    assert new_calls
-    assert all(isinstance(c, DeployCall) for c in new_calls)  # no retire either
-    assert [t.changed for t in result.targets] == [False]
+    # Read-only: the targets were checked, nothing was deployed, retired, verified or written.
+    assert world.deployer.reads > reads_before
+    assert world.deployer.calls[calls_before:] == []
     assert world.deployer.bundles(listener()) == bundles_before
     assert len(world.verifier.calls) == verified_before
+    assert world.state.saves == saves_before
     assert result.next_renewal == latest(world).not_before + timedelta(days=60)
 
 
