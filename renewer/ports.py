@@ -174,6 +174,14 @@ class Deployer(Protocol):
         """Make ``target`` serve ``certificate``."""
         ...
 
+    def check(self, target: Target) -> None:
+        """Read-only: raise ConfigError when ``target`` cannot take a certificate.
+
+        Called before anything is ordered or written (rule 6): an unknown load balancer or
+        listener, a listener without SSL, a missing Certificates-service certificate.
+        """
+        ...
+
     def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
         """Read-only: whether every part of ``target`` already serves ``certificate``.
 

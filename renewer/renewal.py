@@ -293,6 +293,12 @@ class RenewalService:
                 with self._step(job, "record"):
                     self._record(job)
             return self._completed(job)
+        if job.planned.renew:
+            # Rule 6: a target that cannot take a certificate is found before anything is
+            # ordered or written, not after the CA issued one.
+            with self._step(job, "check"):
+                for target in job.managed.targets:
+                    self._deployer_for(target).check(target)
         with self._step(job, "lock"):
             job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
         if job.lease is None:

@@ -132,6 +132,10 @@ class CertificatesServiceDeployer:
             raise DeploymentError(msg)
         return DeployedTarget(target, None, changed=True)
 
+    def check(self, target: Target) -> None:
+        """Read-only: the Certificates-service certificate exists (ConfigError otherwise)."""
+        self._get(_service_target(target).certificate_id)
+
     def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
         """Read-only: the target certificate's CURRENT version has this serial."""
         del name

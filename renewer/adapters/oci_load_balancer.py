@@ -175,6 +175,20 @@ class LoadBalancerDeployer:
             target, bundle, changed=bool(work_requests), work_requests=tuple(work_requests)
         )
 
+    def check(self, target: Target) -> None:
+        """Read-only: the load balancer exists and every listener can take a bundle.
+
+        Raises:
+            ConfigError: unknown load balancer or listener; a listener without SSL or one that
+                cannot be written back unchanged.
+
+        """
+        listener_target = _listener_target(target)
+        lb_id = listener_target.load_balancer_id
+        snapshot = self._read(lb_id)
+        for listener_name in listener_target.listener_names:
+            _update_details(lb_id, _listener(snapshot, lb_id, listener_name), "check")
+
     def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
         """Read-only: every listener of ``target`` references this certificate's bundle."""
         listener_target = _listener_target(target)

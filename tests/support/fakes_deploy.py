@@ -57,13 +57,14 @@ class RecordingDeployer:
         self.calls: list[DeployCall | RetireCall] = []
         self._prefix = prefix
         self._targets: dict[Target, _TargetState] = {}
-        self._failures: dict[str, list[RenewerError]] = {"deploy": [], "retire": []}
+        self._failures: dict[str, list[RenewerError]] = {"deploy": [], "retire": [], "check": []}
         self._lock = threading.Lock()
         self._work_requests = 0
-        self.reads = 0  # is_serving() calls
+        self.reads = 0  # is_serving() and check() calls
+        self.checked: list[Target] = []
 
     def fail_next(self, method: str, error: RenewerError) -> None:
-        """Make the next call of ``method`` (``deploy`` or ``retire``) raise ``error``."""
+        """Make the next call of ``method`` (``deploy``, ``retire`` or ``check``) raise it."""
         with self._lock:
             self._failures[method].append(error)
 
@@ -77,6 +78,13 @@ class RecordingDeployer:
         with self._lock:
             state = self._state(target)
             return sorted(state.bundles, key=state.bundles.__getitem__)
+
+    def check(self, target: Target) -> None:
+        """See :class:`renewer.ports.Deployer`; ``fail_next("check", ...)`` makes it refuse."""
+        with self._lock:
+            self.reads += 1
+            self.checked.append(target)
+            self._raise_queued("check")
 
     def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
         """See :class:`renewer.ports.Deployer`; recorded as a read."""

@@ -733,6 +733,12 @@ def test_a_switched_certificate_is_reported_renewed_and_retirement_waits_when_ti
         def retire(self, *args: Any, **kwargs: Any) -> Any:
             return slow.retire(*args, **kwargs)
 
+        def check(self, *args: Any, **kwargs: Any) -> Any:
+            return slow.check(*args, **kwargs)
+
+        def is_serving(self, *args: Any, **kwargs: Any) -> Any:
+            return slow.is_serving(*args, **kwargs)
+
     deployer = SlowDeployer()
     report = only(
         world.service(step_budget=60.0, deployer_for=lambda _t: deployer).run(budget_s=80.0)
@@ -742,3 +748,18 @@ def test_a_switched_certificate_is_reported_renewed_and_retirement_waits_when_ti
     assert report.outcome == Outcome.RENEWED
     assert world.verifier.calls
     assert not any(call for call in slow.calls if type(call).__name__ == "RetireCall")
+
+
+def test_a_target_that_cannot_take_a_certificate_fails_before_anything_is_ordered(world: World):
+    world.deployer.fail_next(
+        "check", ConfigError("load balancer ocid1.loadbalancer.x has no listener 'nope'")
+    )
+
+    result = only(world.run())
+
+    assert (result.outcome, result.error_type) == (Outcome.FAILED, "ConfigError")
+    assert "no listener 'nope'" in (result.error or "")
+    assert world.issuer.orders == []  # rule 6: nothing ordered...
+    assert world.store.writes == []  # ...nothing stored...
+    assert world.deployer.calls == []  # ...nothing deployed
+    assert world.lease.current("shop") is None
