@@ -286,9 +286,10 @@ class RenewalService:
 
     def _renew(self, job: _Job, budget: _Budget, *, force: bool) -> CertificateReport:
         self._plan_step(job, force=force)
-        if not job.planned.renew and self._already_served(job):
-            # Nothing due and every target serves the stored certificate: a read-only run —
-            # no lease, no write, unless the plan learnt something to keep (an ARI answer).
+        if not job.planned.renew and not _outstanding(job) and self._already_served(job):
+            # Nothing due, nothing left over from a failed run, and every target serves the
+            # stored certificate: a read-only run — no lease, no write, unless the plan learnt
+            # something to keep (an ARI answer).
             if job.saved is not None and job.ari != job.saved.ari:
                 with self._step(job, "record"):
                     self._record(job)
@@ -313,7 +314,7 @@ class RenewalService:
                 self._store(job, issued, key_pem)
         if job.stored is not None:
             self._deploy(job, budget)
-            if job.issued or any(d.changed for d in job.deployed):
+            if job.issued or any(d.changed for d in job.deployed) or _outstanding(job):
                 # Once targets switched, the outcome is what happened to them: verification
                 # always runs (bounded by its own timeout); only retirement, which leaving for
                 # the next renewal is harmless, waits for a run with time to spare.
@@ -986,6 +987,15 @@ def _check_rollback(
             " configuration lists; pick a version issued for every configured name"
         )
         raise ConfigError(msg)
+
+
+def _outstanding(job: _Job) -> bool:
+    """The last run failed: its switch may be unverified and its old bundles unretired.
+
+    Such a run is never read-only, and it verifies (and retires) again even when no target
+    changes now, so the failure is cleared only by a run that saw the result work.
+    """
+    return job.saved is not None and job.saved.failures.consecutive_failures > 0
 
 
 def _backing_off(job: _Job) -> bool:

@@ -763,3 +763,21 @@ def test_a_target_that_cannot_take_a_certificate_fails_before_anything_is_ordere
     assert world.store.writes == []  # ...nothing stored...
     assert world.deployer.calls == []  # ...nothing deployed
     assert world.lease.current("shop") is None
+
+
+def test_after_a_failed_verification_the_next_run_verifies_again_and_clears_the_failure(
+    world: World,
+):
+    world.verifier.override = "deadbeef"  # the listener answers with another certificate
+    assert only(world.run()).outcome == Outcome.FAILED
+    verified_before = len(world.verifier.calls)
+    world.verifier.override = None  # the data plane caught up
+    world.advance(DAY)
+
+    result = only(world.run())
+
+    assert len(world.issuer.orders) == 1  # nothing re-ordered...
+    assert len(world.verifier.calls) > verified_before  # ...but verified again
+    assert result.outcome != Outcome.FAILED
+    assert world.state_of()["consecutive_failures"] == 0
+    assert any(isinstance(c, RetireCall) for c in world.deployer.calls)  # retired once verified
