@@ -737,6 +737,10 @@ class RenewalService:
             error=error,
             error_type=error_type,
             due=due,
+            consecutive_failures=job.saved.failures.consecutive_failures
+            if job.saved is not None
+            else None,
+            order_url=stored.order_url if stored is not None and job.issued else None,
         )
 
     def _completed(self, job: _Job) -> CertificateReport:

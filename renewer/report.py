@@ -98,8 +98,11 @@ class CertificateReport:
     error (``InternalError`` for anything else). ``serial``/``not_after``/``version`` describe the
     certificate that is current after the run (None when there is none). ``next_renewal`` is the
     planned renewal time, or the end of a backoff. ``due`` is set by a plan only: whether a real
-    run would order a certificate now. ``error`` is secret-free: the message of one of our typed
-    errors, or ``internal error (<type>)``. ``timings`` holds seconds per step.
+    run would order a certificate now. ``consecutive_failures`` is the certificate's failure
+    count in its state after this run (a plan reports the stored count; None when no state was
+    read). ``order_url`` is the ACME order of a certificate issued in this run. ``error`` is
+    secret-free: the message of one of our typed errors, or ``internal error (<type>)``.
+    ``timings`` holds seconds per step.
     """
 
     name: str
@@ -116,6 +119,8 @@ class CertificateReport:
     error: str | None = None
     error_type: str | None = None
     due: bool | None = None
+    consecutive_failures: int | None = None
+    order_url: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready mapping with stable keys; dates in ISO 8601 UTC."""
@@ -134,6 +139,8 @@ class CertificateReport:
             "failed_step": self.failed_step,
             "error": self.error,
             "error_type": self.error_type,
+            "consecutive_failures": self.consecutive_failures,
+            "order_url": self.order_url,
         }
 
 
