@@ -3,17 +3,22 @@
 A failed validation at the CA counts against the account (Let's Encrypt: 5 failures per
 identifier per hour, and a pause after many in a row); a failed self-check costs nothing. So we
 fetch ``http://<name>/.well-known/acme-challenge/<token>`` exactly as the CA would (port 80,
-redirects followed up to 10 deep to ports 80/443) and only answer the challenge once it serves
-the key authorization.
+redirects followed up to 10 deep, only to ``http:``/``https:`` on ports 80/443 and never to an
+IP address, certificates not validated after a redirect to HTTPS) and only answer the challenge
+once it serves the key authorization. Redirect mode relies on this: the load balancer's port-80
+listener redirects the challenge path to a pre-authenticated request on the challenge bucket,
+and the check follows that redirect to Object Storage as the CA will.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import logging
 import socket
 import ssl
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from renewer.clock import Clock, SystemClock
@@ -23,9 +28,13 @@ logger = logging.getLogger(__name__)
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _MAX_REDIRECTS = 10  # Let's Encrypt follows at most 10 redirects
-_SCHEMES = ("http", "https")
-_REDIRECT_PORTS = (None, 80, 443)  # None: the scheme's default port
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECT_PORTS = (80, 443)
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
 _MAX_BODY = 8192  # a key authorization is ~90 bytes; never read an unbounded body
+
+Address = tuple[str, int]
+"""``(host, port)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +54,19 @@ class SelfCheckPolicy:
 class HttpSelfCheck:
     """``ChallengeSelfCheck`` over plain HTTP, as the CA's validator sees it.
 
+    Production needs only the defaults: real DNS, port 80, redirects to ports 80/443. The other
+    arguments exist because in the sandbox names and ports are not where they are on the
+    Internet.
+
     Args:
         port: the port the CA connects to (80 in production; the sandbox's LB port in tests).
-        connect_host: connect here instead of resolving the name (the sandbox routes every name
-            to loopback); the ``Host`` header still carries the name.
+        connect_host: connect the first hop here instead of resolving the name (the sandbox
+            routes every name to loopback); the ``Host`` header still carries the name.
+        resolve: ``(host, port)`` as a URL names it (host lower-cased, port explicit or the
+            scheme's default) -> the address to connect to instead, for any hop. An address in
+            this map is also followed whatever its port: the map lists the sandbox's stand-ins
+            for public endpoints (e.g. Object Storage on the emulator's port, where the
+            sandbox's CA, Pebble, does follow redirects). ``Host`` and SNI keep the URL's name.
         policy: retry bounds.
         clock: for waiting between tries.
 
@@ -59,11 +77,13 @@ class HttpSelfCheck:
         *,
         port: int = 80,
         connect_host: str | None = None,
+        resolve: Mapping[Address, Address] | None = None,
         policy: SelfCheckPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._port = port
         self._connect_host = connect_host
+        self._resolve = {(host.lower(), p): target for (host, p), target in (resolve or {}).items()}
         self._policy = policy or SelfCheckPolicy()
         self._clock = clock or SystemClock()
 
@@ -91,54 +111,98 @@ class HttpSelfCheck:
         raise SelfCheckFailed(url, observed)
 
     def _fetch_once(self, url: str, expected: str) -> str:
-        """One fetch with redirects; '' on success, otherwise what was observed."""
+        """One fetch with redirects; '' on success, otherwise what was observed.
+
+        After a redirect, what was observed names the URL that answered it. Those URLs are the
+        ones the load balancer hands to anyone who asks (a redirect mode PAR URL is public by
+        construction and reads only key authorizations), so naming them discloses nothing.
+        """
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             try:
                 status, location, body = self._get(current, first_hop=current == url)
             except (OSError, http.client.HTTPException) as exc:
                 return f"{type(exc).__name__} fetching {current}"
-            if status in (301, 302, 303, 307, 308) and location:
+            where = "" if current == url else f" from {current}"
+            if status in _REDIRECT_CODES and location:
                 current = urllib.parse.urljoin(current, location)
-                target = urllib.parse.urlsplit(current)
-                if target.scheme not in _SCHEMES or target.port not in _REDIRECT_PORTS:
-                    return f"redirect to {current}, which the CA will not follow (80/443 only)"
+                refusal = self._refusal(current)
+                if refusal:
+                    return f"redirect to {current}, which the CA will not follow ({refusal})"
                 continue
             if status != 200:  # noqa: PLR2004
-                return f"HTTP {status}"
+                return f"HTTP {status}{where}"
             # RFC 8555 section 8.3: trailing whitespace in the body is ignored by the CA.
             text = body.decode("utf-8", "replace").rstrip()
             if text != expected:
-                return f"HTTP 200 with a body that is not the key authorization ({len(body)} bytes)"
+                return (
+                    "HTTP 200 with a body that is not the key authorization"
+                    f" ({len(body)} bytes){where}"
+                )
             return ""
         return f"more than {_MAX_REDIRECTS} redirects"
+
+    def _refusal(self, url: str) -> str:
+        """Why the CA would not follow a redirect to ``url`` ('' when it would).
+
+        Let's Encrypt's http-01 rules: "It only accepts redirects to 'http:' or 'https:', and
+        only to ports 80 or 443. It does not accept redirects to IP addresses."
+        """
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS:
+            return "80/443 only"
+        host = (parts.hostname or "").lower()
+        if _is_ip_address(host):
+            return "no IP addresses"
+        try:
+            port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        except ValueError:  # a port that is not a number or out of range
+            return "80/443 only"
+        if port not in _REDIRECT_PORTS and (host, port) not in self._resolve:
+            return "80/443 only"
+        return ""
+
+    def _address(self, host: str, port: int, *, first_hop: bool) -> Address:
+        """Where to connect for ``host``:``port``: the overrides, else the name itself (DNS)."""
+        if first_hop and self._connect_host is not None:
+            return self._connect_host, port
+        return self._resolve.get((host.lower(), port), (host, port))
 
     def _get(self, url: str, *, first_hop: bool) -> tuple[int, str | None, bytes]:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, self._port)
         timeout = self._policy.timeout
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            # The CA does not validate certificates when it follows a redirect to HTTPS
-            # (Let's Encrypt's http-01 rules); neither do we, so the self-check predicts the
-            # CA's result. Nothing secret is sent; the body is compared to a value we hold.
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            connection = http.client.HTTPSConnection(
-                host, parts.port or 443, timeout=timeout, context=context
-            )
-        else:
-            connection = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
-        if first_hop and self._connect_host is not None:
-            connection.sock = socket.create_connection(
-                (self._connect_host, parts.port or self._port), timeout=timeout
-            )
+        raw = socket.create_connection(self._address(host, port, first_hop=first_hop), timeout)
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
+            if parts.scheme == "https":
+                # The CA does not validate certificates when it follows a redirect to HTTPS
+                # (Let's Encrypt's http-01 rules); neither do we, so the self-check predicts the
+                # CA's result. Nothing secret is sent; the body is compared to a value we hold.
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sni = None if _is_ip_address(host) else host
+                connection.sock = context.wrap_socket(raw, server_hostname=sni)
+            else:
+                connection.sock = raw
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", path or "/", headers={"Host": parts.netloc})
+            # The Host header as the URL names it (user-info dropped), like any HTTP client.
+            connection.request(
+                "GET", path or "/", headers={"Host": parts.netloc.rpartition("@")[2]}
+            )
             response = connection.getresponse()
             body = response.read(_MAX_BODY)
             return response.status, response.getheader("Location"), body
         finally:
             connection.close()
+            raw.close()
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from renewer.adapters.http_self_check import HttpSelfCheck, SelfCheckPolicy
 from renewer.errors import SelfCheckFailed
 from sandbox.challenges import ChallengeHTTPServer, InMemoryChallengeStore
+from sandbox.tls import write_server_tls
 from tests.support.fakes import FakeClock
 
 pytestmark = pytest.mark.unit
@@ -47,7 +50,8 @@ class LateStore(InMemoryChallengeStore):
 
 
 class Redirector(http.server.ThreadingHTTPServer):
-    """Answers ``redirects`` GETs with 302 to ``location`` (None: all of them), then 200 ``body``.
+    """Answers ``redirects`` GETs with 302 to ``location`` (None: all of them), then ``status``
+    (200 with ``body`` by default).
 
     Records (Host header, path) of every request.
     """
@@ -60,6 +64,7 @@ class Redirector(http.server.ThreadingHTTPServer):
         self.location = "/"
         self.redirects: int | None = None
         self.body = b""
+        self.status = 200
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -79,27 +84,14 @@ class RedirectHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", self.server.location)
         else:
-            self.send_response(200)
-            body = self.server.body
+            self.send_response(self.server.status)
+            body = self.server.body if self.server.status == 200 else b""
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Silence the per-request stderr line."""
-
-
-class EveryNameOnLoopback(HttpSelfCheck):
-    """Connects *every* hop to ``connect_host``:``port``, as if DNS sent every name there.
-
-    ``HttpSelfCheck`` sends only the first hop to ``connect_host``; later hops go to the real
-    port 80/443 of the target, which a test cannot serve without privileges. Routing each hop
-    here keeps the redirect-following logic (ports, schemes, hop count) under test.
-    """
-
-    def _get(self, url: str, *, first_hop: bool) -> tuple[int, str | None, bytes]:
-        del first_hop
-        return super()._get(url, first_hop=True)
 
 
 @pytest.fixture
@@ -120,7 +112,10 @@ def server(store: InMemoryChallengeStore) -> Iterator[ChallengeHTTPServer]:
 
 @pytest.fixture
 def redirector() -> Iterator[Redirector]:
-    running = Redirector()
+    yield from serve(Redirector())
+
+
+def serve(running: Redirector) -> Iterator[Redirector]:
     thread = threading.Thread(
         target=running.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )
@@ -133,11 +128,48 @@ def redirector() -> Iterator[Redirector]:
         running.server_close()
 
 
+@pytest.fixture
+def target() -> Iterator[Redirector]:
+    """A second server, the redirect's destination: answers 200 with ``body`` by default."""
+    running = Redirector()
+    running.redirects = 0
+    running.body = KEY_AUTHORIZATION.encode()
+    yield from serve(running)
+
+
+@pytest.fixture
+def tls_target(tmp_path: Path) -> Iterator[tuple[Redirector, list[str | None]]]:
+    """``target`` over TLS with a certificate for ``localhost`` only (never for OBJECTS), and
+    the SNI of every handshake."""
+    files = write_server_tls(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert, files.key)
+    names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    running = Redirector()
+    running.redirects = 0
+    running.body = KEY_AUTHORIZATION.encode()
+    running.socket = context.wrap_socket(running.socket, server_side=True)
+    for served in serve(running):
+        yield served, names
+
+
 def free_port() -> int:
     """A port nothing listens on (bound, read back, closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def loopback_80(port: int, clock: FakeClock) -> HttpSelfCheck:
+    """A check whose first hop and every later ``NAME``:80 hop reach ``port`` on loopback."""
+    return HttpSelfCheck(
+        port=port,
+        connect_host="127.0.0.1",
+        resolve={(NAME, 80): ("127.0.0.1", port)},
+        policy=ONE_TRY,
+        clock=clock,
+    )
 
 
 def verify(check: HttpSelfCheck, clock: FakeClock, *, deadline_in: float = 60.0) -> None:
@@ -295,9 +327,7 @@ def test_ten_redirects_are_followed(redirector, clock):
     redirector.location = f"http://{NAME}{PATH}"  # port 80: one the CA follows
     redirector.redirects = 10
     redirector.body = KEY_AUTHORIZATION.encode()
-    check = EveryNameOnLoopback(
-        port=redirector.port, connect_host="127.0.0.1", policy=ONE_TRY, clock=clock
-    )
+    check = loopback_80(redirector.port, clock)
 
     verify(check, clock)
 
@@ -309,14 +339,124 @@ def test_more_than_ten_redirects_are_reported(redirector, clock, redirects):
     redirector.location = f"http://{NAME}{PATH}"
     redirector.redirects = redirects
     redirector.body = KEY_AUTHORIZATION.encode()
-    check = EveryNameOnLoopback(
-        port=redirector.port, connect_host="127.0.0.1", policy=ONE_TRY, clock=clock
-    )
+    check = loopback_80(redirector.port, clock)
 
     error = fail(check, clock)
 
     assert error.observed == "more than 10 redirects"
     assert len(redirector.requests) == 11
+
+
+# --- redirect mode: following a redirect to Object Storage ---------------------------------------
+
+OBJECTS = "objectstorage.us-phoenix-1.oraclecloud.com"
+PAR_PATH = f"/p/par-token/n/ns/b/acme-challenges/o{PATH}"
+
+
+def mapped(redirector: Redirector, resolve: dict[tuple[str, int], tuple[str, int]], clock):
+    return HttpSelfCheck(
+        port=redirector.port,
+        connect_host="127.0.0.1",
+        resolve=resolve,
+        policy=ONE_TRY,
+        clock=clock,
+    )
+
+
+def test_a_redirect_to_a_mapped_address_is_followed_on_its_port(redirector, target, clock):
+    redirector.location = f"http://{OBJECTS}:9999{PAR_PATH}"
+
+    verify(mapped(redirector, {(OBJECTS, 9999): ("127.0.0.1", target.port)}, clock), clock)
+
+    assert redirector.requests == [(f"{NAME}:{redirector.port}", PATH)]
+    assert target.requests == [(f"{OBJECTS}:9999", PAR_PATH)]  # Host keeps the URL's name
+
+
+def test_mapped_hosts_match_case_insensitively(redirector, target, clock):
+    redirector.location = f"http://ObjectStorage.US-Phoenix-1.OracleCloud.com:9999{PAR_PATH}"
+
+    verify(mapped(redirector, {(OBJECTS.upper(), 9999): ("127.0.0.1", target.port)}, clock), clock)
+
+    assert len(target.requests) == 1
+
+
+def test_a_redirect_to_https_is_followed_without_validating_the_certificate(
+    redirector, tls_target, clock
+):
+    server, sni = tls_target
+    redirector.location = f"https://{OBJECTS}{PAR_PATH}"  # port 443, a certificate for localhost
+
+    verify(mapped(redirector, {(OBJECTS, 443): ("127.0.0.1", server.port)}, clock), clock)
+
+    assert server.requests == [(OBJECTS, PAR_PATH)]
+    assert sni == [OBJECTS]
+
+
+def test_a_mapping_does_not_open_other_ports(redirector, target, clock):
+    redirector.location = f"http://{OBJECTS}:9998{PAR_PATH}"
+
+    error = fail(mapped(redirector, {(OBJECTS, 9999): ("127.0.0.1", target.port)}, clock), clock)
+
+    assert error.observed == (
+        f"redirect to http://{OBJECTS}:9998{PAR_PATH}, which the CA will not follow (80/443 only)"
+    )
+    assert target.requests == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://127.0.0.1/x", "https://[::1]/x", "http://10.0.0.1:80/x"],
+    ids=["ipv4", "ipv6", "ipv4-port-80"],
+)
+def test_a_redirect_to_an_ip_address_is_reported(redirector, clock, location):
+    redirector.location = location
+
+    error = fail(checker(redirector.port, clock, ONE_TRY), clock)
+
+    refusal = "which the CA will not follow (no IP addresses)"
+    assert error.observed == f"redirect to {location}, {refusal}"
+
+
+def test_a_redirect_to_an_invalid_port_is_reported(redirector, clock):
+    redirector.location = f"http://{OBJECTS}:99999/x"
+
+    error = fail(checker(redirector.port, clock, ONE_TRY), clock)
+
+    assert error.observed.endswith("which the CA will not follow (80/443 only)")
+
+
+@pytest.mark.parametrize(
+    ("served", "observed"),
+    [
+        (None, "HTTP 404"),
+        (b"stale", "HTTP 200 with a body that is not the key authorization (5 bytes)"),
+    ],
+    ids=["missing", "wrong-body"],
+)
+def test_a_failure_after_a_redirect_names_the_url_that_answered(
+    redirector, target, clock, served, observed
+):
+    """A deleted or expired PAR answers 404: the report names the Object Storage URL."""
+    redirector.location = f"http://{OBJECTS}:9999{PAR_PATH}"
+    if served is None:
+        target.status = 404
+    else:
+        target.body = served
+
+    error = fail(mapped(redirector, {(OBJECTS, 9999): ("127.0.0.1", target.port)}, clock), clock)
+
+    assert error.url == f"http://{NAME}:{redirector.port}{PATH}"
+    assert error.observed == f"{observed} from http://{OBJECTS}:9999{PAR_PATH}"
+    assert error.url in str(error)
+    assert f"http://{OBJECTS}:9999{PAR_PATH}" in str(error)
+
+
+def test_a_dead_redirect_target_names_it(redirector, clock):
+    redirector.location = f"http://{OBJECTS}:9999{PAR_PATH}"
+
+    error = fail(mapped(redirector, {(OBJECTS, 9999): ("127.0.0.1", free_port())}, clock), clock)
+
+    assert error.observed == f"ConnectionRefusedError fetching http://{OBJECTS}:9999{PAR_PATH}"
 
 
 # --- url_for ------------------------------------------------------------------------------------
