@@ -9,7 +9,7 @@ loopback the CA, port 80 and the listeners' addresses are not where they are in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from renewer.adapters.acme_issuer import AcmeIssuer, ExternalAccountBinding
@@ -42,6 +42,7 @@ def build_service(
     ca_bundle: str | None = None,
     self_check_port: int = 80,
     self_check_connect_host: str | None = None,
+    self_check_resolve: Mapping[tuple[str, int], tuple[str, int]] | None = None,
     tls_address_override: AddressOverride | None = None,
     step_budget: float = 60.0,
     lease_ttl: timedelta = timedelta(minutes=10),
@@ -59,6 +60,8 @@ def build_service(
             system store.
         self_check_port: the port the CA's validator connects to (80 in production).
         self_check_connect_host: connect the self-check here instead of resolving the name.
+        self_check_resolve: ``(host, port) -> (host, port)`` the self-check connects to instead
+            of DNS, on any hop (the sandbox's Object Storage in redirect mode; see HttpSelfCheck).
         tls_address_override: ``(load balancer id, listener port) -> (host, port)`` for VERIFY,
             when listeners are not reachable at their OCI address (the sandbox's data plane).
         step_budget: seconds a step may take (see :class:`RenewalService`).
@@ -98,7 +101,10 @@ def build_service(
             clients, namespace=namespace, bucket=resources.challenge_bucket
         ),
         self_check=HttpSelfCheck(
-            port=self_check_port, connect_host=self_check_connect_host, clock=clock
+            port=self_check_port,
+            connect_host=self_check_connect_host,
+            resolve=self_check_resolve,
+            clock=clock,
         )
         if config.acme.self_check
         else None,
