@@ -93,8 +93,13 @@ class CertificateStore(Protocol):
     :class:`renewer.errors.ConfigError` for a version that does not exist. ``prune`` schedules
     deletion of all but the newest ``keep`` versions and returns the versions it scheduled;
     calling it again is a no-op. Errors: TransientError (throttling, 5xx), ConfigError (missing
-    vault/key, permissions).
+    vault/key, permissions). ``check`` is read-only: ConfigError unless ``put`` could create a
+    new secret (vault and key usable); it runs before an order is spent, at most once per store.
     """
+
+    def check(self) -> None:
+        """Verify, without writing, that new certificates can be stored."""
+        ...
 
     def latest(self, name: str) -> StoredCertificate | None:
         """The newest stored certificate for ``name``."""

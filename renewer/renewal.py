@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -99,6 +100,8 @@ class RenewalService:
         lease_ttl: how long a lease lasts; longer than the function timeout.
         step_budget: seconds a step may take; no certificate or step starts with less left.
         max_workers: certificates processed at once.
+        checks: read-only checks (besides ``certificates.check``) that must pass before the
+            first order of a run, e.g. that the challenge bucket is usable.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -121,6 +124,7 @@ class RenewalService:
         lease_ttl: timedelta = timedelta(minutes=10),
         step_budget: float = 60.0,
         max_workers: int = 4,
+        checks: Sequence[Callable[[], None]] = (),
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -142,6 +146,9 @@ class RenewalService:
         self._lease_ttl = lease_ttl
         self._step_budget = step_budget
         self._max_workers = max_workers
+        self._checks = tuple(checks)
+        self._checks_lock = threading.Lock()
+        self._checks_done = False
 
     # --- public operations ---------------------------------------------------------------------
 
@@ -298,6 +305,7 @@ class RenewalService:
             # Rule 6: a target that cannot take a certificate is found before anything is
             # ordered or written, not after the CA issued one.
             with self._step(job, "check"):
+                self._check_stores()
                 for target in job.managed.targets:
                     self._deployer_for(target).check(target)
         with self._step(job, "lock"):
@@ -645,6 +653,22 @@ class RenewalService:
             )
 
     # --- helpers of the steps ------------------------------------------------------------------
+
+    def _check_stores(self) -> None:
+        """Read-only checks of where an order's results go, once per run (rule 6).
+
+        The certificate store (vault and key) and the extra ``checks`` (the challenge bucket):
+        a wrong one must fail before an order is spent, not at the first write after it.
+        Serialized, so concurrent certificates make the reads once; a failure is not
+        remembered (each certificate reports it).
+        """
+        with self._checks_lock:
+            if self._checks_done:
+                return
+            self._certificates.check()
+            for check in self._checks:
+                check()
+            self._checks_done = True
 
     def _load_current(self, job: _Job, stored: StoredCertificate | None) -> None:
         """Set ``job.stored``/``job.current`` from the store's newest version, and its ARI."""

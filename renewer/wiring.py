@@ -94,12 +94,13 @@ def build_service(
     if config.acme.eab is not None:
         key = read_eab_hmac_key(clients, config.acme.eab.hmac_key_secret_id)
         eab = ExternalAccountBinding(kid=config.acme.eab.key_id, hmac_key=key)
+    challenges = ObjectStorageChallengeStore(
+        clients, namespace=namespace, bucket=resources.challenge_bucket
+    )
     issuer = AcmeIssuer(
         directory_url=config.acme.directory_url,
         accounts=VaultAccountStore(clients, **vault),
-        challenges=ObjectStorageChallengeStore(
-            clients, namespace=namespace, bucket=resources.challenge_bucket
-        ),
+        challenges=challenges,
         self_check=HttpSelfCheck(
             port=self_check_port,
             connect_host=self_check_connect_host,
@@ -138,6 +139,7 @@ def build_service(
         lease_ttl=lease_ttl,
         step_budget=step_budget,
         max_workers=max_workers,
+        checks=(challenges.check,),
     )
 
 

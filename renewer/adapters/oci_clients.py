@@ -42,6 +42,9 @@ SERVICES = (
     "load_balancer",
     "certificates_management",
     "certificates",
+    "kms_vault",
+    "monitoring",
+    "notifications",
 )
 _CLIENT_CLASSES = {
     "object_storage": "oci.object_storage.ObjectStorageClient",
@@ -50,6 +53,10 @@ _CLIENT_CLASSES = {
     "load_balancer": "oci.load_balancer.LoadBalancerClient",
     "certificates_management": "oci.certificates_management.CertificatesManagementClient",
     "certificates": "oci.certificates.CertificatesClient",
+    "kms_vault": "oci.key_management.KmsVaultClient",
+    # PostMetricData only: its endpoint is telemetry-ingestion.<region> (oci_monitoring.py).
+    "monitoring": "oci.monitoring.MonitoringClient",
+    "notifications": "oci.ons.NotificationDataPlaneClient",
 }
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_CONFLICTS = frozenset({"IncorrectState", "LockConflict"})
@@ -134,7 +141,19 @@ class OciClients:
 
     @functools.cache  # noqa: B019 - one instance per process; clients live as long as it
     def _client(self, service: str) -> Any:  # noqa: ANN401
-        module_name, _, class_name = _CLIENT_CLASSES[service].rpartition(".")
+        return self._build(_CLIENT_CLASSES[service], self.settings.endpoints.get(service))
+
+    @functools.cache  # noqa: B019 - as above
+    def kms_management(self, management_endpoint: str) -> Any:  # noqa: ANN401
+        """``oci.key_management.KmsManagementClient`` for one vault's management endpoint.
+
+        Key Management has no regional endpoint for keys: each vault answers at the
+        ``management_endpoint`` its GetVault returns.
+        """
+        return self._build("oci.key_management.KmsManagementClient", management_endpoint)
+
+    def _build(self, qualified: str, endpoint: str | None) -> Any:  # noqa: ANN401
+        module_name, _, class_name = qualified.rpartition(".")
         module = __import__(module_name, fromlist=[class_name])
         kwargs: dict[str, Any] = {
             "retry_strategy": self._retry,
@@ -143,7 +162,6 @@ class OciClients:
         }
         if self._signer is not None:
             kwargs["signer"] = self._signer
-        endpoint = self.settings.endpoints.get(service)
         if endpoint:
             kwargs["service_endpoint"] = endpoint
         return getattr(module, class_name)(self._config, **kwargs)
@@ -177,6 +195,11 @@ class OciClients:
     def certificates(self) -> Any:  # noqa: ANN401
         """``oci.certificates.CertificatesClient``."""
         return self._client("certificates")
+
+    @property
+    def kms_vault(self) -> Any:  # noqa: ANN401
+        """``oci.key_management.KmsVaultClient`` (GetVault: state and management endpoint)."""
+        return self._client("kms_vault")
 
 
 def _credentials(settings: OciSettings) -> tuple[dict[str, Any], Any]:

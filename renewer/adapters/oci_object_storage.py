@@ -123,6 +123,16 @@ class _Bucket:
         )
         return answer if isinstance(answer, _Refused) else None
 
+    def list_one(self, prefix: str) -> None:
+        """Read-only: list at most one object under ``prefix`` (proves bucket and policy)."""
+        self._call(
+            f"list objects in bucket {self.name!r} of namespace {self.namespace!r}",
+            (),
+            self._client.list_objects,
+            prefix=prefix,
+            limit=1,
+        )
+
     def _call(
         self,
         action: str,
@@ -168,6 +178,19 @@ class ObjectStorageChallengeStore:
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
         self._bucket = _Bucket(clients, namespace=namespace, bucket=bucket)
+
+    def check(self) -> None:
+        """Read-only: ConfigError (naming the bucket) unless the challenge bucket can be used.
+
+        One ListObjects under the challenge prefix (``manage objects`` includes the
+        OBJECT_INSPECT it needs): a wrong bucket name, namespace or policy is found before an
+        ACME order is spent, instead of at the first ``present``.
+        """
+        try:
+            self._bucket.list_one(naming.challenge_object("x").removesuffix("x"))
+        except ConfigError as exc:
+            msg = f"the challenge bucket (oci.challengeBucket) cannot be used: {exc}"
+            raise ConfigError(msg) from exc
 
     def present(self, token: str, key_authorization: str) -> None:
         """Publish ``key_authorization`` for ``token`` (overwrites; idempotent)."""

@@ -101,6 +101,45 @@ class _Secrets:
         self.key_id = key_id
         self._found: dict[str, _Found] = {}
         self._lock = threading.Lock()
+        self._checked = False
+
+    # -- the vault and the key, read-only
+
+    def check(self) -> None:
+        """Read the vault and the key; ConfigError unless a secret can be created with them.
+
+        Two reads (KMS GetVault, then GetKey at the vault's management endpoint), made once per
+        instance: a wrong ``keyId`` would otherwise be noticed only by ``CreateSecret``, after
+        an ACME order was spent. Needs ``read vaults``/``read keys`` (``use`` includes them).
+        """
+        if self._checked:
+            return
+        with translate(f"read vault {self.vault_id} (oci.vaultId)"):
+            vault = self._clients.kms_vault.get_vault(self.vault_id).data
+        if vault.lifecycle_state != "ACTIVE":
+            msg = (
+                f"vault {self.vault_id} (oci.vaultId) is {vault.lifecycle_state}, not ACTIVE:"
+                " name an active vault"
+            )
+            raise ConfigError(msg)
+        management = self._clients.kms_management(vault.management_endpoint)
+        with translate(f"read master encryption key {self.key_id} (oci.keyId)"):
+            key = management.get_key(self.key_id).data
+        problems = []
+        if key.vault_id != self.vault_id:
+            problems.append(f"belongs to vault {key.vault_id}, not oci.vaultId {self.vault_id}")
+        if key.key_shape is None or key.key_shape.algorithm != "AES":
+            algorithm = key.key_shape.algorithm if key.key_shape else "unknown"
+            problems.append(f"is an {algorithm} key; Vault secrets need a symmetric AES key")
+        if key.lifecycle_state != "ENABLED":
+            problems.append(f"is {key.lifecycle_state}, not ENABLED")
+        if problems:
+            msg = (
+                f"master encryption key {self.key_id} (oci.keyId) {'; '.join(problems)}:"
+                " name an enabled AES key of the configured vault"
+            )
+            raise ConfigError(msg)
+        self._checked = True
 
     # -- lookup
 
@@ -523,6 +562,10 @@ class VaultCertificateStore:
 
     def _name(self, name: str) -> str:
         return naming.secret_name(name, prefix=self._prefix)
+
+    def check(self) -> None:
+        """Read-only: ConfigError unless the vault and key can hold a new secret (once)."""
+        self._secrets.check()
 
     def latest(self, name: str) -> StoredCertificate | None:
         """The CURRENT version of certificate ``name``, or None when it was never stored.

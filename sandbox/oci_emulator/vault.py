@@ -367,6 +367,10 @@ class Vault:
         secret = f"{v}/secrets/{{secretId}}"
         version = f"{secret}/version/{{secretVersionNumber}}"
         return [
+            # Key Management (KmsVaultClient; KmsManagementClient at the vault's management
+            # endpoint, which is this emulator too): read-only, what the renewer checks.
+            Route("GET", f"{v}/vaults/{{vaultId}}", "GetVault", self.get_vault),
+            Route("GET", f"{v}/keys/{{keyId}}", "GetKey", self.get_key),
             Route("POST", f"{v}/secrets", "CreateSecret", self.create_secret),
             Route("GET", f"{v}/secrets", "ListSecrets", self.list_secrets),
             Route("GET", secret, "GetSecret", self.get_secret),
@@ -433,11 +437,13 @@ class Vault:
                 keys[str(key["id"])] = {
                     "id": str(key["id"]),
                     "algorithm": str(key.get("algorithm", "AES")),
+                    "lifecycleState": str(key.get("state", "ENABLED")),
                 }
             state["vaults"][str(vault_id)] = {
                 "id": str(vault_id),
                 "compartmentId": compartments.get(str(compartment), str(compartment)),
                 "displayName": str(entry.get("display_name", vault_id)),
+                "lifecycleState": str(entry.get("state", ACTIVE)),
                 "keys": keys,
             }
 
@@ -634,6 +640,65 @@ class Vault:
         return when
 
     # ------------------------------------------------------------------ VaultsClient handlers
+
+    # ------------------------------------------------------------------ Key Management (read)
+
+    def get_vault(self, request: Request) -> Reply:
+        """GET /vaults/{vaultId} (KmsVaultClient.get_vault): the vault and its endpoints.
+
+        ``managementEndpoint``/``cryptoEndpoint`` point back at this emulator (the Host the
+        client used), so a KmsManagementClient built from them reaches :meth:`get_key`.
+        """
+        vault = self._state()["vaults"].get(request.params["vaultId"])
+        if vault is None:
+            raise not_found("vault")
+        self.emulator.authorize(
+            request, compartment_id=vault["compartmentId"], vault_id=vault["id"]
+        )
+        endpoint = f"http://{request.header('host', 'localhost')}"
+        body = {
+            "id": vault["id"],
+            "compartmentId": vault["compartmentId"],
+            "displayName": vault["displayName"],
+            "lifecycleState": vault.get("lifecycleState", ACTIVE),
+            "vaultType": "DEFAULT",
+            "managementEndpoint": endpoint,
+            "cryptoEndpoint": endpoint,
+            "timeCreated": rfc3339(),
+            "freeformTags": {},
+            "definedTags": {},
+            "isPrimary": True,
+        }
+        return Reply(body=body, headers={"etag": vault.get("etag", "vault-etag")})
+
+    def get_key(self, request: Request) -> Reply:
+        """GET /keys/{keyId} (KmsManagementClient.get_key): shape, state and vault of a key."""
+        key_id = request.params["keyId"]
+        for vault in self._state()["vaults"].values():
+            key = vault["keys"].get(key_id)
+            if key is not None:
+                break
+        else:
+            raise not_found("key")
+        self.emulator.authorize(
+            request, compartment_id=vault["compartmentId"], vault_id=vault["id"], key_id=key_id
+        )
+        algorithm = key["algorithm"]
+        body = {
+            "id": key_id,
+            "compartmentId": vault["compartmentId"],
+            "vaultId": vault["id"],
+            "displayName": key_id.rsplit(".", 1)[-1],
+            "lifecycleState": key.get("lifecycleState", "ENABLED"),
+            "keyShape": {"algorithm": algorithm, "length": 32 if algorithm == "AES" else 256},
+            "protectionMode": "HSM",
+            "currentKeyVersion": f"{key_id}.v1",
+            "timeCreated": rfc3339(),
+            "freeformTags": {},
+            "definedTags": {},
+            "isPrimary": True,
+        }
+        return Reply(body=body, headers={"etag": "key-etag"})
 
     def create_secret(self, request: Request) -> Reply:
         """POST /secrets: a new secret with version 1 (CURRENT, LATEST); retry tokens honoured."""

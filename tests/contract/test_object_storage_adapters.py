@@ -632,3 +632,33 @@ def test_a_bucket_without_a_policy_is_a_config_error_and_nothing_is_written(
         CALLS_ON_A_BUCKET[call](adapter)
     assert f"bucket {UNLISTED!r}" in str(info.value)
     assert stored_objects(emulator) == {CHALLENGES: [], STATE: [], UNLISTED: []}
+
+
+# ---------------------------------------------------------------- challenge bucket check (rule 6)
+
+
+def test_check_of_the_challenge_bucket_is_one_list_and_writes_nothing(
+    emulator: RunningEmulator, renewer_clients: Callable[[], OciClients]
+):
+    store = ObjectStorageChallengeStore(renewer_clients(), namespace=NAMESPACE, bucket=CHALLENGES)
+    before = len(emulator.emulator.requests)
+    store.check()
+    assert requests_made(emulator)[before:] == [("ListObjects", 200)]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "bucket"),
+    [(NAMESPACE, "no-such-bucket"), ("wrongnamespace", CHALLENGES)],
+    ids=["unknown-bucket", "wrong-namespace"],
+)
+def test_check_names_the_challenge_bucket_that_cannot_be_used(
+    emulator: RunningEmulator,
+    renewer_clients: Callable[[], OciClients],
+    namespace: str,
+    bucket: str,
+):
+    store = ObjectStorageChallengeStore(renewer_clients(), namespace=namespace, bucket=bucket)
+    with pytest.raises(ConfigError, match=r"challenge bucket \(oci\.challengeBucket\)") as info:
+        store.check()
+    assert repr(bucket) in str(info.value)
+    assert all(operation == "ListObjects" for operation, _ in requests_made(emulator))

@@ -815,3 +815,74 @@ def test_no_key_material_or_eab_key_in_debug_logs(
     assert encoded[:40] not in logged
     assert "privateKey" not in logged
     assert "private_key_pem" not in repr(stored)
+
+
+# ------------------------------------------------------------------------------ check (rule 6)
+
+OTHER_VAULT = "ocid1.vault.oc1.phx.othervault"
+RSA_KEY = "ocid1.key.oc1.phx.rsakey"
+DISABLED_KEY = "ocid1.key.oc1.phx.disabledkey"
+OTHER_KEY = "ocid1.key.oc1.phx.otherkey"
+KEYS_FIXTURE: dict[str, Any] = {
+    **FIXTURE,
+    "vaults": [
+        {
+            "id": VAULT,
+            "compartment": "apps",
+            "keys": [
+                {"id": KEY},
+                {"id": RSA_KEY, "algorithm": "RSA"},
+                {"id": DISABLED_KEY, "state": "DISABLED"},
+            ],
+        },
+        {"id": OTHER_VAULT, "compartment": "apps", "keys": [{"id": OTHER_KEY}]},
+    ],
+}
+
+
+def store_with(clients: OciClients, *, vault_id: str = VAULT, key_id: str = KEY):
+    return VaultCertificateStore(
+        clients, compartment_id=COMPARTMENT, vault_id=vault_id, key_id=key_id
+    )
+
+
+@pytest.mark.parametrize("fixture_data", [KEYS_FIXTURE], indirect=True)
+def test_check_reads_the_vault_and_the_key_once_and_writes_nothing(
+    emulator: RunningEmulator, oci_clients: OciClients
+) -> None:
+    store = store_with(oci_clients)
+    mark = len(emulator.emulator.requests)
+    store.check()
+    store.check()
+    seen = [(e["method"], e["operation"]) for e in emulator.emulator.requests[mark:]]
+    assert seen == [("GET", "GetVault"), ("GET", "GetKey")]
+
+
+@pytest.mark.parametrize("fixture_data", [KEYS_FIXTURE], indirect=True)
+@pytest.mark.parametrize(
+    ("vault_id", "key_id", "expected"),
+    [
+        ("ocid1.vault.oc1.phx.nosuchvault", KEY, r"read vault \S+nosuchvault \(oci\.vaultId\)"),
+        (VAULT, "ocid1.key.oc1.phx.nosuchkey", r"key \S+nosuchkey \(oci\.keyId\).*404"),
+        (VAULT, RSA_KEY, r"rsakey \(oci\.keyId\) is an RSA key; Vault secrets need .*AES"),
+        (VAULT, DISABLED_KEY, r"disabledkey \(oci\.keyId\) is DISABLED, not ENABLED"),
+        (VAULT, OTHER_KEY, r"otherkey \(oci\.keyId\) belongs to vault \S+othervault"),
+    ],
+    ids=["unknown-vault", "unknown-key", "rsa-key", "disabled-key", "key-of-another-vault"],
+)
+def test_check_names_what_is_wrong_with_the_vault_or_key(
+    emulator: RunningEmulator, oci_clients: OciClients, vault_id: str, key_id: str, expected: str
+) -> None:
+    store = store_with(oci_clients, vault_id=vault_id, key_id=key_id)
+    with pytest.raises(ConfigError, match=expected):
+        store.check()
+    assert writes(emulator) == []
+
+
+@pytest.mark.parametrize(
+    "fixture_data",
+    [{**with_policies(RENEWER_POLICIES), "vaults": KEYS_FIXTURE["vaults"]}],
+    indirect=True,
+)
+def test_check_passes_with_the_renewer_policies(oci_clients: OciClients) -> None:
+    store_with(oci_clients).check()

@@ -568,13 +568,6 @@ def test_a_config_wrong_for_the_tenancy_fails_naming_it_and_changes_nothing(
     assert objects(world, CHALLENGE_BUCKET) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuleSixViolationError,
-    reason="a wrong keyId is only noticed by CreateSecret; once the ACME account secret exists,"
-    " the first CreateSecret is the new certificate's at STORE, after the order (the certificate"
-    " is lost and every retry orders again)",
-)
 def test_a_wrong_key_is_found_before_ordering_when_the_account_already_exists(
     world: SandboxWorld,
 ):

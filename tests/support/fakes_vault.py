@@ -35,10 +35,13 @@ class InMemoryCertificateStore:
     PREVIOUS, the old PREVIOUS DEPRECATED); a ``put`` of the CURRENT serial writes nothing. At
     most 30 versions are in active use. ``prune`` schedules DEPRECATED versions beyond the newest
     ``keep`` (1..29); a scheduled version can no longer be read. ``writes`` records
-    ``(name, version)`` for every version added. Thread-safe.
+    ``(name, version)`` for every version added. ``unusable`` (a message) makes ``check`` raise
+    ConfigError, as a wrong vault or key does. Thread-safe.
     """
 
     def __init__(self, *, prefix: str = naming.DEFAULT_PREFIX) -> None:
+        self.unusable: str | None = None
+        self.checks = 0
         self._prefix = naming.check_prefix(prefix)
         self._secrets: dict[str, dict[int, _Version]] = {}
         self._lock = threading.Lock()
@@ -46,6 +49,11 @@ class InMemoryCertificateStore:
 
     def _secret(self, name: str) -> str:
         return naming.secret_name(name, prefix=self._prefix)
+
+    def check(self) -> None:
+        self.checks += 1
+        if self.unusable is not None:
+            raise ConfigError(self.unusable)
 
     def latest(self, name: str) -> StoredCertificate | None:
         with self._lock:

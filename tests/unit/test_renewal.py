@@ -781,3 +781,34 @@ def test_after_a_failed_verification_the_next_run_verifies_again_and_clears_the_
     assert result.outcome != Outcome.FAILED
     assert world.state_of()["consecutive_failures"] == 0
     assert any(isinstance(c, RetireCall) for c in world.deployer.calls)  # retired once verified
+
+
+def test_an_unusable_vault_key_or_challenge_bucket_fails_before_anything_is_ordered():
+    world = new_world(cert_doc("shop"), cert_doc("blog"))
+    world.store.unusable = "master encryption key k (oci.keyId) is DISABLED, not ENABLED"
+    bucket_checks: list[str] = []
+
+    report = world.service(checks=(lambda: bucket_checks.append("bucket"),)).run(budget_s=BUDGET)
+
+    for result in report.certificates:
+        assert (result.outcome, result.failed_step) == (Outcome.FAILED, "check")
+        assert "(oci.keyId) is DISABLED" in (result.error or "")
+    assert world.issuer.orders == []
+    assert world.store.writes == []
+    assert bucket_checks == []  # the store failed first
+
+    world.store.unusable = None
+    world.advance(timedelta(minutes=2))  # past the first backoff step
+    report = world.service(checks=(lambda: bucket_checks.append("bucket"),)).run(budget_s=BUDGET)
+
+    assert [r.outcome for r in report.certificates] == [Outcome.RENEWED, Outcome.RENEWED]
+    assert bucket_checks == ["bucket"]  # once per run, not once per certificate
+
+
+def test_a_run_with_nothing_due_does_not_check_the_stores(world: World):
+    assert only(world.run()).outcome == Outcome.RENEWED
+    checks_before = world.store.checks
+
+    assert only(world.run()).outcome == Outcome.SKIPPED
+
+    assert world.store.checks == checks_before
