@@ -25,6 +25,8 @@ import re
 import socket
 import ssl
 import threading
+import time
+import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -229,8 +231,12 @@ class SandboxWorld:
         pebble_options: Pebble knobs; ``http_port`` is always the data plane's LB :80.
         work_request_seconds: how long each emulated LB work request takes.
         authorization: enforce the fixture's least-privilege IAM policies in the emulator.
+        challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
+            backend) or ``"redirect"`` (issue 5's redirect mode: a rule set on the :80 listener
+            redirects them to a read-only PAR on the challenge bucket; see :class:`RedirectMode`).
 
-    Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``.
+    Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``, and
+    ``redirect`` (a :class:`RedirectMode`, in redirect mode only).
 
     """
 
@@ -244,10 +250,16 @@ class SandboxWorld:
         pebble_options: PebbleOptions | None = None,
         work_request_seconds: float = 0.05,
         authorization: bool = True,
+        challenge_mode: str = "token-server",
     ) -> None:
         if not certificates:
             msg = "a world needs at least one DNS name"
             raise ValueError(msg)
+        if challenge_mode not in CHALLENGE_MODES:
+            msg = f"challenge_mode must be one of {', '.join(CHALLENGE_MODES)}"
+            raise ValueError(msg)
+        self.challenge_mode = challenge_mode
+        self.redirect: RedirectMode | None = None
         self.workdir = workdir
         self.names = tuple(certificates)
         self.certificate_name = certificate_name
@@ -294,6 +306,8 @@ class SandboxWorld:
         self._stack.callback(emulator.stop)
         emulator.start()
         self._emulator, self._tenancy = emulator, tenancy
+        if self.challenge_mode == "redirect":
+            self.redirect = RedirectMode.install(self)
         self._rp_env = resource_principal_env(
             emulator, tenancy.principals["renewer"], self.workdir / "credentials" / "renewer"
         )
@@ -525,6 +539,8 @@ class SandboxWorld:
             "step_budget": 30.0,
             "lb_poll_interval": max(self.work_request_seconds, 0.01),
         }
+        if self.redirect is not None:
+            options["self_check_resolve"] = self.redirect.self_check_resolve()
         options.update(overrides)
         config = options.pop("config")
         return build_service(config, **options)
@@ -612,3 +628,165 @@ def _policies() -> list[dict[str, Any]]:
             "statements": ["Allow group Admins to manage all-resources in tenancy"],
         },
     ]
+
+
+# --------------------------------------------------------------------------- redirect mode
+# Issue 5's alternative to the token backend, set up as an operator (or Terraform) would, through
+# the real SDK: a read-only PAR on the challenge bucket, a rule set redirecting the challenge path
+# to it, and the :80 listener switched from the routing policy to that rule set. The sandbox
+# assumption (docs/oci-emulator.md, "Redirect mode in the sandbox"): Object Storage answers on the
+# emulator's port over plain HTTP, so the redirect names that port; Pebble resolves every name to
+# 127.0.0.1 and follows redirects to any port, where Let's Encrypt allows only 80/443.
+
+CHALLENGE_MODES = ("token-server", "redirect")
+REDIRECT_RULE_SET = "acme-redirect"
+CHALLENGE_LISTENER = "http"
+PAR_LIFETIME = timedelta(days=365)
+
+
+def object_storage_host(region: str) -> str:
+    """Object Storage's public host name in ``region``."""
+    return f"objectstorage.{region}.oraclecloud.com"
+
+
+def par_redirect_rule(
+    access_uri: str, *, host: str, protocol: str = "HTTPS", port: int = 443
+) -> dict[str, Any]:
+    """A REDIRECT rule sending ``/.well-known/acme-challenge/*`` into a bucket-level PAR.
+
+    ``{path}`` is the whole original path, so ``<accessUri>`` + ``.well-known/acme-challenge/<t>``
+    is the object the renewer wrote (wire facts 1.3). In a tenancy: ``HTTPS``, port 443 (a null
+    port would keep the request's 80). ``query: ""`` drops any query string.
+    """
+    if not access_uri.endswith("/o/"):
+        msg = f"a bucket-level PAR accessUri ends with /o/, not {access_uri!r}"
+        raise ValueError(msg)
+    return {
+        "action": "REDIRECT",
+        "responseCode": 302,
+        "conditions": [
+            {"attributeName": "PATH", "attributeValue": CHALLENGE_PATH, "operator": "PREFIX_MATCH"}
+        ],
+        "redirectUri": {
+            "protocol": protocol,
+            "host": host,
+            "port": port,
+            "path": access_uri.removesuffix("/") + "{path}",
+            "query": "",
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengePar:
+    """A PAR on the challenge bucket: its id (to delete it) and its ``accessUri`` (shown once)."""
+
+    id: str
+    access_uri: str
+    time_expires: datetime
+
+
+class RedirectMode:
+    """The redirect-mode set-up of a world and the operator actions tests need around it.
+
+    Calls go through the real SDK signed as the world's ``operator`` (Admins); each load
+    balancer change waits for its work request.
+    """
+
+    def __init__(self, world: SandboxWorld) -> None:
+        self._world = world
+        endpoint_port = urllib.parse.urlsplit(world.emulator.endpoint).port
+        if endpoint_port is None:
+            msg = f"the emulator endpoint {world.emulator.endpoint} names no port"
+            raise RuntimeError(msg)
+        self.port = endpoint_port
+        self.host = object_storage_host(world.tenancy.region)
+        config = world.operator_config()
+        clients = {
+            "retry_strategy": oci.retry.NoneRetryStrategy(),
+            "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+            "service_endpoint": world.emulator.endpoint,
+        }
+        self._storage = oci.object_storage.ObjectStorageClient(config, **clients)
+        self._lb = oci.load_balancer.LoadBalancerClient(config, **clients)
+        self.par: ChallengePar | None = None
+
+    @classmethod
+    def install(cls, world: SandboxWorld) -> RedirectMode:
+        """Create the PAR and the rule set and put the rule set on the :80 listener."""
+        mode = cls(world)
+        mode.par = mode.create_par()
+        rule_set = oci.load_balancer.models.CreateRuleSetDetails(
+            name=REDIRECT_RULE_SET, items=[mode.rule(mode.par)]
+        )
+        mode._wait(mode._lb.create_rule_set(LB_ID, rule_set))
+        listener = mode._lb.get_load_balancer(LB_ID).data.listeners[CHALLENGE_LISTENER]
+        details = oci.load_balancer.models.UpdateListenerDetails(
+            default_backend_set_name=listener.default_backend_set_name,
+            port=listener.port,
+            protocol=listener.protocol,
+            hostname_names=listener.hostname_names,
+            path_route_set_name=listener.path_route_set_name,
+            connection_configuration=listener.connection_configuration,
+            routing_policy_name=None,  # the challenge path no longer goes to the token backend
+            rule_set_names=[*listener.rule_set_names, REDIRECT_RULE_SET],
+        )
+        mode._wait(mode._lb.update_listener(details, LB_ID, CHALLENGE_LISTENER))
+        return mode
+
+    def create_par(
+        self, *, lifetime: timedelta = PAR_LIFETIME, name: str = "acme-challenges-read"
+    ) -> ChallengePar:
+        """A read-only PAR on every object of the challenge bucket, listing denied."""
+        details = oci.object_storage.models.CreatePreauthenticatedRequestDetails(
+            name=name,
+            access_type="AnyObjectRead",
+            bucket_listing_action="Deny",
+            time_expires=datetime.now(UTC) + lifetime,
+        )
+        par = self._storage.create_preauthenticated_request(
+            NAMESPACE, CHALLENGE_BUCKET, details
+        ).data
+        return ChallengePar(par.id, par.access_uri, par.time_expires)
+
+    def delete_par(self, par: ChallengePar) -> None:
+        """Delete ``par``: its URL stops working at once."""
+        self._storage.delete_preauthenticated_request(NAMESPACE, CHALLENGE_BUCKET, par.id)
+
+    def rule(self, par: ChallengePar) -> oci.load_balancer.models.RedirectRule:
+        """The sandbox's redirect to ``par``: plain HTTP on the emulator's port."""
+        rule = par_redirect_rule(par.access_uri, host=self.host, protocol="HTTP", port=self.port)
+        return oci.load_balancer.models.RedirectRule(
+            action="REDIRECT",
+            response_code=rule["responseCode"],
+            conditions=[
+                oci.load_balancer.models.PathMatchCondition(
+                    attribute_name="PATH", attribute_value=CHALLENGE_PATH, operator="PREFIX_MATCH"
+                )
+            ],
+            redirect_uri=oci.load_balancer.models.RedirectUri(**rule["redirectUri"]),
+        )
+
+    def point_at(self, par: ChallengePar) -> None:
+        """Make the rule set redirect to ``par`` instead (UpdateRuleSet)."""
+        details = oci.load_balancer.models.UpdateRuleSetDetails(items=[self.rule(par)])
+        self._wait(self._lb.update_rule_set(LB_ID, REDIRECT_RULE_SET, details))
+        self.par = par
+
+    def self_check_resolve(self) -> dict[tuple[str, int], tuple[str, int]]:
+        """The self-check's map: Object Storage's name on the emulator's port -> loopback."""
+        return {(self.host, self.port): ("127.0.0.1", self.port)}
+
+    def _wait(self, response: Any, timeout: float = 10.0) -> None:  # noqa: ANN401 - SDK Response
+        work_request = response.headers["opc-work-request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._lb.get_work_request(work_request).data
+            if state.lifecycle_state == "SUCCEEDED":
+                return
+            if state.lifecycle_state == "FAILED":
+                msg = f"work request {work_request} FAILED: {state.error_details}"
+                raise RuntimeError(msg)
+            time.sleep(0.02)
+        msg = f"work request {work_request} did not finish within {timeout} s"
+        raise RuntimeError(msg)

@@ -128,6 +128,11 @@ Assumptions (not documented OCI facts; wire facts §1, §10)
   them has no hostnames (the port's default); any other port clash fails the work request.
 * The LB's served chain for a bundle is ``publicCertificate`` followed by the ``caCertificate``
   certificates it does not already contain.
+* "A listener can have only one RedirectRule object for a given original path" (SDK docstring):
+  the original path is read as the first PATH condition's value and operator. Two such REDIRECT
+  items in one rule set are 400 InvalidParameter at request time; two in different rule sets of
+  one listener fail the work request (BAD_INPUT), as does a REDIRECT rule on a listener that is
+  not HTTP/HTTP2 ("This rule applies only to HTTP listeners").
 """
 
 from __future__ import annotations
@@ -625,12 +630,29 @@ RULE_ACTIONS = (
 
 
 def _rule_set(name: str, fields: _Fields, *, from_fixture: bool = False) -> JSON:  # noqa: ARG001
-    """RuleSetDetails -> RuleSet; each item is validated as its ``action`` subtype."""
+    """RuleSetDetails -> RuleSet; each item is validated as its ``action`` subtype.
+
+    "A listener can have only one RedirectRule object for a given original path" [SDK
+    docstring]: two REDIRECT items with the same first PATH condition are 400 here.
+    """
     items = []
     for item in fields.children("items", required=True) or []:
         action = item.choice("action", RULE_ACTIONS, required=True) or ""
         items.append({"action": action, **_rule_body(action, item)})
+    paths = [_redirect_path(item) for item in items if item["action"] == "REDIRECT"]
+    twice = sorted({path for path in paths if paths.count(path) > 1})
+    if twice:
+        raise invalid(
+            f"{fields.path('items')}: more than one REDIRECT rule for the path"
+            f" {twice[0][1]} {twice[0][0]!r}; a listener can have only one per original path."
+        )
     return {"name": name, "items": items}
+
+
+def _redirect_path(rule: JSON) -> tuple[str, str]:
+    """The "original path" of a REDIRECT rule: its first condition's (value, operator)."""
+    first = rule["conditions"][0]
+    return str(first["attributeValue"]), str(first.get("operator"))
 
 
 def _routing_policy(name: str, fields: _Fields, *, from_fixture: bool = False) -> JSON:  # noqa: ARG001
@@ -837,6 +859,28 @@ def _dangling(config: JSON, who: str, label: str, name: str | None, collection: 
     return set()
 
 
+def _redirect_violations(config: JSON, who: str, listener: JSON) -> set[str]:
+    """REDIRECT rules "apply only to HTTP listeners", one per original path [SDK docstrings]."""
+    redirects = [
+        (rule_set, _redirect_path(item))
+        for rule_set in listener["ruleSetNames"]
+        for item in config["ruleSets"].get(rule_set, {}).get("items", [])
+        if item["action"] == "REDIRECT"
+    ]
+    found: set[str] = set()
+    if redirects and listener["protocol"] not in ("HTTP", "HTTP2"):
+        found.add(f"{who} is {listener['protocol']}: REDIRECT rules apply only to HTTP listeners")
+    seen: dict[tuple[str, str], str] = {}
+    for rule_set, path in redirects:
+        if path in seen:
+            found.add(
+                f"{who} has REDIRECT rules for the path {path[1]} {path[0]!r} in rule sets"
+                f" '{seen[path]}' and '{rule_set}'; only one per original path is allowed"
+            )
+        seen.setdefault(path, rule_set)
+    return found
+
+
 def _may_share_port(one: JSON, other: JSON) -> bool:
     """Whether two listeners can be virtual hosts of one port (see the module docstring)."""
     one_ssl, other_ssl = one["sslConfiguration"], other["sslConfiguration"]
@@ -861,6 +905,7 @@ def _listener_violations(config: JSON, resolve: Callable[[str], bool]) -> set[st
             found |= _dangling(config, who, "hostname", hostname, "hostnames")
         for rule_set in listener["ruleSetNames"]:
             found |= _dangling(config, who, "rule set", rule_set, "ruleSets")
+        found |= _redirect_violations(config, who, listener)
         found |= _dangling(
             config, who, "routing policy", listener["routingPolicyName"], "routingPolicies"
         )
