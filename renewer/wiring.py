@@ -48,6 +48,7 @@ def build_service(
     lease_ttl: timedelta = timedelta(minutes=10),
     max_workers: int = 4,
     lb_poll_interval: float = DEFAULT_POLL_INTERVAL,
+    clients: OciClients | None = None,
 ) -> RenewalService:
     """Wire ``config`` to the OCI and ACME adapters.
 
@@ -68,6 +69,8 @@ def build_service(
         lease_ttl: how long a certificate's lease lasts; longer than the function timeout.
         max_workers: certificates processed at once.
         lb_poll_interval: seconds between reads of a load-balancer work request.
+        clients: SDK clients already built from ``oci`` (the invocation read its configuration
+            object with them); default: new ones.
 
     Returns:
         The service; nothing has been called in the tenancy except, when the configuration
@@ -82,7 +85,7 @@ def build_service(
     clock = clock or SystemClock()
     resources = config.oci
     prefix = resources.name_prefix
-    clients = OciClients(oci)
+    clients = clients or OciClients(oci)
     namespace = resources.namespace or _namespace(clients)
     vault = {
         "compartment_id": resources.compartment_id,

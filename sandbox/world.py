@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import json
 import os
 import re
 import socket
@@ -59,6 +60,8 @@ VAULT_ID = "ocid1.vault.oc1.phx.sandboxvault"
 KEY_ID = "ocid1.key.oc1.phx.sandboxkey"
 LB_ID = "ocid1.loadbalancer.oc1.phx.sandboxlb"
 SERVICE_CERTIFICATE_ID = "ocid1.certificate.oc1.phx.sandboxcert"
+TOPIC_ID = "ocid1.onstopic.oc1.phx.sandboxtopic"  # operators' Notifications topic
+METRICS_NAMESPACE = "acme_renewer"
 CHALLENGE_BUCKET = "acme-challenges"
 STATE_BUCKET = "acme-state"
 HTTPS_LISTENER = "https"
@@ -231,6 +234,7 @@ class SandboxWorld:
         pebble_options: Pebble knobs; ``http_port`` is always the data plane's LB :80.
         work_request_seconds: how long each emulated LB work request takes.
         authorization: enforce the fixture's least-privilege IAM policies in the emulator.
+        policies: the emulator's IAM policies instead of the fixture's (``_policies()``).
         challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
             backend) or ``"redirect"`` (issue 5's redirect mode: a rule set on the :80 listener
             redirects them to a read-only PAR on the challenge bucket; see :class:`RedirectMode`).
@@ -251,6 +255,7 @@ class SandboxWorld:
         work_request_seconds: float = 0.05,
         authorization: bool = True,
         challenge_mode: str = "token-server",
+        policies: list[dict[str, Any]] | None = None,
     ) -> None:
         if not certificates:
             msg = "a world needs at least one DNS name"
@@ -267,6 +272,7 @@ class SandboxWorld:
         self.pebble_options = pebble_options or PebbleOptions()
         self.work_request_seconds = work_request_seconds
         self.authorization = authorization
+        self.policies = policies  # None: _policies(); tests/terraform passes Terraform's
         self.seed = self_signed(self.names)
         self._stack = ExitStack()
         self._emulator: Emulator | None = None
@@ -379,7 +385,7 @@ class SandboxWorld:
                 },
             ],
             "authorization": self.authorization,
-            "policies": _policies(),
+            "policies": _policies() if self.policies is None else self.policies,
             "buckets": [
                 {"name": CHALLENGE_BUCKET, "compartment": COMPARTMENT},
                 {"name": STATE_BUCKET, "compartment": COMPARTMENT},
@@ -393,6 +399,7 @@ class SandboxWorld:
                 }
             ],
             "load_balancers": [self._load_balancer(token_port)],
+            "topics": [{"id": TOPIC_ID, "name": "acme-renewer", "compartment": COMPARTMENT}],
         }
         if self.with_service_certificate:
             fixture["certificates"] = [
@@ -545,6 +552,37 @@ class SandboxWorld:
         config = options.pop("config")
         return build_service(config, **options)
 
+    def function_environment(self, document: dict[str, Any] | None = None) -> dict[str, str]:
+        """The environment a function container gets here (see :mod:`renewer.environment`).
+
+        The configuration inline, the renewer's resource principal, the emulator as every OCI
+        endpoint, Pebble's CA, and where loopback puts port 80 and the listeners.
+        """
+        listener_ports = self.emulator.services["loadbalancer"].port_map()  # type: ignore[attr-defined]
+        loopback: dict[str, Any] = {
+            "selfCheckPort": self.lb_port(80),
+            "selfCheckHost": "127.0.0.1",
+            "listenerPorts": {
+                lb: {str(port): int(local) for port, local in ports.items()}
+                for lb, ports in listener_ports.items()
+            },
+        }
+        if self.redirect is not None:
+            loopback["resolve"] = {
+                f"{host}:{port}": f"{target_host}:{target_port}"
+                for (host, port), (
+                    target_host,
+                    target_port,
+                ) in self.redirect.self_check_resolve().items()
+            }
+        return {
+            **self._rp_env,
+            "RENEWER_CONFIG": json.dumps(document or self.config_document()),
+            "RENEWER_OCI_ENDPOINT": self.emulator.endpoint,
+            "RENEWER_ACME_CA_BUNDLE": str(self.pebble.ca_bundle),
+            "RENEWER_LOOPBACK": json.dumps(loopback),
+        }
+
     def _address_override(self, lb_id: str, port: int) -> tuple[str, int] | None:
         local = self.emulator.services["loadbalancer"].port_map().get(lb_id, {}).get(port)  # type: ignore[attr-defined]
         return None if local is None else ("127.0.0.1", int(local))
@@ -614,6 +652,9 @@ def _policies() -> list[dict[str, Any]]:
                 "Allow dynamic-group renewer-dg to use load-balancers in compartment apps",
                 "Allow dynamic-group renewer-dg to manage leaf-certificate-family"
                 " in compartment apps",
+                "Allow dynamic-group renewer-dg to use metrics in compartment apps"
+                f" where target.metrics.namespace = '{METRICS_NAMESPACE}'",
+                "Allow dynamic-group renewer-dg to use ons-topics in compartment apps",
             ],
         },
         {
@@ -737,10 +778,15 @@ class RedirectMode:
     def create_par(
         self, *, lifetime: timedelta = PAR_LIFETIME, name: str = "acme-challenges-read"
     ) -> ChallengePar:
-        """A read-only PAR on every object of the challenge bucket, listing denied."""
+        """A read-only PAR on the challenge objects of the challenge bucket, listing denied.
+
+        ``objectName`` on an ``AnyObjectRead`` PAR is a name prefix (SDK docstring): only
+        ``.well-known/acme-challenge/*`` is readable through it, whatever else the bucket holds.
+        """
         details = oci.object_storage.models.CreatePreauthenticatedRequestDetails(
             name=name,
             access_type="AnyObjectRead",
+            object_name=CHALLENGE_PATH.lstrip("/"),
             bucket_listing_action="Deny",
             time_expires=datetime.now(UTC) + lifetime,
         )

@@ -70,6 +70,7 @@ import oci
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL = 2.0
+_FIRST_POLL = 0.1
 # GET may answer it, but UpdateListener refuses it as input [SDK docstring of cipherSuiteName].
 CUSTOMIZED_CIPHER_SUITE = "oci-customized-ssl-cipher-suite"
 _SUCCEEDED, _FAILED = "SUCCEEDED", "FAILED"
@@ -377,7 +378,12 @@ class LoadBalancerDeployer:
         return _Snapshot(response.data, response.headers.get("etag"))
 
     def _wait(self, work_request: str, *, action: str, deadline: float) -> None:
-        """Poll until SUCCEEDED; DeploymentError on FAILED, TransientError at the deadline."""
+        """Poll until SUCCEEDED; DeploymentError on FAILED, TransientError at the deadline.
+
+        The first reads come quickly (0.1 s, doubling up to ``poll_interval``): small changes
+        often finish in under a second, and a fixed 2-s wait would add seconds per switch.
+        """
+        wait = min(_FIRST_POLL, self._poll_interval)
         while True:
             with translate(f"{action}: read work request {work_request}"):
                 state = self._clients.load_balancer.get_work_request(work_request).data
@@ -396,7 +402,8 @@ class LoadBalancerDeployer:
                     " deadline; the next run finds its result and carries on"
                 )
                 raise TransientError(msg)
-            self._clock.sleep(min(self._poll_interval, remaining))
+            self._clock.sleep(min(wait, remaining))
+            wait = min(wait * 2, self._poll_interval)
 
     @contextmanager
     def _mutation(self, lb_id: str, deadline: float) -> Iterator[None]:

@@ -1,0 +1,214 @@
+"""The operator CLI: ``python -m renewer {renew,plan,status,rollback}`` from a workstation.
+
+The same actions as the function's payload, run by the same code (:func:`renewer.runner.execute`)
+with an OCI config-file profile instead of resource principals. The flags map onto the
+function's environment variables (:mod:`renewer.environment`), so an operator can reproduce an
+invocation exactly: ``--config FILE`` is ``RENEWER_CONFIG``, ``--config-object`` is
+``RENEWER_CONFIG_OBJECT``, ``--profile`` is ``OCI_CONFIG_PROFILE``...
+
+Output: a table (expiry, days left, what happens next) or, with ``--json``, the function's JSON
+response. Progress lines go to stderr while a run works (``--quiet`` silences them). Exit
+status: 0 when nothing failed, 1 when a certificate failed, 2 for a usage or configuration
+error (the message says what to fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from renewer.environment import Environment
+from renewer.errors import ConfigError, RenewerError
+from renewer.invocation import Action, Invocation, Trigger
+from renewer.runner import Result, budget_from_deadline, execute
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m renewer",
+        description="Renew ACME certificates for OCI Load Balancers (the function, by hand).",
+    )
+    source = parser.add_argument_group("configuration (one of; default: the environment)")
+    source.add_argument("--config", type=Path, help="the configuration JSON file")
+    source.add_argument(
+        "--config-object", metavar="BUCKET/OBJECT", help="the configuration object in OCI"
+    )
+    oci = parser.add_argument_group("OCI")
+    oci.add_argument("--profile", help="OCI config profile (default: DEFAULT)")
+    oci.add_argument("--oci-config-file", help="OCI config file (default: ~/.oci/config)")
+    oci.add_argument("--region", help="override the profile's region")
+    oci.add_argument("--endpoint", help="one base URL for every OCI service (an emulator)")
+    oci.add_argument(
+        "--resource-principal", action="store_true", help="authenticate as the function does"
+    )
+    parser.add_argument("--ca-bundle", help="PEM file to trust for the ACME server")
+    parser.add_argument("--json", action="store_true", help="print the JSON report")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        (Action.RENEW, "renew what is due and deploy it (the scheduled run)"),
+        (Action.PLAN, "what a renew would do now; changes nothing"),
+        (Action.STATUS, "each certificate's expiry, days left and next renewal"),
+        (Action.ROLLBACK, "re-deploy an earlier Vault version of one certificate"),
+    ):
+        sub = actions.add_parser(action.value, help=text, description=text)
+        sub.add_argument(
+            "certificates", nargs="*", metavar="NAME", help="certificates (default: all)"
+        )
+        if action is Action.RENEW:
+            sub.add_argument("--force", action="store_true", help="renew even when not due")
+            sub.add_argument("--dry-run", action="store_true", help="same as plan")
+        if action is Action.ROLLBACK:
+            sub.add_argument("--version", type=int, required=True, help="Vault secret version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (see the module docstring)."""
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        environment = Environment.from_env(_environment(args, os.environ))
+        invocation = _invocation(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    _progress(quiet=args.quiet, level=environment.log_level)
+    call_id = f"cli-{uuid.uuid4().hex[:12]}"
+    try:
+        result = execute(
+            invocation, environment, call_id=call_id, budget_s=budget_from_deadline(None)
+        )
+    except RenewerError as exc:
+        sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+    out.write(result.to_json() + "\n" if args.json else render(result))
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
+    """The function's environment variables, from the flags over ``base``."""
+    env = dict(base)
+    env.setdefault("OCI_AUTH", "config_file")  # a workstation, unless told otherwise
+    if args.config is not None:
+        try:
+            env["RENEWER_CONFIG"] = args.config.read_text(encoding="utf-8")
+        except OSError as exc:
+            msg = f"--config {args.config}: {exc.strerror}"
+            raise ConfigError(msg) from None
+        env.pop("RENEWER_CONFIG_OBJECT", None)
+    if args.config_object:
+        env["RENEWER_CONFIG_OBJECT"] = args.config_object
+        env.pop("RENEWER_CONFIG", None)
+    flags = {
+        "OCI_CONFIG_PROFILE": args.profile,
+        "OCI_CONFIG_FILE": args.oci_config_file,
+        "OCI_REGION": args.region,
+        "RENEWER_OCI_ENDPOINT": args.endpoint,
+        "RENEWER_ACME_CA_BUNDLE": args.ca_bundle,
+    }
+    env.update({key: value for key, value in flags.items() if value})
+    if args.resource_principal:
+        env["OCI_AUTH"] = "resource_principal"
+    return env
+
+
+def _invocation(args: argparse.Namespace) -> Invocation:
+    action = Action(args.action)
+    names = tuple(dict.fromkeys(args.certificates))
+    if action is Action.ROLLBACK and len(names) != 1:
+        msg = "rollback needs exactly one certificate name"
+        raise ConfigError(msg)
+    return Invocation(
+        action=action,
+        certificates=names,
+        force=getattr(args, "force", False),
+        dry_run=getattr(args, "dry_run", False),
+        version=getattr(args, "version", None),
+        trigger=Trigger.CLI,
+    )
+
+
+class _ProgressFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        return f"{when} {record.levelname.lower():7} {record.getMessage()}"
+
+
+def _progress(*, quiet: bool, level: str) -> None:
+    """Progress on stderr: the renewer's own log lines, short; the SDKs stay quiet."""
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ProgressFormatter())
+    root.addHandler(handler)
+    logging.getLogger("renewer").setLevel(logging.WARNING if quiet else level)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+_SERIAL_WIDTH = 16  # enough to tell serials apart in a table; --json has them whole
+_COLUMNS = ("CERTIFICATE", "OUTCOME", "REASON", "SERIAL", "EXPIRES (UTC)", "DAYS", "NEXT")
+
+
+def render(result: Result, *, now: datetime | None = None) -> str:
+    """The report as a table plus one line per certificate saying what happened or failed."""
+    document = result.document
+    if "ignored" in document:
+        return f"ignored: {document['ignored']}\n"
+    now = now or datetime.now(UTC)
+    rows = [_row(c, now) for c in document.get("certificates", [])]
+    widths = [max(len(r[i]) for r in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [_COLUMNS, *rows]
+    ]
+    lines.append("")
+    for certificate in document.get("certificates", []):
+        detail = certificate.get("error") or certificate.get("message") or ""
+        lines.append(f"{certificate['name']}: {detail}")
+    totals = document.get("totals", {})
+    counted = ", ".join(f"{count} {outcome}" for outcome, count in totals.items() if count)
+    lines.append(f"{document.get('action', document.get('mode'))}: {counted or 'nothing to do'}")
+    return "\n".join(lines) + "\n"
+
+
+def _row(certificate: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
+    not_after = _time(certificate.get("not_after"))
+    next_renewal = _time(certificate.get("next_renewal"))
+    days = f"{(not_after - now).total_seconds() / 86400:.1f}" if not_after else "-"
+    if certificate.get("due"):
+        upcoming = "due now"
+    elif next_renewal is not None:
+        upcoming = "renew " + next_renewal.strftime("%Y-%m-%d %H:%M")
+    else:
+        upcoming = "-"
+    serial = certificate.get("serial") or "-"
+    return (
+        str(certificate["name"]),
+        str(certificate["outcome"]),
+        str(certificate["reason"]),
+        serial if len(serial) <= _SERIAL_WIDTH else serial[: _SERIAL_WIDTH - 2] + "..",
+        not_after.strftime("%Y-%m-%d %H:%M") if not_after else "-",
+        days,
+        upcoming,
+    )
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value)
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m renewer.cli
+    sys.exit(main())

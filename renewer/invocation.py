@@ -1,0 +1,241 @@
+"""What one invocation asks for: the function's payload, parsed and validated. Pure, stdlib only.
+
+The body of an invocation is one of:
+
+* empty (or only whitespace): the scheduled run, ``{"action": "renew"}``;
+* a JSON object (the operator's or the Resource Scheduler's payload)::
+
+      {"action": "renew" | "plan" | "status" | "rollback",
+       "certificates": ["shop", ...],   # default: every configured certificate
+       "force": false,                  # renew: order even when not due
+       "dryRun": false,                 # renew: decide and report only (same as "plan")
+       "version": 3}                    # rollback: the Vault secret version to re-deploy
+
+  (``dry_run`` is accepted as a spelling of ``dryRun``, the issue's and the CLI's);
+* an OCI Events delivery (CloudEvents 0.1 as OCI sends it, or 1.0 structured): an Object
+  Storage event on the configuration object means "the configuration changed" and becomes a
+  renew run of every certificate — the policy then orders exactly what changed (a new
+  certificate is Missing, changed names are NamesChanged) and leaves the rest read-only. Any
+  other event is acknowledged and ignored, so a too-broad Events rule costs nothing.
+
+Every problem is an :class:`InvalidRequest` naming the field and the fix; unknown fields are
+errors, as in the configuration.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from renewer.errors import ConfigError
+
+MAX_BODY_BYTES = 64 * 1024  # a payload is a handful of names; anything larger is a mistake
+_FIELDS = frozenset({"action", "certificates", "force", "dryRun", "dry_run", "version"})
+_OBJECT_EVENTS = frozenset(
+    {
+        "com.oraclecloud.objectstorage.createobject",
+        "com.oraclecloud.objectstorage.updateobject",
+    }
+)
+
+
+class InvalidRequest(ConfigError):
+    """The payload is malformed: nothing was done. The message names the field and the fix."""
+
+
+class Action(enum.StrEnum):
+    """What to do."""
+
+    RENEW = "renew"
+    PLAN = "plan"
+    STATUS = "status"
+    ROLLBACK = "rollback"
+
+
+class Trigger(enum.StrEnum):
+    """Who asked: recorded in the run journal and the logs."""
+
+    SCHEDULE = "schedule"  # an empty body (Resource Scheduler, or `fn invoke` with no input)
+    MANUAL = "manual"  # an explicit payload
+    EVENT = "event"  # an OCI Events delivery
+    CLI = "cli"  # the operator CLI
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A validated request. ``certificates`` empty means all; ``ignored`` says why not to run."""
+
+    action: Action = Action.RENEW
+    certificates: tuple[str, ...] = ()
+    force: bool = False
+    dry_run: bool = False
+    version: int | None = None
+    trigger: Trigger = Trigger.SCHEDULE
+    ignored: str | None = None  # an event that is not about the configuration: do nothing
+
+    @property
+    def effective_action(self) -> Action:
+        """``renew`` with ``dryRun`` is a plan."""
+        return Action.PLAN if self.action is Action.RENEW and self.dry_run else self.action
+
+
+def parse_payload(body: bytes, *, config_object: str | None = None) -> Invocation:
+    """Parse an invocation body.
+
+    Args:
+        body: the raw body.
+        config_object: ``<bucket>/<object>`` of the configuration (``RENEWER_CONFIG_OBJECT``),
+            to recognise an Events delivery about it; None when the configuration is inline.
+
+    Raises:
+        InvalidRequest: malformed JSON, an unknown action or field, a wrong type.
+
+    """
+    if len(body) > MAX_BODY_BYTES:
+        msg = f"the payload is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted"
+        raise InvalidRequest(msg)
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return Invocation()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"the payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno});"
+            ' send an object such as {"action": "plan"}, or nothing for a scheduled renewal'
+        )
+        raise InvalidRequest(msg) from None
+    if not isinstance(document, dict):
+        msg = (
+            f'the payload must be a JSON object such as {{"action": "plan"}}, not {_kind(document)}'
+        )
+        raise InvalidRequest(msg)
+    if _is_event(document):
+        return _event(document, config_object)
+    return _request(document)
+
+
+def _request(document: Mapping[str, Any]) -> Invocation:
+    problems: list[str] = []
+    unknown = sorted(set(document) - _FIELDS)
+    if unknown:
+        problems.append(
+            f"unknown field(s) {', '.join(map(repr, unknown))}: the fields are"
+            f" {', '.join(sorted(_FIELDS - {'dry_run'}))}"
+        )
+    raw_action = document.get("action", "renew")
+    action = None
+    try:
+        action = Action(raw_action)
+    except ValueError:
+        problems.append(
+            f"action {raw_action!r} is unknown: use one of {', '.join(a.value for a in Action)}"
+        )
+    names = _names(document.get("certificates", []), problems)
+    force = _flag(document, "force", problems)
+    dry_run = _flag(document, "dryRun", problems) or _flag(document, "dry_run", problems)
+    version = document.get("version")
+    if version is not None and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        problems.append(
+            f"version must be a positive integer (a Vault secret version), not {version!r}"
+        )
+    if action is not None:
+        _combination(action, names, version, force=force, dry_run=dry_run, problems=problems)
+    if problems:
+        raise InvalidRequest("invalid payload: " + "; ".join(problems))
+    assert action is not None  # noqa: S101 - no problem means the action parsed
+    return Invocation(
+        action=action,
+        certificates=names,
+        force=force,
+        dry_run=dry_run,
+        version=version,
+        trigger=Trigger.MANUAL,
+    )
+
+
+def _combination(
+    action: Action,
+    names: tuple[str, ...],
+    version: object,
+    *,
+    force: bool,
+    dry_run: bool,
+    problems: list[str],
+) -> None:
+    """Which fields go with which action."""
+    if action is Action.ROLLBACK:
+        if len(names) != 1:
+            problems.append('rollback needs exactly one certificate: "certificates": ["<name>"]')
+        if version is None:
+            problems.append('rollback needs "version": the Vault secret version to re-deploy')
+        return
+    if version is not None:
+        problems.append(f'"version" is for rollback only, not {action.value}')
+    if force and action is not Action.RENEW:
+        problems.append(f'"force" is for renew only, not {action.value}')
+    if force and dry_run:
+        problems.append('"force" and "dryRun" exclude each other: a dry run orders nothing')
+
+
+def _names(value: object, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        problems.append(
+            f"certificates must be a list of configured certificate names, not {_kind(value)}"
+        )
+        return ()
+    if len(set(value)) != len(value):
+        problems.append("certificates names a certificate twice")
+    return tuple(value)
+
+
+def _flag(document: Mapping[str, Any], field: str, problems: list[str]) -> bool:
+    value = document.get(field, False)
+    if not isinstance(value, bool):
+        problems.append(f"{field} must be true or false, not {_kind(value)}")
+        return False
+    return value
+
+
+def _is_event(document: Mapping[str, Any]) -> bool:
+    """CloudEvents 0.1 (``cloudEventsVersion``/``eventType``, OCI) or 1.0 (``specversion``)."""
+    return ("eventType" in document and "cloudEventsVersion" in document) or (
+        "specversion" in document and "type" in document
+    )
+
+
+def _event(document: Mapping[str, Any], config_object: str | None) -> Invocation:
+    event_type = str(document.get("eventType") or document.get("type") or "")
+    data = document.get("data")
+    data = data if isinstance(data, dict) else {}
+    details = data.get("additionalDetails")
+    details = details if isinstance(details, dict) else {}
+    target = f"{details.get('bucketName', '?')}/{data.get('resourceName', '?')}"
+    if event_type not in _OBJECT_EVENTS:
+        return Invocation(trigger=Trigger.EVENT, ignored=f"event {event_type!r} is not handled")
+    if config_object is None or target != config_object:
+        return Invocation(
+            trigger=Trigger.EVENT,
+            ignored=f"object {target} is not the configuration object"
+            f" ({config_object or 'the configuration is inline'})",
+        )
+    return Invocation(action=Action.RENEW, trigger=Trigger.EVENT)
+
+
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"),
+    (bool, "a boolean"),  # before int: a bool is an int
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "a list"),
+    (dict, "an object"),
+)
+
+
+def _kind(value: object) -> str:
+    return next((name for kinds, name in _KINDS if isinstance(value, kinds)), type(value).__name__)

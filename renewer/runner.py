@@ -1,0 +1,147 @@
+"""One invocation, start to end: environment → configuration → service → action → result.
+
+Shared by the function (``func.py``) and the operator CLI (``python -m renewer``), so both do
+exactly the same thing for the same request. The order is fixed by rule 6 of the architecture:
+the payload and the environment are validated, then the configuration, then the requested
+certificate names — all before the first call that could change anything.
+
+:func:`execute` never raises for a certificate's failure: the :class:`Result` says ``failed``
+and carries a secret-free ``summary`` (names, steps and error types only) for the 502 body. It
+raises :class:`~renewer.errors.ConfigError` for what prevents any run (bad payload, environment
+or configuration; unknown certificate names), with the message naming the fix, and
+:class:`~renewer.errors.TransientError` when OCI could not be reached to start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from renewer.environment import Environment, load_configuration
+from renewer.invocation import Action, Invocation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from renewer.adapters.oci_clients import OciClients
+    from renewer.renewal import RenewalService
+    from renewer.report import RenewalReport
+    from renewer.settings import Config
+
+logger = logging.getLogger(__name__)
+
+# Seconds kept back from the deadline: unlock, journal, metrics and the response itself.
+RESERVE_S = 15.0
+MIN_BUDGET_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What an invocation answers: the JSON document, whether it failed, and the 502 summary."""
+
+    document: dict[str, Any]
+    failed: bool = False
+    summary: str = ""
+    report: RenewalReport | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        """The response body."""
+        return json.dumps(self.document)
+
+
+def budget_from_deadline(deadline: float | None, *, now: float | None = None) -> float:
+    """Seconds a run may use before ``deadline`` (epoch seconds), keeping :data:`RESERVE_S`.
+
+    Without a deadline (the CLI), 270 s: inside the function's 300-s limit anyway.
+    """
+    if deadline is None:
+        return 300.0 - 30.0
+    now = time.time() if now is None else now
+    return max(MIN_BUDGET_S, deadline - now - RESERVE_S)
+
+
+def execute(
+    invocation: Invocation,
+    environment: Environment,
+    *,
+    call_id: str,
+    budget_s: float,
+    build: Callable[..., RenewalService] | None = None,
+    clients: OciClients | None = None,
+) -> Result:
+    """Run ``invocation``.
+
+    Args:
+        invocation: the validated request.
+        environment: the validated environment.
+        call_id: this invocation's id (the lease holder, the journal's key, every log line).
+        budget_s: seconds the run may take.
+        build: ``build_service``-compatible factory (tests inject a clock through it).
+        clients: OCI clients to reuse (default: built from ``environment``).
+
+    """
+    if invocation.ignored is not None:
+        logger.info("ignored trigger=%s reason=%s", invocation.trigger, invocation.ignored)
+        return Result({"ignored": invocation.ignored, "trigger": str(invocation.trigger)})
+
+    from renewer.adapters.oci_clients import OciClients  # noqa: PLC0415 - the SDK, on use
+
+    clients = clients or OciClients(environment.oci_settings())
+    config = load_configuration(environment, clients)
+    names = list(invocation.certificates) or None
+    for name in names or ():
+        config.certificate(name)  # ConfigError listing the configured names
+    service = _service(config, environment, clients, call_id=call_id, build=build)
+    action = invocation.effective_action
+    logger.info(
+        "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
+        action,
+        invocation.trigger,
+        ",".join(names or ["*"]),
+        invocation.force,
+        budget_s,
+    )
+    report: RenewalReport
+    match action:
+        case Action.RENEW:
+            report = service.run(budget_s=budget_s, names=names, force=invocation.force)
+        case Action.PLAN | Action.STATUS:
+            report = service.plan(names)
+        case Action.ROLLBACK:
+            version = invocation.version or 0  # parse_payload requires it for a rollback
+            report = service.rollback((names or [""])[0], version, budget_s=budget_s)
+    document = json.loads(report.to_json())
+    document["action"] = str(action)
+    document["trigger"] = str(invocation.trigger)
+    document["call_id"] = call_id
+    return Result(document, failed=report.failed, summary=report.summary(), report=report)
+
+
+def _service(
+    config: Config,
+    environment: Environment,
+    clients: OciClients,
+    *,
+    call_id: str,
+    build: Callable[..., RenewalService] | None,
+) -> RenewalService:
+    from renewer.wiring import build_service  # noqa: PLC0415 - acme and the adapters, on use
+
+    loopback = environment.loopback
+    options: dict[str, Any] = {
+        "oci": environment.oci_settings(),
+        "holder": call_id,
+        "ca_bundle": environment.acme_ca_bundle,
+        "clients": clients,
+    }
+    if loopback is not None:
+        options.update(
+            self_check_port=loopback.self_check_port,
+            self_check_connect_host=loopback.self_check_host,
+            self_check_resolve=dict(loopback.resolve) or None,
+            tls_address_override=loopback.address_override,
+        )
+    return (build or build_service)(config, **options)

@@ -1,0 +1,242 @@
+"""The function end to end: the real fdk server running ``func.py``, invoked as ``fn invoke`` does.
+
+Real Pebble validating through the emulated LB, the real OCI SDK with the renewer's resource
+principal against the emulator, the real FDK over its unix socket. What the handler promises
+(``func.py``): the JSON report with 200; 502 with a secret-free summary when a certificate
+fails or nothing can run; JSON log lines carrying the call id; no secret anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from renewer import pki
+from sandbox.fn_server import FnResponse, FnServer
+from sandbox.world import HTTPS_LISTENER, LB_ID, SandboxWorld
+
+pytestmark = pytest.mark.e2e
+
+NAME = "shop"
+
+
+@pytest.fixture
+def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
+    server = FnServer(tmp_path / "fn", world.function_environment())
+    server.workdir.mkdir()
+    with server:
+        yield server
+
+
+def report(response: FnResponse) -> dict[str, Any]:
+    assert response.status == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    document = json.loads(response.body)
+    assert document["call_id"] == response.call_id
+    return document
+
+
+def only(document: dict[str, Any]) -> dict[str, Any]:
+    (certificate,) = document["certificates"]
+    return certificate
+
+
+def served_serial(world: SandboxWorld) -> str:
+    return pki.normalize_serial(pki.serial_hex(world.served_certificate(world.names[0])))
+
+
+def orders(world: SandboxWorld) -> int:
+    return world.pebble_log().count("POST /order-plz")
+
+
+def mutations(world: SandboxWorld, since: int) -> list[str]:
+    return [
+        f"{e['operation']} {e['path']}"
+        for e in world.emulator.requests[since:]
+        if e["method"] not in ("GET", "HEAD")
+    ]
+
+
+def log_lines(fn: FnServer) -> list[dict[str, Any]]:
+    """The function's own JSON log lines (the FDK's plain lines are skipped)."""
+    return [json.loads(line) for line in fn.log().splitlines() if line.startswith("{")]
+
+
+def private_key_lines(world: SandboxWorld) -> list[str]:
+    """The base64 lines of every private key stored in the emulated Vault (must never leak)."""
+    lines: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, str) and "PRIVATE KEY" in value:
+            lines.extend(line for line in value.splitlines() if line and "-----" not in line)
+
+    with world.emulator.state.lock:
+        secrets = list(world.emulator.state.data["vault"]["secrets"].values())
+        for secret in secrets:
+            for version in secret["versions"]:
+                walk(json.loads(base64.b64decode(version["content"])))
+    return lines
+
+
+def test_scheduled_run_issues_then_skips_then_a_forced_run_replaces(
+    world: SandboxWorld, fn: FnServer
+):
+    first = only(report(fn.invoke(b"")))  # an empty body: the scheduled renewal
+
+    assert (first["outcome"], first["reason"]) == ("renewed", "Missing")
+    assert served_serial(world) == pki.normalize_serial(first["serial"])
+    assert first["targets"][0]["id"] == LB_ID
+    assert first["targets"][0]["listeners"] == [HTTPS_LISTENER]
+    assert first["order_url"].startswith("https://")
+    assert set(first["timings"]) >= {"plan", "issue", "store", "deploy", "verify"}
+
+    mark, orders_before = len(world.emulator.requests), orders(world)
+    second = report(fn.invoke(b'{"action": "renew"}'))
+
+    assert (only(second)["outcome"], only(second)["reason"]) == ("skipped", "NotDue")
+    assert second["trigger"] == "manual"
+    # Nothing changed in the tenancy; at most the CA's first ARI answer was kept in the state.
+    assert [m for m in mutations(world, mark) if "/o/state%2F" not in m] == []
+    assert orders(world) == orders_before
+
+    forced = only(report(fn.invoke(json.dumps({"action": "renew", "force": True}))))
+
+    assert (forced["outcome"], forced["reason"]) == ("renewed", "Forced")
+    assert forced["serial"] != first["serial"]
+    assert served_serial(world) == pki.normalize_serial(forced["serial"])
+    if world.pebble.features.ari:
+        assert world.pebble_log().count("is a replacement of") == 1
+
+
+def test_plan_and_status_report_without_changing_anything(world: SandboxWorld, fn: FnServer):
+    mark = len(world.emulator.requests)
+    plan = report(fn.invoke(json.dumps({"action": "plan", "certificates": [NAME]})))
+
+    assert plan["action"] == "plan"
+    assert (only(plan)["due"], only(plan)["reason"]) == (True, "Missing")
+    assert mutations(world, mark) == []
+    assert orders(world) == 0
+
+    issued = only(report(fn.invoke(b"")))
+    mark = len(world.emulator.requests)
+    status = report(fn.invoke(b'{"action": "status"}'))
+
+    assert status["action"] == "status"
+    assert only(status)["serial"] == issued["serial"]
+    assert only(status)["not_after"] == issued["not_after"]
+    assert only(status)["due"] is False
+    assert only(status)["next_renewal"] is not None
+    assert mutations(world, mark) == []
+
+    dry = report(fn.invoke(b'{"dryRun": true}'))
+    assert (dry["action"], only(dry)["due"]) == ("plan", False)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{not json", "the payload is not JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"action": "renw"}', "action 'renw' is unknown: use one of renew, plan"),
+        (b'{"action": "plan", "force": "yes"}', "force must be true or false"),
+        (b'{"certificate": ["shop"]}', "unknown field(s) 'certificate'"),
+        (b'{"certificates": ["nope"]}', "no certificate named 'nope' is configured"),
+        (b'{"action": "rollback", "certificates": ["shop"]}', 'rollback needs "version"'),
+        (b'{"action": "plan", "version": 2}', '"version" is for rollback only'),
+    ],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "unknown-action",
+        "wrong-type",
+        "unknown-field",
+        "unknown-certificate",
+        "rollback-without-version",
+        "version-without-rollback",
+    ],
+)
+def test_a_malformed_payload_is_a_502_naming_the_fix_and_nothing_happens(
+    world: SandboxWorld, fn: FnServer, body: bytes, expected: str
+):
+    mark = len(world.emulator.requests)
+
+    response = fn.invoke(body)
+
+    assert response.status == 502, response.text
+    assert expected in response.text
+    assert mutations(world, mark) == []
+    assert orders(world) == 0
+
+
+def test_a_failing_certificate_is_a_502_with_names_and_reasons_only(
+    world: SandboxWorld, tmp_path: Path
+):
+    document = world.config_document()
+    document["certificates"][0]["targets"] = [
+        {"loadBalancerId": LB_ID, "listeners": ["no-such-listener"]}
+    ]
+    server = FnServer(tmp_path / "fn-bad", world.function_environment(document))
+    server.workdir.mkdir()
+    with server:
+        response = server.invoke(b"")
+        log = server.log()
+
+    assert response.status == 502
+    assert response.text.count("\n") <= 2
+    assert "shop: failed at check (ConfigError)" in response.text
+    assert "no-such-listener" not in response.text  # the body never quotes an error message
+    assert "no-such-listener" in log  # the log has the whole report
+    assert orders(world) == 0
+
+
+def test_log_lines_are_json_with_the_call_id_and_never_carry_secrets(
+    world: SandboxWorld, fn: FnServer
+):
+    response = fn.invoke(b"", call_id="01TESTCALLID")
+    assert response.status == 200, response.text
+    fn.invoke(b'{"action": "status"}', call_id="01SECONDCALL")
+
+    lines = log_lines(fn)
+    ours = [line for line in lines if line["logger"].startswith("renewer")]
+    assert ours, fn.log()
+    assert {line["call_id"] for line in ours} == {"01TESTCALLID", "01SECONDCALL"}
+    assert any(line["message"].startswith("report ") for line in ours)
+    # The SDKs are quiet: no per-client INFO lines from oci.
+    assert not [
+        line for line in lines if line["logger"].startswith("oci") and line["level"] == "INFO"
+    ]
+    text = fn.log() + response.text
+    assert "PRIVATE KEY" not in text
+    key_lines = private_key_lines(world)
+    assert key_lines  # the certificate key and the ACME account key
+    assert not [line for line in key_lines if line in text]
+
+
+def test_an_events_delivery_for_another_object_is_acknowledged_and_ignored(
+    world: SandboxWorld, fn: FnServer
+):
+    event = {
+        "eventType": "com.oraclecloud.objectstorage.updateobject",
+        "cloudEventsVersion": "0.1",
+        "eventTypeVersion": "2.0",
+        "source": "ObjectStorage",
+        "eventID": "e-1",
+        "eventTime": "2026-11-27T00:00:00Z",
+        "contentType": "application/json",
+        "data": {"resourceName": "leases/shop", "additionalDetails": {"bucketName": "x"}},
+    }
+    mark = len(world.emulator.requests)
+
+    response = fn.invoke(json.dumps(event))
+
+    assert response.status == 200, response.text
+    assert "is not the configuration object" in json.loads(response.body)["ignored"]
+    assert world.emulator.requests[mark:] == []
