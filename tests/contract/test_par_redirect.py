@@ -127,6 +127,7 @@ def create_par(clients: Clients, **overrides: Any) -> os_models.Preauthenticated
     details = {
         "name": "acme-challenges-read",
         "access_type": "AnyObjectRead",
+        "object_name": PREFIX.lstrip("/"),  # a prefix for Any* PARs: only challenge objects
         "bucket_listing_action": "Deny",
         "time_expires": datetime.now(UTC) + timedelta(days=30),
         **overrides,
@@ -221,7 +222,7 @@ def test_the_challenge_path_is_redirected_into_the_par_and_served_from_the_bucke
     assert (par.access_type, par.bucket_listing_action, par.object_name) == (
         "AnyObjectRead",
         "Deny",
-        None,
+        PREFIX.lstrip("/"),
     )
     assert par.access_uri.startswith("/p/")
     assert par.access_uri.endswith(f"/n/{NAMESPACE}/b/{BUCKET}/o/")
@@ -255,16 +256,19 @@ def test_other_paths_on_the_listener_are_not_redirected(
         assert "location" not in answer.headers, path
 
 
-def test_the_par_neither_lists_the_bucket_nor_reads_a_missing_token(
+def test_the_par_reads_nothing_but_challenge_objects(
     clients: Clients, emulator: RunningEmulator
 ) -> None:
     put_token(clients)
+    clients.object_storage.put_object(NAMESPACE, BUCKET, "private.txt", b"not for the CA")
     par = create_par(clients)
     install(clients, emulator, par)
     missing = get(lb_port(emulator), f"{PREFIX}not-written-yet", host=NAME)
     assert follow(emulator, missing.headers["location"]).status == 404
-    listing = f"http://{OBJECTS}:{emulator_port(emulator)}{par.access_uri}"
-    assert follow(emulator, listing).status == 404  # bucketListingAction Deny
+    base = f"http://{OBJECTS}:{emulator_port(emulator)}{par.access_uri}"
+    assert follow(emulator, f"{base}private.txt").status == 404  # outside the prefix
+    assert follow(emulator, base).status == 404  # bucketListingAction Deny
+    assert follow(emulator, f"{base}{PREFIX.lstrip('/')}{TOKEN}").status == 200  # the control
 
 
 def test_the_self_check_follows_the_redirect_into_the_bucket(
