@@ -23,6 +23,13 @@ Example (every optional key shown with its default)::
         "namePrefix": "acme"
       },
       "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true},
+      "operations": {
+        "metrics": null,        # off; {"enabled": true, "namespace": "acme_renewer",
+                                #       "compartmentId": null (= oci.compartmentId)}
+        "notifications": null,  # off; {"topicId": "ocid1.onstopic...", "onSuccess": false,
+                                #       "expiryWarningDays": 14}
+        "journal": {"enabled": true, "retentionDays": 90, "maxRecords": 1000}
+      },
       "certificates": [
         {"name": "shop", "dnsNames": ["shop.example.com", "www.shop.example.com"],
          "keyType": "ecdsa-p256", "profile": null, "preferredChain": null, "reuseKey": false,
@@ -62,6 +69,14 @@ _PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _BUCKET = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _LISTENER = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _OCID = re.compile(r"ocid1\.([a-z0-9]+)\.[a-z0-9-]*\.[a-z0-9-]*\.[A-Za-z0-9._-]+")
+# OCI Monitoring: "starts with an alphabetical character and includes only alphanumeric
+# characters and underscores"; custom metrics may not use the prefixes oci_ and oracle_.
+_METRIC_NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,255}")
+_RESERVED_NAMESPACE_PREFIXES = ("oci_", "oracle_")
+DEFAULT_METRIC_NAMESPACE = "acme_renewer"
+DEFAULT_EXPIRY_WARNING_DAYS = 14
+DEFAULT_JOURNAL_DAYS = 90
+DEFAULT_JOURNAL_RECORDS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +121,50 @@ class RenewalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Custom metrics posted to OCI Monitoring after each run (off unless configured).
+
+    ``compartment_id`` None means the configuration's ``oci.compartmentId``.
+    """
+
+    enabled: bool = False
+    namespace: str = DEFAULT_METRIC_NAMESPACE
+    compartment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """Messages published to an OCI Notifications topic (off unless a topic is configured)."""
+
+    topic_id: str | None = None
+    on_success: bool = False
+    expiry_warning_days: int = DEFAULT_EXPIRY_WARNING_DAYS
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a topic is configured."""
+        return self.topic_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSettings:
+    """The run journal in the private state bucket (on by default)."""
+
+    enabled: bool = True
+    retention_days: int = DEFAULT_JOURNAL_DAYS
+    max_records: int = DEFAULT_JOURNAL_RECORDS
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsSettings:
+    """What each run reports to operators: metrics, notifications, the run journal."""
+
+    metrics: MetricsSettings = MetricsSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    journal: JournalSettings = JournalSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class ManagedCertificate:
     """One configured certificate: what to issue and where to deploy it."""
 
@@ -121,6 +180,7 @@ class Config:
     oci: OciResources
     renewal: RenewalSettings
     certificates: tuple[ManagedCertificate, ...]
+    operations: OperationsSettings = OperationsSettings()
 
     def certificate(self, name: str) -> ManagedCertificate:
         """The configured certificate ``name``; ConfigError listing the known names."""
@@ -151,7 +211,10 @@ def parse_config(document: object) -> Config:
     """Validate an already-decoded configuration document (see :func:`load_config`)."""
     check = _Checker()
     root = check.mapping(
-        document, "$", required={"acme", "oci", "certificates"}, optional={"renewal"}
+        document,
+        "$",
+        required={"acme", "oci", "certificates"},
+        optional={"renewal", "operations"},
     )
     config = None
     if root is not None:
@@ -159,8 +222,9 @@ def parse_config(document: object) -> Config:
         oci = _oci(check, root.get("oci"), "oci")
         renewal = _renewal(check, root.get("renewal", {}), "renewal")
         certificates = _certificates(check, root.get("certificates"), "certificates")
-        if acme and oci and renewal and certificates is not None:
-            config = Config(acme, oci, renewal, certificates)
+        operations = _operations(check, root.get("operations", {}), "operations")
+        if acme and oci and renewal and certificates is not None and operations:
+            config = Config(acme, oci, renewal, certificates, operations)
     if check.problems or config is None:
         count = len(check.problems)
         lines = "\n".join(f"- {p}" for p in check.problems)
@@ -376,6 +440,99 @@ def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | Non
     if retention is None or keep is None or verify is None:
         return None
     return RenewalSettings(retention, keep, verify)
+
+
+def _operations(check: _Checker, value: object, path: str) -> OperationsSettings | None:
+    section = check.mapping(
+        value, path, required=set(), optional={"metrics", "notifications", "journal"}
+    )
+    if section is None:
+        return None
+    metrics = _metrics(check, section.get("metrics"), f"{path}.metrics")
+    notifications = _notifications(check, section.get("notifications"), f"{path}.notifications")
+    journal = _journal(check, section.get("journal", {}), f"{path}.journal")
+    if metrics is None or notifications is None or journal is None:
+        return None
+    return OperationsSettings(metrics, notifications, journal)
+
+
+def _metrics(check: _Checker, value: object, path: str) -> MetricsSettings | None:
+    if value is None:
+        return MetricsSettings()  # not configured: no metrics
+    section = check.mapping(
+        value, path, required=set(), optional={"enabled", "namespace", "compartmentId"}
+    )
+    if section is None:
+        return None
+    enabled = check.typed(section.get("enabled", True), f"{path}.enabled", bool, "true or false")
+    namespace = check.string(
+        section.get("namespace", DEFAULT_METRIC_NAMESPACE),
+        f"{path}.namespace",
+        _METRIC_NAMESPACE,
+        "a Monitoring namespace starts with a letter and holds letters, digits and '_'"
+        " (at most 256), e.g. acme_renewer",
+    )
+    if namespace is not None and namespace.lower().startswith(_RESERVED_NAMESPACE_PREFIXES):
+        check.fail(
+            f"{path}.namespace",
+            f"{namespace!r} uses a prefix OCI reserves for its own metrics (oci_, oracle_);"
+            " choose another, e.g. acme_renewer",
+        )
+        namespace = None
+    compartment = None
+    if section.get("compartmentId") is not None:
+        compartment = check.ocid(
+            section["compartmentId"], f"{path}.compartmentId", "compartment", "tenancy"
+        )
+        if compartment is None:
+            return None
+    if enabled is None or namespace is None:
+        return None
+    return MetricsSettings(enabled=enabled, namespace=namespace, compartment_id=compartment)
+
+
+def _notifications(check: _Checker, value: object, path: str) -> NotificationSettings | None:
+    if value is None:
+        return NotificationSettings()  # not configured: no notifications
+    section = check.mapping(
+        value, path, required={"topicId"}, optional={"onSuccess", "expiryWarningDays"}
+    )
+    if section is None:
+        return None
+    topic = check.ocid(section.get("topicId"), f"{path}.topicId", "onstopic")
+    on_success = check.typed(
+        section.get("onSuccess", False), f"{path}.onSuccess", bool, "true or false"
+    )
+    days = check.integer(
+        section.get("expiryWarningDays", DEFAULT_EXPIRY_WARNING_DAYS),
+        f"{path}.expiryWarningDays",
+        1,
+        365,
+    )
+    if topic is None or on_success is None or days is None:
+        return None
+    return NotificationSettings(topic_id=topic, on_success=on_success, expiry_warning_days=days)
+
+
+def _journal(check: _Checker, value: object, path: str) -> JournalSettings | None:
+    section = check.mapping(
+        value, path, required=set(), optional={"enabled", "retentionDays", "maxRecords"}
+    )
+    if section is None:
+        return None
+    enabled = check.typed(section.get("enabled", True), f"{path}.enabled", bool, "true or false")
+    days = check.integer(
+        section.get("retentionDays", DEFAULT_JOURNAL_DAYS),
+        f"{path}.retentionDays",
+        1,
+        3650,
+    )
+    records = check.integer(
+        section.get("maxRecords", DEFAULT_JOURNAL_RECORDS), f"{path}.maxRecords", 1, 100_000
+    )
+    if enabled is None or days is None or records is None:
+        return None
+    return JournalSettings(enabled=enabled, retention_days=days, max_records=records)
 
 
 def _certificates(

@@ -14,7 +14,8 @@ Fixture format (JSON; every key optional) — each service reads its own keys::
       ],
       "authorization": false,                      # enforce the policies below
       "policies": [{"name": "...", "compartment": "...", "statements": ["Allow ..."]}],
-      "buckets": [...], "vaults": [...], "load_balancers": [...], "certificates": [...]
+      "buckets": [...], "vaults": [...], "load_balancers": [...], "certificates": [...],
+      "topics": [...]                              # Notifications topics
     }
 
 Run standalone: ``python -m sandbox.oci_emulator --state FILE --seed FIXTURE.json``.
@@ -35,6 +36,8 @@ SERVICES = (
     ("sandbox.oci_emulator.vault", "Vault"),
     ("sandbox.oci_emulator.load_balancer", "LoadBalancer"),
     ("sandbox.oci_emulator.certificates", "Certificates"),
+    ("sandbox.oci_emulator.monitoring", "Monitoring"),  # PostMetricData: a recording sink
+    ("sandbox.oci_emulator.notifications", "Notifications"),  # PublishMessage: recording sink
     ("sandbox.oci_emulator.dataplane", "DataPlane"),  # serves what the services above configure
 )
 

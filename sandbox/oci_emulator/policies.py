@@ -71,7 +71,8 @@ Handler contract — what ``Emulator.authorize(request, compartment_id=..., **ta
   lists no such variable, so real OCI may never apply it; the engine warns when a policy uses it);
 - ``certificate_service="certificates"`` (every Certificates operation), ``certificate_name``,
   ``certificate_id``, ``certificate_bundle_type`` -> ``target.leaf-certificate.name``, ``.id``,
-  ``.bundle-type``.
+  ``.bundle-type``;
+- ``metrics_namespace`` -> ``target.metrics.namespace`` (PostMetricData, per metric object).
 
 - ``CreateCertificate`` and ``ListCertificates`` exist in both the Load Balancer and the
   Certificates-management APIs. The Certificates service must pass
@@ -237,6 +238,23 @@ RESOURCE_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
         "read": ("CABUNDLE_ASSOCIATION_READ",),
         "manage": ("CABUNDLE_ASSOCIATION_CREATE", "CABUNDLE_ASSOCIATION_DELETE"),
     },
+    # Monitoring ("Details for Monitoring": manage adds nothing to use)
+    "metrics": {
+        "inspect": ("METRIC_INSPECT",),
+        "read": ("METRIC_READ",),
+        "use": ("METRIC_WRITE",),
+    },
+    # Notifications: the "Details for Notifications" verb table
+    "ons-topics": {
+        "inspect": ("ONS_TOPIC_INSPECT",),
+        "read": ("ONS_TOPIC_READ",),
+        "use": ("ONS_TOPIC_PUBLISH", "ONS_TOPIC_SUBSCRIBE"),
+        "manage": ("ONS_TOPIC_CREATE", "ONS_TOPIC_MOVE", "ONS_TOPIC_UPDATE", "ONS_TOPIC_DELETE"),
+    },
+    "ons-subscriptions": {
+        "inspect": ("ONS_SUBSCRIPTION_INSPECT",),
+        "manage": ("ONS_SUBSCRIPTION_MOVE",),
+    },
 }  # fmt: skip
 
 _LEAF_CERTIFICATE_FAMILY = (
@@ -254,6 +272,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "certificate-authority-bundles", "certificate-authority-delegates",
         "certificate-authority-associations", *_LEAF_CERTIFICATE_FAMILY,
     ),
+    "ons-family": ("ons-topics", "ons-subscriptions"),
     "all-resources": tuple(RESOURCE_TYPES),
 }  # fmt: skip
 
@@ -265,7 +284,7 @@ OTHER_RESOURCE_TYPES = frozenset({
     "instance-family", "instances", "volume-family", "database-family", "cluster-family",
     "compute-container-family", "compute-container-instances",
     "dns", "dns-zones", "dns-records", "logging-family", "log-groups", "log-content",
-    "metrics", "alarms", "ons-family", "ons-topics", "ons-subscriptions",
+    "alarms",
     "resource-schedule-family", "resource-schedules", "tag-namespaces", "tag-defaults",
     "compartments", "policies", "groups", "dynamic-groups", "users", "hsm-cluster",
     "cloudevents-rules", "audit-events", "stream-family", "work-requests",
@@ -458,6 +477,13 @@ OPERATIONS: dict[str, tuple[Need, ...]] = {
     "ListCertificateBundleVersions": _needs("CERTIFICATE_BUNDLE_INSPECT"),
     "GetCertificateAuthorityBundle": _needs("CERTIFICATE_AUTHORITY_BUNDLE_READ"),
     "ListCertificateAuthorityBundleVersions": _needs("CERTIFICATE_AUTHORITY_BUNDLE_INSPECT"),
+    # ---- Monitoring (target.metrics.namespace applies) and Notifications
+    "PostMetricData": _needs("METRIC_WRITE"),
+    "ListMetrics": _needs("METRIC_INSPECT"),
+    "SummarizeMetricsData": _needs("METRIC_INSPECT", "METRIC_READ"),
+    "ListTopics": _needs("ONS_TOPIC_INSPECT"),
+    "GetTopic": _needs("ONS_TOPIC_READ"),
+    "PublishMessage": _needs("ONS_TOPIC_PUBLISH"),
 }
 
 # Served under the same name by the Load Balancer and the Certificates-management APIs.
@@ -496,6 +522,7 @@ TARGET_VARIABLES: dict[str, str] = {
     "target.leaf-certificate.name": "certificate_name",
     "target.leaf-certificate.id": "certificate_id",
     "target.leaf-certificate.bundle-type": "certificate_bundle_type",
+    "target.metrics.namespace": "metrics_namespace",
 }
 # Variables the engine derives from the principal, the operation and the compartment.
 REQUEST_VARIABLES = frozenset({
