@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 # Seconds kept back from the deadline: unlock, journal, metrics and the response itself.
 RESERVE_S = 15.0
 MIN_BUDGET_S = 5.0
+MAX_STEP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +90,17 @@ def execute(
 
     from renewer.adapters.oci_clients import OciClients  # noqa: PLC0415 - the SDK, on use
 
-    clients = clients or OciClients(environment.oci_settings())
+    if environment.config_object is not None:
+        clients = clients or OciClients(environment.oci_settings())
+    # An inline document is validated before credentials are even loaded (rule 6).
     config = load_configuration(environment, clients)
+    clients = clients or OciClients(environment.oci_settings())
     names = list(invocation.certificates) or None
     for name in names or ():
         config.certificate(name)  # ConfigError listing the configured names
-    service = _service(config, environment, clients, call_id=call_id, build=build)
+    service = _service(
+        config, environment, clients, call_id=call_id, build=build, budget_s=budget_s
+    )
     action = invocation.effective_action
     logger.info(
         "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
@@ -127,6 +133,7 @@ def _service(
     *,
     call_id: str,
     build: Callable[..., RenewalService] | None,
+    budget_s: float,
 ) -> RenewalService:
     from renewer.wiring import build_service  # noqa: PLC0415 - acme and the adapters, on use
 
@@ -136,6 +143,9 @@ def _service(
         "holder": call_id,
         "ca_bundle": environment.acme_ca_bundle,
         "clients": clients,
+        # A step may take a minute (an LB work request), but never so much of a short
+        # invocation that nothing could start: no step starts with less than this left.
+        "step_budget": min(MAX_STEP_S, max(MIN_BUDGET_S, budget_s / 3)),
     }
     if loopback is not None:
         options.update(

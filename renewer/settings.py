@@ -547,7 +547,33 @@ def _certificates(
         if name in seen:
             check.fail(f"{path}[{index}].name", f"{name!r} is already used by {path}[{seen[name]}]")
         seen.setdefault(name, index)
+    _check_shared_targets(check, parsed, path)
     return tuple(parsed)
+
+
+def _check_shared_targets(check: _Checker, parsed: list[ManagedCertificate], path: str) -> None:
+    """Refuse two certificates on one listener or one Certificates-service certificate.
+
+    They would take turns replacing each other on every run.
+    """
+    owners: dict[tuple[str, str], str] = {}
+    for index, managed in enumerate(parsed):
+        for target_index, target in enumerate(managed.targets):
+            keys = (
+                [(target.load_balancer_id, listener) for listener in target.listener_names]
+                if isinstance(target, ListenerTarget)
+                else [(target.certificate_id, "")]
+            )
+            here = f"{path}[{index}].targets[{target_index}]"
+            for key in keys:
+                owner = owners.get(key)
+                if owner is not None and not owner.startswith(f"{path}[{index}]."):
+                    what = f"listener {key[1]!r}" if key[1] else "certificate"
+                    check.fail(
+                        here,
+                        f"{what} is already the target of {owner}; one certificate per listener",
+                    )
+                owners.setdefault(key, here)
 
 
 def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificate | None:

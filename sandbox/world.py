@@ -58,6 +58,10 @@ COMPARTMENT = "ocid1.compartment.oc1..sandboxapps"
 NAMESPACE = "sandboxns"
 VAULT_ID = "ocid1.vault.oc1.phx.sandboxvault"
 KEY_ID = "ocid1.key.oc1.phx.sandboxkey"
+RSA_KEY_ID = "ocid1.key.oc1.phx.sandboxrsakey"
+DISABLED_KEY_ID = "ocid1.key.oc1.phx.sandboxdisabledkey"
+OTHER_VAULT_ID = "ocid1.vault.oc1.phx.othervault"
+OTHER_VAULT_KEY_ID = "ocid1.key.oc1.phx.othervaultkey"
 LB_ID = "ocid1.loadbalancer.oc1.phx.sandboxlb"
 SERVICE_CERTIFICATE_ID = "ocid1.certificate.oc1.phx.sandboxcert"
 TOPIC_ID = "ocid1.onstopic.oc1.phx.sandboxtopic"  # operators' Notifications topic
@@ -395,8 +399,19 @@ class SandboxWorld:
                     "id": VAULT_ID,
                     "compartment": COMPARTMENT,
                     "display_name": "sandbox-vault",
-                    "keys": [{"id": KEY_ID, "algorithm": "AES"}],
-                }
+                    "keys": [
+                        {"id": KEY_ID, "algorithm": "AES"},
+                        # Keys a mistaken configuration may name (tests of rule 6).
+                        {"id": RSA_KEY_ID, "algorithm": "RSA"},
+                        {"id": DISABLED_KEY_ID, "algorithm": "AES", "state": "DISABLED"},
+                    ],
+                },
+                {
+                    "id": OTHER_VAULT_ID,
+                    "compartment": COMPARTMENT,
+                    "display_name": "another-vault",
+                    "keys": [{"id": OTHER_VAULT_KEY_ID, "algorithm": "AES"}],
+                },
             ],
             "load_balancers": [self._load_balancer(token_port)],
             "topics": [{"id": TOPIC_ID, "name": "acme-renewer", "compartment": COMPARTMENT}],

@@ -261,6 +261,8 @@ def translate(action: str) -> Iterator[None]:
         else:
             if exc.status == 404 and exc.code in ("NotAuthorizedOrNotFound", "BucketNotFound"):  # noqa: PLR2004
                 text += "; check the OCID/name and that a policy grants the function access"
+            elif exc.code == "NamespaceNotFound":
+                text += "; check oci.namespace (leave it null to have it looked up)"
             error = ConfigError(text)
         error.oci_status, error.oci_code = exc.status, exc.code
         raise error from exc
