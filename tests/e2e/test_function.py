@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import oci
 import pytest
 
 from renewer import pki
 from sandbox.fn_server import FnResponse, FnServer
-from sandbox.world import HTTPS_LISTENER, LB_ID, SandboxWorld
+from sandbox.world import HTTPS_LISTENER, LB_ID, NAMESPACE, STATE_BUCKET, SandboxWorld
 
 pytestmark = pytest.mark.e2e
 
@@ -240,3 +241,50 @@ def test_an_events_delivery_for_another_object_is_acknowledged_and_ignored(
     assert response.status == 200, response.text
     assert "is not the configuration object" in json.loads(response.body)["ignored"]
     assert world.emulator.requests[mark:] == []
+
+
+def test_the_configuration_object_and_its_events_delivery(world: SandboxWorld, tmp_path: Path):
+    """What Terraform sets up: the document as an object, and an Events rule on it."""
+    operator = oci.object_storage.ObjectStorageClient(
+        world.operator_config(),
+        service_endpoint=world.emulator.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+    )
+    location = f"{STATE_BUCKET}/config/renewer.json"
+    operator.put_object(
+        NAMESPACE, STATE_BUCKET, "config/renewer.json", json.dumps(world.config_document())
+    )
+    environment = world.function_environment()
+    del environment["RENEWER_CONFIG"]
+    environment["RENEWER_CONFIG_OBJECT"] = location
+    event = {
+        "eventType": "com.oraclecloud.objectstorage.updateobject",
+        "cloudEventsVersion": "0.1",
+        "eventTypeVersion": "2.0",
+        "source": "ObjectStorage",
+        "eventID": "e-2",
+        "eventTime": "2026-11-27T00:00:00Z",
+        "contentType": "application/json",
+        "data": {
+            "resourceName": "config/renewer.json",
+            "additionalDetails": {"bucketName": STATE_BUCKET, "namespace": NAMESPACE},
+        },
+    }
+    server = FnServer(tmp_path / "fn-object", environment)
+    server.workdir.mkdir()
+    with server:
+        issued = report(server.invoke(json.dumps(event)))
+
+        assert issued["trigger"] == "event"
+        assert (only(issued)["outcome"], only(issued)["reason"]) == ("renewed", "Missing")
+        assert served_serial(world) == pki.normalize_serial(only(issued)["serial"])
+
+        # A broken document in the object: a 502 naming the variable and the field.
+        broken = world.config_document()
+        broken["certificates"][0]["keyType"] = "ed25519"
+        operator.put_object(NAMESPACE, STATE_BUCKET, "config/renewer.json", json.dumps(broken))
+        refused = server.invoke(json.dumps(event))
+
+    assert refused.status == 502
+    assert f"RENEWER_CONFIG_OBJECT {location}" in refused.text
+    assert "certificates[0].keyType" in refused.text
