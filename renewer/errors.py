@@ -147,7 +147,8 @@ class SelfCheckFailed(RenewerError):
     def __init__(self, url: str, observed: str) -> None:
         super().__init__(
             f"self-check failed for {url}: {observed}; the CA would fetch the same URL, so check"
-            " that port 80 of that name reaches the token server and the challenge bucket"
+            " that port 80 of that name reaches the token server (in redirect mode: that the"
+            " rule set's pre-authenticated request is live) and the challenge bucket"
         )
         self.url = url
         self.observed = observed
