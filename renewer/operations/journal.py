@@ -2,7 +2,7 @@
 
 Every run writes one JSON record to the private state bucket under a dated prefix::
 
-    journal/2026/05/01/20260501T030000Z-01HZX4K2M3N4P5Q6R7S8T9V0W1.json
+    journal/2026/05/01/20260501T030000123Z-01HZX4K2M3N4P5Q6R7S8T9V0W1.json
 
 so names sort by time (newest last), one day's runs list with one prefix, and a bucket lifecycle
 rule could expire them too. The record holds what an operator asks "what happened?" for: time,
@@ -27,9 +27,11 @@ from renewer.report import RenewalReport
 
 JOURNAL_PREFIX = "journal/"
 JOURNAL_SCHEMA = 1
-_STAMP = "%Y%m%dT%H%M%SZ"
+# Milliseconds in the name: two runs in one second (an operator's retry) still sort in order.
+_STAMP = "%Y%m%dT%H%M%S"
 _NAME = re.compile(
-    r"journal/(\d{4})/(\d{2})/(\d{2})/(?P<stamp>\d{8}T\d{6}Z)-(?P<call>[A-Za-z0-9_-]{1,64})\.json"
+    r"journal/(\d{4})/(\d{2})/(\d{2})/(?P<stamp>\d{8}T\d{6})(?P<ms>\d{3})Z"
+    r"-(?P<call>[A-Za-z0-9_-]{1,64})\.json"
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -38,7 +40,8 @@ def object_name(started_at: datetime, call_id: str) -> str:
     """The record's object name: dated prefix, start time, the call id made name-safe."""
     moment = started_at.astimezone(UTC)
     call = _UNSAFE.sub("-", call_id).strip("-")[:64] or "run"
-    return f"{JOURNAL_PREFIX}{moment:%Y/%m/%d}/{moment.strftime(_STAMP)}-{call}.json"
+    stamp = f"{moment.strftime(_STAMP)}{moment.microsecond // 1000:03d}Z"
+    return f"{JOURNAL_PREFIX}{moment:%Y/%m/%d}/{stamp}-{call}.json"
 
 
 def recorded_at(name: str) -> datetime | None:
@@ -46,7 +49,8 @@ def recorded_at(name: str) -> datetime | None:
     match = _NAME.fullmatch(name)
     if match is None:
         return None
-    return datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
+    moment = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
+    return moment + timedelta(milliseconds=int(match["ms"]))
 
 
 def journal_names(names: Sequence[str]) -> list[str]:

@@ -164,7 +164,7 @@ def test_where_records_and_states_land(emulator, clients):
         o.name for o in clients.object_storage.list_objects(NAMESPACE, STATE).data.objects
     )
     assert names == [
-        "journal/2026/05/01/20260501T030000Z-01HZ.json",
+        "journal/2026/05/01/20260501T030000000Z-01HZ.json",
         "notifications/shop.json",
     ]
 

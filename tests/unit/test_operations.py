@@ -327,9 +327,12 @@ def test_notice_state_documents_round_trip_and_damage_reads_as_ok():
 
 def test_journal_object_names_are_dated_sortable_and_safe():
     name = journal_module.object_name(NOW, "01HZ/../CALL id")
-    assert name == "journal/2026/05/01/20260501T030000Z-01HZ-CALL-id.json"
+    assert name == "journal/2026/05/01/20260501T030000000Z-01HZ-CALL-id.json"
     assert journal_module.recorded_at(name) == NOW
     assert journal_module.recorded_at("journal/readme.txt") is None
+    later = journal_module.object_name(NOW + timedelta(milliseconds=7), "a")
+    assert later.endswith("T030000007Z-a.json")  # runs in one second still sort in order
+    assert journal_module.recorded_at(later) == NOW + timedelta(milliseconds=7)
 
 
 def test_retention_prunes_by_age_then_by_count_and_ignores_foreign_objects():
@@ -510,7 +513,7 @@ def test_after_run_posts_notifies_and_journals():
     assert summary.errors == {}
     assert summary.metrics.accepted == len(world.metrics.points) > 0
     assert [n.kind for n in world.notifier.notices] == [NoticeKind.FAILURE]
-    assert summary.journal_object == "journal/2026/05/01/20260501T025930Z-c1.json"
+    assert summary.journal_object == "journal/2026/05/01/20260501T025930000Z-c1.json"
     record = world.journal.objects[summary.journal_object]
     assert record["notifications"][0]["message_id"] == "message-1"
     assert record["metrics"] == {"accepted": summary.metrics.accepted, "rejected": 0}
