@@ -14,6 +14,7 @@ or configuration; unknown certificate names), with the message naming the fix, a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -22,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from renewer.environment import Environment, load_configuration
 from renewer.invocation import Action, Invocation
+from renewer.operations.run import RunInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from renewer.adapters.oci_clients import OciClients
+    from renewer.operations.facade import Operations
     from renewer.renewal import RenewalService
     from renewer.report import RenewalReport
     from renewer.settings import Config
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 RESERVE_S = 15.0
 MIN_BUDGET_S = 5.0
 MAX_STEP_S = 60.0
+STATUS_RUNS = 10  # journal records shown by `status`
+STATUS_HISTORY = 5  # per certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,50 @@ def execute(
     document["action"] = str(action)
     document["trigger"] = str(invocation.trigger)
     document["call_id"] = call_id
+    operations = _operations(config, clients)
+    if operations is not None and action in (Action.RENEW, Action.ROLLBACK):
+        # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
+        run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
+        after = operations.after_run(report, run)
+        document["journal"] = after.journal_object
+    if operations is not None and action is Action.STATUS:
+        document["runs"] = _journal_reads(
+            lambda: [_run_summary(record) for record in operations.last_runs(STATUS_RUNS)]
+        )
+        for certificate in document["certificates"]:
+            name = str(certificate["name"])
+            certificate["history"] = _journal_reads(
+                functools.partial(operations.certificate_history, name, limit=STATUS_HISTORY)
+            )
     return Result(document, failed=report.failed, summary=report.summary(), report=report)
+
+
+def _operations(config: Config, clients: OciClients) -> Operations | None:
+    """The metrics/notifications/journal façade, or None if it cannot even be built."""
+    from renewer.errors import RenewerError  # noqa: PLC0415
+    from renewer.operations_wiring import build_operations  # noqa: PLC0415 - on use
+
+    try:
+        return build_operations(config, clients=clients)
+    except RenewerError as exc:
+        logger.warning("operations_unavailable error_type=%s error=%s", type(exc).__name__, exc)
+        return None
+
+
+def _journal_reads(read: Callable[[], list[dict[str, object]]]) -> list[dict[str, object]]:
+    """A journal read for ``status``; a failure leaves the list empty and is logged."""
+    from renewer.errors import RenewerError  # noqa: PLC0415
+
+    try:
+        return read()
+    except RenewerError as exc:
+        logger.warning("journal_read_failed error_type=%s error=%s", type(exc).__name__, exc)
+        return []
+
+
+def _run_summary(record: dict[str, object]) -> dict[str, object]:
+    """A journal record without its per-certificate details (those go in ``history``)."""
+    return {key: value for key, value in record.items() if key != "certificates"}
 
 
 def _service(

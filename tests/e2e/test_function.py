@@ -104,8 +104,11 @@ def test_scheduled_run_issues_then_skips_then_a_forced_run_replaces(
 
     assert (only(second)["outcome"], only(second)["reason"]) == ("skipped", "NotDue")
     assert second["trigger"] == "manual"
-    # Nothing changed in the tenancy; at most the CA's first ARI answer was kept in the state.
-    assert [m for m in mutations(world, mark) if "/o/state%2F" not in m] == []
+    # Nothing changed in the tenancy; the private state bucket got the run's journal record
+    # and, at most, the CA's first ARI answer for the new certificate.
+    private = f"/b/{STATE_BUCKET}/o/"
+    assert [m for m in mutations(world, mark) if private not in m] == []
+    assert any("/o/journal%2F" in m for m in mutations(world, mark))
     assert orders(world) == orders_before
 
     forced = only(report(fn.invoke(json.dumps({"action": "renew", "force": True}))))
@@ -136,6 +139,12 @@ def test_plan_and_status_report_without_changing_anything(world: SandboxWorld, f
     assert only(status)["due"] is False
     assert only(status)["next_renewal"] is not None
     assert mutations(world, mark) == []
+    # The run journal: the issuing run, newest first, and the certificate's history.
+    assert status["runs"][0]["action"] == "renew"
+    assert "certificates" not in status["runs"][0]
+    history = only(status)["history"]
+    assert history[0]["outcome"] == "renewed"
+    assert history[0]["serial"] == issued["serial"]
 
     dry = report(fn.invoke(b'{"dryRun": true}'))
     assert (dry["action"], only(dry)["due"]) == ("plan", False)
