@@ -11,12 +11,13 @@ CERTBOT_VENV := .cache/certbot-venv
 CERTBOT_VERSION := 5.8.0
 PYTEST_ARGS ?=
 
-.PHONY: help venv pebble test test-unit lint demo bench bench-acme clean
+.PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart clean
 
 help:
 	@echo "make test        set up (venv, Pebble), lint, and run the whole test suite"
 	@echo "make demo        issue a certificate end to end in the local sandbox"
-	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble)"
+	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble;"
+	@echo "                 bench-coldstart: a fresh fdk process until its first answer)"
 	@echo "make lint        ruff + mypy --strict on renewer/"
 
 venv: $(STAMP)
@@ -50,10 +51,13 @@ $(CERTBOT_VENV)/bin/certbot:
 	$(PYTHON) -m venv $(CERTBOT_VENV)
 	$(CERTBOT_VENV)/bin/pip install --quiet --disable-pip-version-check certbot==$(CERTBOT_VERSION)
 
-bench: bench-acme
+bench: bench-acme bench-coldstart
 
 bench-acme: venv pebble $(LEGO) $(CERTBOT_VENV)/bin/certbot
 	$(PY) bench/acme_bench.py --certbot $(CERTBOT_VENV)/bin/certbot --lego .cache/lego/usr/bin/lego
+
+bench-coldstart: venv pebble
+	$(PY) bench/coldstart_bench.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
