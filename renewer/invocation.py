@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from renewer.errors import ConfigError
+from renewer.operations.run import Trigger
+
+__all__ = ["Action", "InvalidRequest", "Invocation", "Trigger", "parse_payload"]
 
 MAX_BODY_BYTES = 64 * 1024  # a payload is a handful of names; anything larger is a mistake
 _FIELDS = frozenset({"action", "certificates", "force", "dryRun", "dry_run", "version"})
@@ -53,15 +56,6 @@ class Action(enum.StrEnum):
     PLAN = "plan"
     STATUS = "status"
     ROLLBACK = "rollback"
-
-
-class Trigger(enum.StrEnum):
-    """Who asked: recorded in the run journal and the logs."""
-
-    SCHEDULE = "schedule"  # an empty body (Resource Scheduler, or `fn invoke` with no input)
-    MANUAL = "manual"  # an explicit payload
-    EVENT = "event"  # an OCI Events delivery
-    CLI = "cli"  # the operator CLI
 
 
 @dataclass(frozen=True, slots=True)
