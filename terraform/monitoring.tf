@@ -1,0 +1,75 @@
+# Telling people before anything breaks (Let's Encrypt no longer mails before expiry): a
+# topic with e-mail subscriptions, and alarms on failed invocations, on days to expiry and on
+# repeated renewal failures. Metric names follow the renewer's Monitoring adapter.
+
+resource "oci_ons_notification_topic" "this" {
+  compartment_id = var.compartment_ocid
+  name           = "${var.name_prefix}-renewer"
+  description    = "Alarms and failure notices of the ACME renewer (${var.name_prefix})."
+  freeform_tags  = local.tags
+}
+
+resource "oci_ons_subscription" "email" {
+  for_each = toset(var.notification_emails)
+
+  compartment_id = var.compartment_ocid
+  topic_id       = oci_ons_notification_topic.this.id
+  protocol       = "EMAIL"
+  endpoint       = each.value
+  freeform_tags  = local.tags
+}
+
+resource "oci_monitoring_alarm" "function_errors" {
+  compartment_id        = var.compartment_ocid
+  display_name          = "${var.name_prefix}-renewer-invocation-failed"
+  is_enabled            = true
+  metric_compartment_id = var.compartment_ocid
+  namespace             = "oci_faas"
+  # Any failed certificate makes the invocation fail (502), so this fires on every failed run.
+  query                        = "FunctionResponseCount[1h]{resourceId = \"${oci_functions_function.renewer.id}\", responseType = \"Error\"}.sum() > 0"
+  severity                     = "CRITICAL"
+  body                         = "The ACME renewer invocation failed. Its report names the certificates and reasons: see the log ${oci_logging_log.invocations.display_name} or run the status action."
+  message_format               = "ONS_OPTIMIZED"
+  pending_duration             = "PT1M"
+  repeat_notification_duration = "PT24H"
+  destinations                 = [oci_ons_notification_topic.this.id]
+  freeform_tags                = local.tags
+}
+
+resource "oci_monitoring_alarm" "expiry" {
+  count = var.metrics_namespace == null ? 0 : 1
+
+  compartment_id                                = var.compartment_ocid
+  display_name                                  = "${var.name_prefix}-certificate-expiring"
+  is_enabled                                    = true
+  metric_compartment_id                         = var.compartment_ocid
+  namespace                                     = var.metrics_namespace
+  query                                         = "days_to_expiry[1h].min() < ${var.expiry_alarm_days}"
+  severity                                      = "CRITICAL"
+  body                                          = "A certificate managed by the ACME renewer expires in less than ${var.expiry_alarm_days} days and has not been renewed."
+  message_format                                = "ONS_OPTIMIZED"
+  pending_duration                              = "PT5M"
+  repeat_notification_duration                  = "PT24H"
+  is_notifications_per_metric_dimension_enabled = true
+  destinations                                  = [oci_ons_notification_topic.this.id]
+  freeform_tags                                 = local.tags
+}
+
+resource "oci_monitoring_alarm" "consecutive_failures" {
+  count = var.metrics_namespace == null ? 0 : 1
+
+  compartment_id                                = var.compartment_ocid
+  display_name                                  = "${var.name_prefix}-renewal-keeps-failing"
+  is_enabled                                    = true
+  metric_compartment_id                         = var.compartment_ocid
+  namespace                                     = var.metrics_namespace
+  query                                         = "consecutive_failures[1h].max() >= 3"
+  severity                                      = "WARNING"
+  body                                          = "Renewing a certificate managed by the ACME renewer failed three times in a row."
+  message_format                                = "ONS_OPTIMIZED"
+  pending_duration                              = "PT5M"
+  repeat_notification_duration                  = "PT24H"
+  is_notifications_per_metric_dimension_enabled = true
+  destinations                                  = [oci_ons_notification_topic.this.id]
+  freeform_tags                                 = local.tags
+}

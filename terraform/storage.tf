@@ -1,0 +1,73 @@
+# Two private buckets: challenges (read by the token server, or through a read-only
+# pre-authenticated request in redirect mode) and state (leases, per-certificate state, the
+# configuration object; only the renewer reads it). They must differ: whoever can read the
+# challenge bucket must not read state.
+
+resource "oci_objectstorage_bucket" "challenges" {
+  # checkov:skip=CKV_OCI_8: challenge tokens live for minutes and are deleted after each order; versioning would keep every deleted token (public by design) as a previous version forever.
+  compartment_id        = var.compartment_ocid
+  namespace             = local.namespace
+  name                  = local.challenge_bucket_name
+  access_type           = "NoPublicAccess"
+  storage_tier          = "Standard"
+  versioning            = "Disabled"
+  object_events_enabled = true
+  kms_key_id            = local.key_id
+  freeform_tags         = local.tags
+
+  # Object Storage must be allowed to use the key before a bucket can name it.
+  depends_on = [oci_identity_policy.services]
+}
+
+resource "oci_objectstorage_bucket" "state" {
+  compartment_id = var.compartment_ocid
+  namespace      = local.namespace
+  name           = local.state_bucket_name
+  access_type    = "NoPublicAccess"
+  storage_tier   = "Standard"
+  # Previous versions of the configuration object stay recoverable.
+  versioning = "Enabled"
+  # The Events rule (schedule.tf) reacts to the configuration object being written.
+  object_events_enabled = true
+  kms_key_id            = local.key_id
+  freeform_tags         = local.tags
+
+  # Object Storage must be allowed to use the key before a bucket can name it.
+  depends_on = [oci_identity_policy.services]
+}
+
+# The renewer's configuration document (documents.tf), validated by the renewer on every run.
+# Function configuration is limited to 4 KB, so the function gets only its location
+# (RENEWER_CONFIG_OBJECT); writing it here also fires the Events rule, so a newly added
+# certificate is issued at once instead of at the next scheduled run.
+resource "oci_objectstorage_object" "config" {
+  namespace    = local.namespace
+  bucket       = oci_objectstorage_bucket.state.name
+  object       = local.config_object_name
+  content      = jsonencode(local.renewer_config)
+  content_type = "application/json"
+
+  lifecycle {
+    precondition {
+      condition     = length(local.unknown_load_balancer_keys) == 0
+      error_message = "Certificate targets name load balancers that load_balancers does not define: ${join(", ", local.unknown_load_balancer_keys)}. Add them to load_balancers or fix the key."
+    }
+    precondition {
+      condition     = !local.token_backend || var.token_server != null
+      error_message = "The challenge_mode \"token_backend\" needs token_server (image and subnet of the token-server container); or set challenge_mode = \"redirect\"."
+    }
+  }
+}
+
+# Redirect mode: a read-only pre-authenticated request on the challenge bucket. Any object may
+# be read by name (the http-01 key authorizations are public by design); listing is denied.
+resource "oci_objectstorage_preauthrequest" "challenges" {
+  count = local.token_backend ? 0 : 1
+
+  namespace             = local.namespace
+  bucket                = oci_objectstorage_bucket.challenges.name
+  name                  = "${var.name_prefix}-challenge-read"
+  access_type           = "AnyObjectRead"
+  bucket_listing_action = "Deny"
+  time_expires          = var.challenge_par_expires
+}
