@@ -11,7 +11,7 @@ CERTBOT_VENV := .cache/certbot-venv
 CERTBOT_VERSION := 5.8.0
 PYTEST_ARGS ?=
 
-.PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart clean
+.PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart check-terraform clean
 
 help:
 	@echo "make test        set up (venv, Pebble), lint, and run the whole test suite"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble;"
 	@echo "                 bench-coldstart: a fresh fdk process until its first answer)"
 	@echo "make lint        ruff + mypy --strict on renewer/"
+	@echo "make check-terraform  the offline checks of terraform/ (part of make test)"
 
 venv: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt
@@ -30,8 +31,13 @@ pebble: $(PEBBLE)
 $(PEBBLE):
 	sandbox/fetch_deb.sh pebble .cache/pebble
 
-test: venv pebble lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: venv pebble lint check-terraform
+	$(PY) -m pytest --ignore=tests/terraform $(PYTEST_ARGS)
+
+# Offline checks of terraform/: HCL parse + canonical format, provider schema, checkov, the
+# generated configuration and the policy statements proven in the sandbox (tests/terraform).
+check-terraform: venv pebble
+	bash tests/terraform/check_terraform.sh
 
 test-unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
