@@ -42,7 +42,8 @@ the limit: near 100 % means the server was saturated.
 The last line of stdout is one JSON object: ``{"bench": "tokenserver", "rps": ..., "p99_ms":
 ..., "flood_valid_p99_ms": ...}`` followed by extra keys (``p50_ms``, ``rate``,
 ``rate_p99_ms``, ``newconn_rps``, ``newconn_p99_ms``, ``flood_rps``, ``errors``, ``pinned``,
-``storage_reads``). Progress goes to stderr.
+``storage_reads``, ``access_log_lines`` and ``requests``: the access log must hold a line per
+request, a check that the server did the work it was timed for). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -604,10 +605,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 server.wait(timeout=10)
             emulator.terminate()
             emulator.wait(timeout=10)
-        storage_reads = sum(
-            1 for line in (tmp / "access.log").read_text().splitlines() if '"cache":"miss"' in line
-        )
-    print(f"storage reads (cache misses) during the whole run: {storage_reads}", flush=True)
+        log_lines = (tmp / "access.log").read_text().splitlines()[1:]  # after "listening"
+    storage_reads = sum(1 for line in log_lines if '"cache":"miss"' in line)
+    answered = (
+        1
+        + flood["answers"]
+        + sum(len(r["latencies"]) + r["errors"] for r in (closed, opened, newconn, probe))
+    )
+    print(
+        f"access log: {len(log_lines)} lines for {answered} answers counted by the load"
+        " generators (a flooder closing with pipelined requests in flight leaves a few more"
+        f" lines than answers); storage reads (cache misses): {storage_reads}",
+        flush=True,
+    )
     return {
         "bench": "tokenserver",
         "rps": round(len(closed["latencies"]) / closed["elapsed"]),
@@ -623,6 +633,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "probe_requests": len(probe["latencies"]) + probe["errors"],
         "pinned": pinned,
         "storage_reads": storage_reads,
+        "access_log_lines": len(log_lines),
+        "requests": answered,
     }
 
 

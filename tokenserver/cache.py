@@ -42,6 +42,7 @@ from tokenserver.store import StorageError, StorageUnavailable
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 10_000  # tokens remembered at once (a few MB at most); oldest evicted first
+SATURATION_LOG_INTERVAL = 5.0  # at most one "saturated" warning per this many seconds
 
 
 class Saturated(StorageUnavailable):
@@ -95,6 +96,9 @@ class TokenCache:
             max_workers=threads, thread_name_prefix="tokenserver-storage"
         )
         self.fetches = 0
+        self.refused = 0  # misses answered 503 because every slot was taken
+        self._refused_logged = 0
+        self._saturation_logged_at = -SATURATION_LOG_INTERVAL
 
     def cached(self, token: str) -> tuple[bool, bytes | None]:
         """``(True, body or None)`` when a fresh answer is in memory, else ``(False, None)``."""
@@ -118,6 +122,16 @@ class TokenCache:
         if current is not None:
             return current.future, True
         if self._pending >= self._max_pending:
+            self.refused += 1
+            now = self._clock()
+            if now - self._saturation_logged_at >= SATURATION_LOG_INTERVAL:
+                # One line per interval, not one per request: a flood must not flood the log.
+                logger.warning(
+                    "object storage reads saturated (%d in flight): %d misses answered 503",
+                    self._pending,
+                    self.refused - self._refused_logged,
+                )
+                self._saturation_logged_at, self._refused_logged = now, self.refused
             raise Saturated(f"{self._pending} Object Storage reads in flight; answering 503")
         fetch = _Fetch(self._loop.create_future())
         self._inflight[token] = fetch
@@ -155,9 +169,9 @@ class TokenCache:
         if self._inflight.get(token) is fetch:
             del self._inflight[token]  # the next request for it may try again (if a slot is free)
         if not fetch.future.done():
-            fetch.future.set_exception(
-                StorageTimeout(f"Object Storage did not answer within {self._timeout:g} s")
-            )
+            error = StorageTimeout(f"Object Storage did not answer within {self._timeout:g} s")
+            logger.warning("token read failed: %s", error)
+            fetch.future.set_exception(error)
 
     def _finish(
         self,
@@ -181,10 +195,12 @@ class TokenCache:
                 fetch.future.set_result(body)
             return
         if not isinstance(error, StorageError):  # a bug or an SDK surprise: still answer 502
-            logger.error("object storage read failed unexpectedly: %s", type(error).__name__)
-            error = StorageError(f"unexpected {type(error).__name__}")
-        if not fetch.future.done():
-            fetch.future.set_exception(error)
+            error = StorageError(f"unexpected {type(error).__name__} reading a token")
+        if fetch.future.done():
+            return  # timed out earlier (and logged then)
+        # Once per read, not per waiting request: names, codes and the opc-request-id only.
+        logger.warning("token read failed: %s", error)
+        fetch.future.set_exception(error)
 
     def _remember(self, token: str, body: bytes | None) -> None:
         ttl = self._positive_ttl if body is not None else self._negative_ttl

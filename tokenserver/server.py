@@ -42,6 +42,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -206,6 +207,7 @@ class _Connection(asyncio.Protocol):
         self.read_paused = False
         self.scheduled = False  # a _process call is queued (pipelined batch)
         self.eof = False  # the client half-closed: answer what it sent, then close
+        self.scanned = 0  # bytes of the buffer already searched for the end of a head
         self.deadline = 0.0
         self.deadline_kind = "idle"  # idle: close quietly; head: 408; write: abort
 
@@ -244,7 +246,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # lingering: drop whatever still arrives
-        if not self.buffer and not self.busy:
+        if not (self.buffer or self.busy or self.write_paused):
             self._expect("head", self.core.settings.header_timeout)
         self.buffer += data
         if self.busy or self.write_paused or self.scheduled:
@@ -317,10 +319,14 @@ class _Connection(asyncio.Protocol):
             # RFC 9112 §2.2: ignore empty lines before a request line.
             while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":
                 del buffer[: 2 if buffer[:1] == b"\r" else 1]
+                self.scanned = 0
             if not buffer:
                 break
-            end = _HEAD_END.search(buffer)
+            # Search only what is new (and the 3 bytes before it, a split "\r\n\r\n"): a client
+            # sending its head a byte at a time must not cost a rescan of the whole head each time.
+            end = _HEAD_END.search(buffer, max(0, self.scanned - 3))
             if end is None:
+                self.scanned = len(buffer)
                 line_end = buffer.find(b"\n")
                 if (line_end < 0 and len(buffer) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE:
                     self._reply(_Request(time.perf_counter()), 414, close=True)
@@ -329,6 +335,7 @@ class _Connection(asyncio.Protocol):
                 break
             head = bytes(buffer[: end.start()])
             del buffer[: end.end()]
+            self.scanned = 0
             self._request(head)
             handled += 1
             if handled >= PIPELINE_BATCH and buffer:
@@ -473,8 +480,7 @@ class _Connection(asyncio.Protocol):
             self._reply(request, 200, body=body)
 
     def _storage_failed(self, request: _Request, error: StorageError) -> None:
-        # Logged for the operator (names, codes, opc-request-id); the client gets a bare status.
-        logger.warning("token unavailable: %s", error)
+        # TokenCache logged it for the operator (once per read); the client gets a bare status.
         extra = _RETRY if error.status == 503 else b""  # noqa: PLR2004
         self._reply(request, error.status, extra=extra)
 
@@ -562,7 +568,10 @@ class TokenServer:
     or ``with TokenServer(settings) as server: server.port``. ``reader`` replaces the Object
     Storage reader (a callable ``token -> bytes | None`` raising StorageError), e.g. an
     :class:`~tokenserver.store.ObjectStorageTokens` built around an SDK client the caller made.
-    ``access_log`` is a text stream for the JSON access log (None: no access log).
+    ``access_log`` is a text stream for the JSON access log (None: no access log). ``sock`` is
+    a bound socket to serve on instead of ``settings.host``/``port`` (the caller needs the port
+    before the server can start, e.g. to seed it into a load balancer's backend set); the server
+    listens on it and closes it when it stops.
 
     :meth:`run` serves in the calling thread until :meth:`stop` (``python -m tokenserver``).
     ``stats()`` tells how many storage reads and connections there were (for tests).
@@ -574,11 +583,13 @@ class TokenServer:
         *,
         reader: Callable[[str], bytes | None] | None = None,
         access_log: TextIO | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.settings = settings
         self._tokens = None if reader is not None else ObjectStorageTokens.from_settings(settings)
         self._reader = reader if reader is not None else self._tokens.get  # type: ignore[union-attr]
         self._access_log = AccessLog(access_log) if access_log is not None else None
+        self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -643,12 +654,14 @@ class TokenServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stats(self) -> dict[str, int]:
-        """Storage reads started and connections refused as over the limit (approximate)."""
+        """Storage reads started, misses and connections refused, open connections."""
         core = self._core
         if core is None:
-            return {"fetches": 0, "rejected_connections": 0, "open_connections": 0}
+            return {"fetches": 0, "refused_fetches": 0, "rejected_connections": 0,
+                    "open_connections": 0}  # fmt: skip
         return {
             "fetches": core.cache.fetches,
+            "refused_fetches": core.cache.refused,
             "rejected_connections": core.rejected_connections,
             "open_connections": len(core.connections),
         }
@@ -682,13 +695,18 @@ class TokenServer:
         core = _Core(settings, cache, self._access_log)
         self._core = core
         try:
-            server = await loop.create_server(
-                lambda: _Connection(core),
-                host=settings.host,
-                port=settings.port,
-                backlog=1024,
-                reuse_address=True,
-            )
+            if self._sock is not None:
+                server = await loop.create_server(
+                    lambda: _Connection(core), sock=self._sock, backlog=1024
+                )
+            else:
+                server = await loop.create_server(
+                    lambda: _Connection(core),
+                    host=settings.host,
+                    port=settings.port,
+                    backlog=1024,
+                    reuse_address=True,
+                )
         except OSError:
             cache.close()
             raise

@@ -7,8 +7,12 @@ enforces the least-privilege policy (read objects of the challenge bucket only).
 
 from __future__ import annotations
 
+import io
+import json
+import socket
 import threading
 
+import oci
 import pytest
 
 from tests.tokenserver.conftest import (
@@ -22,6 +26,7 @@ from tests.tokenserver.conftest import (
     raw,
     statuses,
 )
+from tokenserver import ObjectStorageTokens, TokenServer
 
 pytestmark = pytest.mark.integration
 
@@ -218,18 +223,24 @@ def test_object_storage_errors_are_bad_gateway_or_unavailable_and_not_cached(
     assert len(world.object_reads(TOKEN)) == 2
 
 
-def test_when_every_fetch_slot_is_busy_a_new_miss_gets_503_at_once(world: World):
+def test_when_every_fetch_slot_is_busy_a_new_miss_gets_503_at_once(
+    world: World, caplog: pytest.LogCaptureFixture
+):
     world.fault(operation="GetObject", hang=True)
     server = world.start(storage_threads=1, max_pending_fetches=1, storage_timeout=30)
     stuck = threading.Thread(target=lambda: get(server.port, CHALLENGE + "first", timeout=60))
     stuck.start()
     assert poll_until(lambda: server.stats()["fetches"] == 1)
 
-    second = get(server.port, CHALLENGE + "second", timeout=10)
+    with caplog.at_level("WARNING", logger="tokenserver"):
+        others = [get(server.port, f"{CHALLENGE}other{i}", timeout=10) for i in range(6)]
 
-    assert second.status == 503
-    assert server.stats()["fetches"] == 1  # the second token never reached the pool
+    assert [answer.status for answer in others] == [503] * 6
+    assert server.stats()["fetches"] == 1  # none of them reached the pool
+    assert server.stats()["refused_fetches"] == 6
     assert get(server.port, "/healthz").status == 200
+    saturation = [r for r in caplog.records if "saturated" in r.getMessage()]
+    assert len(saturation) == 1  # a flood of misses is one log line, not one per request
     world.emulator.faults.stopping.set()
     stuck.join(timeout=60)
 
@@ -308,3 +319,26 @@ def poll_until(condition, *, attempts: int = 200, interval: float = 0.05) -> boo
             return True
         time.sleep(interval)
     return False
+
+
+def test_a_server_can_be_given_its_socket_and_an_sdk_client(world: World):
+    # The sandbox's order: bind first (the LB fixture needs the port), then build the reader.
+    world.put(TOKEN, KEY_AUTHORIZATION)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    client = oci.object_storage.ObjectStorageClient(
+        {},
+        signer=oci.auth.signers.get_resource_principals_signer(),
+        service_endpoint=world.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+    )
+    reader = ObjectStorageTokens(client, bucket=BUCKET)  # namespace looked up on first use
+    log = io.StringIO()
+
+    with TokenServer(world.settings(), reader=reader.get, sock=sock, access_log=log) as server:
+        assert server.port == port
+        assert get(port, CHALLENGE + TOKEN).body == KEY_AUTHORIZATION.encode()
+
+    assert sock.fileno() == -1  # closed with the server
+    assert json.loads(log.getvalue().splitlines()[0])["status"] == 200
