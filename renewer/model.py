@@ -154,6 +154,28 @@ class StoredCertificate:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingOrder:
+    """An ACME order that was created but whose certificate is not stored yet.
+
+    Written to the certificate store right after newOrder, before any challenge is answered, so
+    that a run killed anywhere between the order and STORE is finished by the next run with the
+    same order (no second order, no second certificate counted against the CA's duplicate
+    limit). ``private_key_pem`` is the key the order's CSR is made from: secret, left out of
+    ``repr``, kept only where certificates' keys are kept. ``version`` is the store's version
+    number of the record (0 before it is stored).
+    """
+
+    order_url: str
+    account_url: str
+    private_key_pem: str = field(repr=False)
+    dns_names: tuple[str, ...]
+    key_type: KeyType
+    profile: str | None
+    created_at: datetime
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerTarget:
     """Deploy to these HTTPS listeners of one classic OCI Load Balancer."""
 

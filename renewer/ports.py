@@ -6,6 +6,7 @@ Adapters implement these with one SDK family each; tests implement them in memor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,10 +15,15 @@ from renewer.model import (
     DeployedTarget,
     IssuedCertificate,
     OrderRequest,
+    PendingOrder,
     RenewalInfo,
     StoredCertificate,
     Target,
 )
+
+# Called by an issuer right after newOrder, before any challenge is answered, with the order
+# URL and the account URL; what it raises ends the order attempt (nothing was answered yet).
+OrderCreated = Callable[[str, str], None]
 
 
 class ChallengeStore(Protocol):
@@ -95,6 +101,14 @@ class CertificateStore(Protocol):
     calling it again is a no-op. Errors: TransientError (throttling, 5xx), ConfigError (missing
     vault/key, permissions). ``check`` is read-only: ConfigError unless ``put`` could create a
     new secret (vault and key usable); it runs before an order is spent, at most once per store.
+
+    Interrupted orders: ``save_pending`` records an ACME order (with its private key) right
+    after it was created and before its certificate is stored; ``load_pending`` returns that
+    record while it is *open* — the newest thing stored for the name, newer than every
+    certificate — and None once a certificate was stored after it (``put`` closes it) or when
+    there is none. A pending record is never a certificate: ``latest`` ignores it (None when
+    nothing else was ever stored) and ``get`` of its version is a ConfigError. ``prune`` counts
+    certificate versions only (``keep`` certificates survive) and removes closed records too.
     """
 
     def check(self) -> None:
@@ -114,7 +128,15 @@ class CertificateStore(Protocol):
         ...
 
     def prune(self, name: str, *, keep: int) -> list[int]:
-        """Schedule deletion of versions beyond the newest ``keep``."""
+        """Schedule deletion of certificate versions beyond the newest ``keep``."""
+        ...
+
+    def save_pending(self, name: str, order: PendingOrder) -> None:
+        """Record an order whose certificate is not stored yet; it becomes the open one."""
+        ...
+
+    def load_pending(self, name: str) -> PendingOrder | None:
+        """The open pending order of ``name`` (with its ``version``), or None."""
         ...
 
 
@@ -135,6 +157,11 @@ class Lease(Protocol):
     An expired lease is taken over atomically (conditional write on its tag). ``release`` deletes
     the lease only if it is still ours (conditional on the tag) and is a no-op otherwise. After
     acquiring, callers must re-check that the work is still needed.
+
+    ``remove_expired`` is for runs that take no lease: it deletes the lease of ``name`` only if
+    it has expired (a dead holder's), conditionally on the tag it read, so a lease taken or
+    refreshed meanwhile is never removed. It returns the removed lease (holder and expiry, for
+    the log), or None when there was none, it is live, or it changed meanwhile.
     """
 
     def acquire(self, name: str, *, holder: str, ttl: timedelta) -> LeaseHandle | None:
@@ -143,6 +170,10 @@ class Lease(Protocol):
 
     def release(self, handle: LeaseHandle) -> None:
         """Give the lease back."""
+        ...
+
+    def remove_expired(self, name: str) -> LeaseHandle | None:
+        """Delete the lease of ``name`` if it has expired; the removed lease, or None."""
         ...
 
 
@@ -205,13 +236,27 @@ class Issuer(Protocol):
     """Obtains certificates from a CA (the ACME engine; an in-memory fake in tests).
 
     ``issue`` runs one order to completion before ``deadline`` (a ``time.monotonic()``
-    instant) and raises the typed errors of :mod:`renewer.errors`. ``renewal_info`` asks the CA
-    for RFC 9773 renewal information: None when the CA has none for that certificate; it raises
-    on failure, and callers fall back to the lifetime policy.
+    instant) and raises the typed errors of :mod:`renewer.errors`; ``on_order`` (when given)
+    is called once, right after the order was created and before any challenge is answered,
+    with the order URL and the account URL — what it raises ends the attempt. ``resume``
+    finishes an order created earlier (by a run that died) with the same account: it returns
+    the certificate, or None when that order cannot be finished (invalid, expired, unknown to
+    the CA, another account's or another CA's) and a new one must be placed; it never creates
+    an order. ``renewal_info`` asks the CA for RFC 9773 renewal information: None when the CA
+    has none for that certificate; it raises on failure, and callers fall back to the lifetime
+    policy.
     """
 
-    def issue(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+    def issue(
+        self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None = None
+    ) -> IssuedCertificate:
         """Order a certificate."""
+        ...
+
+    def resume(
+        self, order_url: str, request: OrderRequest, *, account_url: str, deadline: float
+    ) -> IssuedCertificate | None:
+        """Finish the order at ``order_url`` (created by ``account_url``), or None."""
         ...
 
     def renewal_info(self, cert_pem: str) -> RenewalInfo | None:

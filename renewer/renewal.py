@@ -11,13 +11,19 @@ Per certificate (ARCHITECTURE §3)::
 * RE-CHECK re-reads the store and the state under the lease (CertMagic's rule): a certificate
   another run stored meanwhile is not ordered again.
 * ISSUE orders only when the decision says so; STORE always follows a successful order (the
-  time budget is never checked between them, so no order is wasted).
+  time budget is never checked between them, so no order is wasted). Right after newOrder, the
+  order and its key are recorded in the store as a pending order; a run killed anywhere
+  between that and STORE leaves it open, and the next run's ISSUE resumes it (when it still
+  fits the spec) instead of ordering again.
 * DEPLOY runs on every run, due or not: the deployer is idempotent, so a target still on an
   older certificate after a crash between STORE and DEPLOY is switched without a second order.
 * VERIFY (when something changed) reads back the serial each listener presents for each name;
   RETIRE then removes superseded bundles and prunes old store versions (rule 1: nothing is
   deleted before the switch is verified).
 * RECORD writes the derived state (failures, ARI answer, what is deployed where); UNLOCK always.
+  A run with nothing to do takes no lease and writes nothing, except when the state lags what
+  the targets serve (a run died before RECORD): it then records that and removes the dead
+  run's lease if it has expired.
 
 Isolation (the acmebot pattern): each certificate runs in its own try block in a bounded thread
 pool; an error is that certificate's ``failed`` outcome and never stops the others. Time: a
@@ -49,6 +55,7 @@ from renewer.model import (
     IssuedCertificate,
     ListenerTarget,
     OrderRequest,
+    PendingOrder,
     Reason,
     RenewalInfo,
     StoredCertificate,
@@ -296,10 +303,8 @@ class RenewalService:
         if not job.planned.renew and not _outstanding(job) and self._already_served(job):
             # Nothing due, nothing left over from a failed run, and every target serves the
             # stored certificate: a read-only run — no lease, no write, unless the plan learnt
-            # something to keep (an ARI answer).
-            if job.saved is not None and job.ari != job.saved.ari:
-                with self._step(job, "record"):
-                    self._record(job)
+            # something to keep (an ARI answer) or the state lacks what is deployed.
+            self._tidy(job)
             return self._completed(job)
         if job.planned.renew:
             # Rule 6: a target that cannot take a certificate is found before anything is
@@ -420,9 +425,55 @@ class RenewalService:
         if job.stored is None:
             return False
         with self._step(job, "check"):
-            return all(
+            serving = all(
                 self._deployer_for(target).is_serving(job.name, job.certificate, target)
                 for target in job.managed.targets
+            )
+        if serving:
+            job.served = job.managed.targets
+        return serving
+
+    def _tidy(self, job: _Job) -> None:
+        """The read-only run's bookkeeping: what a run killed before RECORD left undone.
+
+        When the state does not record the serial every target was just seen serving (a run
+        switched them and died before RECORD), it is recorded — one state write, only then, or
+        when the plan learnt an ARI answer — and that dead run's lease is removed if it has
+        expired (conditionally, so a live holder's lease stays). A run whose state already
+        records the deployment makes no request here.
+        """
+        saved = job.saved
+        if saved is None:
+            return  # a state that could not be read is not overwritten
+        recorded = all(
+            saved.deployed.get(_target_key(target)) == job.certificate.serial_hex
+            for target in job.served
+        )
+        if recorded and job.ari == saved.ari:
+            return
+        with self._step(job, "record"):
+            self._record(job)
+        if recorded:
+            return
+        logger.info("recorded cert=%s serial=%s reason=StateBehind", job.name, job.stored_serial)
+        with self._step(job, "unlock"):
+            try:
+                removed = self._leases.remove_expired(job.name)
+            except RenewerError as exc:
+                # Housekeeping: the next run that needs the lease takes an expired one over.
+                logger.warning(
+                    "expired lease not removed cert=%s error_type=%s error=%s",
+                    job.name,
+                    type(exc).__name__,
+                    exc,
+                )
+                return
+        if removed is not None:
+            logger.info(
+                "expired lease removed cert=%s previous_holder=%s expired_at=%s",
+                job.name,
+                removed.holder,
+                removed.expires_at.isoformat(),
             )
 
     def _recheck(self, job: _Job, *, force: bool) -> None:
@@ -452,10 +503,19 @@ class RenewalService:
             )
 
     def _issue(self, job: _Job, *, deadline: float) -> tuple[IssuedCertificate, str]:
-        """ISSUE: a key (reused only if configured), a CSR, one order. Returns the key as PEM."""
+        """ISSUE: finish the open order of a run that died, or place one. Returns the key PEM.
+
+        A new order is recorded in the store with its key (``save_pending``) right after
+        newOrder, before any challenge is answered: a run killed from then until STORE leaves
+        it open, and the next run resumes it instead of ordering again.
+        """
+        resumed = self._resume(job, deadline=deadline)
+        if resumed is not None:
+            return resumed
         spec = job.spec
         previous_key = job.stored.private_key_pem if job.stored is not None else None
         key = pki.key_for(spec, previous_key)
+        key_pem = pki.private_key_to_pem(key)
         request = OrderRequest(
             dns_names=spec.dns_names,
             csr_pem=pki.make_csr(key, spec.dns_names),
@@ -463,7 +523,23 @@ class RenewalService:
             replaces=self._replaces(job),
             preferred_chain=spec.preferred_chain,
         )
-        issued = self._issuer.issue(request, deadline=deadline)
+        created_at = self._clock.now()
+
+        def record(order_url: str, account_url: str) -> None:
+            self._certificates.save_pending(
+                job.name,
+                PendingOrder(
+                    order_url=order_url,
+                    account_url=account_url,
+                    private_key_pem=key_pem,
+                    dns_names=spec.dns_names,
+                    key_type=pki.key_type_of(key.public_key()),
+                    profile=spec.profile,
+                    created_at=created_at,
+                ),
+            )
+
+        issued = self._issuer.issue(request, deadline=deadline, on_order=record)
         logger.info(
             "issued cert=%s serial=%s not_after=%s order=%s replaces=%s",
             job.name,
@@ -472,7 +548,90 @@ class RenewalService:
             issued.order_url,
             request.replaces,
         )
-        return issued, pki.private_key_to_pem(key)
+        return issued, key_pem
+
+    def _resume(self, job: _Job, *, deadline: float) -> tuple[IssuedCertificate, str] | None:
+        """The open order a dead run left, finished; None when there is none worth finishing.
+
+        It is resumed only when it still fits the spec (names, key type, profile) and came
+        from the configured CA, and its certificate is kept only when it is itself good by the
+        policy (an order left for weeks may hold a certificate that is already due).
+        """
+        pending = self._certificates.load_pending(job.name)
+        if pending is None:
+            return None
+        why = self._unresumable(job, pending)
+        key = None
+        if why is None:
+            try:
+                key = pki.load_private_key(pending.private_key_pem)
+            except ConfigError:
+                why = "UnreadableKey"
+        if why is not None or key is None:
+            logger.info(
+                "pending order ignored cert=%s order=%s reason=%s", job.name, pending.order_url, why
+            )
+            return None
+        request = OrderRequest(
+            dns_names=pending.dns_names,
+            csr_pem=pki.make_csr(key, pending.dns_names),
+            profile=pending.profile,
+            preferred_chain=job.spec.preferred_chain,
+        )
+        issued = self._issuer.resume(
+            pending.order_url, request, account_url=pending.account_url, deadline=deadline
+        )
+        if issued is None:
+            logger.info(
+                "pending order not resumable cert=%s order=%s; ordering anew",
+                job.name,
+                pending.order_url,
+            )
+            return None
+        described = pki.describe(issued.fullchain_pem, profile=pending.profile)
+        verdict = decide(
+            spec=job.spec,
+            current=described,
+            now=self._clock.now(),
+            ari=None,
+            failures=FailureHistory(),
+            force=False,
+            config=self._policy,
+        )
+        if verdict.renew:
+            logger.info(
+                "pending order's certificate is due itself cert=%s order=%s serial=%s"
+                " reason=%s; ordering anew",
+                job.name,
+                pending.order_url,
+                issued.serial_hex,
+                verdict.reason,
+            )
+            return None
+        job.resumed = pending.order_url
+        logger.info(
+            "issued cert=%s serial=%s not_after=%s order=%s resumed=true",
+            job.name,
+            issued.serial_hex,
+            issued.not_after.isoformat(),
+            issued.order_url,
+        )
+        return issued, pending.private_key_pem
+
+    def _unresumable(self, job: _Job, pending: PendingOrder) -> str | None:
+        """Why the open ``pending`` order does not fit the spec any more (a reason), or None."""
+        spec = job.spec
+        if {_normalize_name(n) for n in pending.dns_names} != {
+            _normalize_name(n) for n in spec.dns_names
+        }:
+            return str(Reason.NAMES_CHANGED)
+        if pending.key_type is not spec.key_type:
+            return str(Reason.KEY_TYPE_CHANGED)
+        if pending.profile != spec.profile:
+            return str(Reason.PROFILE_CHANGED)
+        if _origin(pending.account_url) != _origin(self._config.acme.directory_url):
+            return "AnotherCa"
+        return None
 
     def _replaces(self, job: _Job) -> str | None:
         """The ARI CertID to send as ``replaces`` (RFC 9773 section 5), or None.
@@ -622,6 +781,7 @@ class RenewalService:
             failures = saved.failures  # backing off, deferred, or a rollback: history unchanged
         deployed = dict(saved.deployed)
         if job.stored is not None:
+            deployed.update({_target_key(t): job.stored.serial_hex for t in job.served})
             deployed.update({_target_key(d.target): job.stored.serial_hex for d in job.deployed})
         updated = _SavedState(
             failures=failures,
@@ -770,12 +930,17 @@ class RenewalService:
     def _completed(self, job: _Job) -> CertificateReport:
         decision = job.planned
         if job.issued:
+            resumed = (
+                f" (finished order {job.resumed}, left open by a run that stopped)"
+                if job.resumed
+                else ""
+            )
             return self._report(
                 job,
                 Outcome.RENEWED,
                 decision.reason,
                 f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
-                f" {job.certificate.version}; {_switched(job)}",
+                f" {job.certificate.version}{resumed}; {_switched(job)}",
             )
         changed = any(d.changed for d in job.deployed)
         reason = job.reason or decision.reason
@@ -893,6 +1058,8 @@ class _Job:
     decision: Decision | None = None
     reason: str | None = None  # a RunReason overriding the decision's reason in the report
     issued: bool = False
+    resumed: str | None = None  # the order URL when ISSUE finished a dead run's open order
+    served: tuple[Target, ...] = ()  # targets seen serving ``stored`` by the read-only check
     deployed: list[DeployedTarget] = field(default_factory=list)
     completed: bool = False
 
@@ -910,6 +1077,10 @@ class _Job:
             msg = f"internal: {self.name} has no decision before PLAN ran"
             raise RenewerError(msg)
         return self.decision
+
+    @property
+    def stored_serial(self) -> str | None:
+        return self.stored.serial_hex if self.stored is not None else None
 
     @property
     def certificate(self) -> StoredCertificate:

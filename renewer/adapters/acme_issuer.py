@@ -16,6 +16,11 @@ Protocol steps, each a method named after RFC 8555 section 7 (``_new_order``, ``
    never past the caller's deadline; clean up every presented token whatever happened;
 5. download the chain (and the alternates when a preferred chain is configured) and choose one.
 
+``issue`` calls its ``on_order`` hook between steps 2 and 3, so the caller can record the order
+(and the key behind the CSR) before anything is answered; ``resume`` reads such an order again
+with the same account and runs whichever of steps 3-5 it still needs (``_complete`` is shared),
+or returns None when the order can no longer be finished.
+
 Polling starts at 50 ms and doubles to 1 s: the ``acme`` library's own loops sleep a whole second
 before every re-poll, which is most of its wall time against a fast CA.
 """
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from acme import challenges, messages
 from acme import client as acme_client
@@ -60,7 +66,13 @@ from renewer.errors import (
 )
 from renewer.model import IssuedCertificate, OrderRequest, RenewalInfo
 from renewer.policy import select_ari_time
-from renewer.ports import AccountRecord, AccountStore, ChallengeSelfCheck, ChallengeStore
+from renewer.ports import (
+    AccountRecord,
+    AccountStore,
+    ChallengeSelfCheck,
+    ChallengeStore,
+    OrderCreated,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +86,9 @@ PEM_CHAIN = "application/pem-certificate-chain"
 ARI_RETRY_MIN = timedelta(minutes=1)
 ARI_RETRY_MAX = timedelta(days=1)
 ARI_RETRY_DEFAULT = timedelta(hours=6)
+# An order that is gone or not ours: 404 (Pebble answers unknown orders without a problem
+# document) or 403; the caller orders anew.
+_ORDER_GONE = frozenset({403, 404})
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +190,17 @@ class AcmeIssuer:
 
     # ------------------------------------------------------------------ public API
 
-    def issue(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+    def issue(
+        self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None = None
+    ) -> IssuedCertificate:
         """Run one order to completion and return the chosen chain.
 
         Args:
             request: names, CSR and options.
             deadline: a ``time.monotonic()`` instant; no wait goes past it.
+            on_order: called with the order URL and the account URL right after newOrder and
+                before any challenge is presented (the caller records the order so that a run
+                killed later can :meth:`resume` it); what it raises ends the attempt.
 
         Raises:
             ConfigError: the request or the account settings cannot work with this CA (unknown
@@ -193,7 +213,7 @@ class AcmeIssuer:
 
         """
         try:
-            return self._issue_once(request, deadline=deadline)
+            return self._issue_once(request, deadline=deadline, on_order=on_order)
         except AcmeProtocolError as exc:
             if exc.problem_type != "accountDoesNotExist":
                 raise
@@ -201,9 +221,85 @@ class AcmeIssuer:
         # key, register it again, and run the order once more; nothing was issued yet.
         logger.warning("acme account unknown to the CA; registering the same key again")
         self._forget_account_url()
-        return self._issue_once(request, deadline=deadline)
+        return self._issue_once(request, deadline=deadline, on_order=on_order)
 
-    def _issue_once(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+    def resume(
+        self, order_url: str, request: OrderRequest, *, account_url: str, deadline: float
+    ) -> IssuedCertificate | None:
+        """Finish an order created earlier (by a run that died), or None if it cannot be.
+
+        The order is read (POST-as-GET, RFC 8555 section 7.1.3) with our account and taken from
+        where it stands: ``valid`` — download; ``processing`` — poll, download; ``ready`` —
+        finalize with ``request.csr_pem``, poll, download; ``pending`` — the authorizations
+        exactly as a new order's (present, self-check, answer, poll), then finalize. No order is
+        ever created here.
+
+        Args:
+            order_url: the order's URL as newOrder returned it.
+            request: the order's names, a CSR from the order's key, the preferred chain.
+            account_url: the account that created the order.
+            deadline: a ``time.monotonic()`` instant; no wait goes past it.
+
+        Returns:
+            The certificate, or None when the order is ``invalid`` (failed or expired), unknown
+            to the CA (404), not ours (403 ``unauthorized``, another account URL, or a URL of
+            another CA) or for other names: the caller places a new order.
+
+        Raises:
+            The errors of :meth:`issue` for an order that can be finished but fails now.
+
+        """
+        started = self._clock.monotonic()
+        if started >= deadline:
+            raise AcmeTimeout("ACME order not resumed: the deadline has already passed")
+        if _origin(order_url) != _origin(self.directory_url):
+            logger.info("acme order not resumed url=%s reason=another-ca", order_url)
+            return None
+        client, current_account = self._client()
+        if account_url != current_account:
+            logger.info("acme order not resumed url=%s reason=another-account", order_url)
+            return None
+        timings = {"account": self._clock.monotonic() - started}
+        try:
+            with translate("order"):
+                response = client._post_as_get(order_url)  # noqa: SLF001
+                body = messages.Order.from_json(response.json())
+        except AcmeProtocolError as exc:
+            if exc.problem_type == "accountDoesNotExist":
+                self._forget_account_url()
+            elif exc.status not in _ORDER_GONE and exc.problem_type != "unauthorized":
+                raise
+            logger.info(
+                "acme order not resumed url=%s reason=%s status=%s",
+                order_url,
+                exc.problem_type,
+                exc.status,
+            )
+            return None
+        wanted = {_normal(n) for n in request.dns_names}
+        ordered = {_normal(str(i.value)) for i in body.identifiers}
+        if body.status == messages.STATUS_INVALID or ordered != wanted:
+            reason = "invalid" if body.status == messages.STATUS_INVALID else "other-names"
+            detail = f"{problem_type(body.error)}: {body.error.detail}" if body.error else "-"
+            logger.info(
+                "acme order not resumed url=%s reason=%s error=%s", order_url, reason, detail
+            )
+            return None
+        logger.info("acme order resumed url=%s status=%s", order_url, body.status)
+        order = messages.OrderResource(body=body, uri=order_url, csr_pem=request.csr_pem)
+        return self._complete(
+            client,
+            order,
+            request,
+            account_url=current_account,
+            deadline=deadline,
+            timings=timings,
+            started=started,
+        )
+
+    def _issue_once(
+        self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None
+    ) -> IssuedCertificate:
         timings: dict[str, float] = {}
         started = self._clock.monotonic()
         if started >= deadline:
@@ -222,16 +318,47 @@ class AcmeIssuer:
             len(request.dns_names),
             replaced or "-",
         )
+        if on_order is not None:
+            on_order(str(order.uri), account_url)
+        return self._complete(
+            client,
+            order,
+            request,
+            account_url=account_url,
+            deadline=deadline,
+            timings=timings,
+            started=started,
+        )
 
-        mark = self._clock.monotonic()
-        pending = self._authorizations(client, order)
-        if pending:
-            self._respond(client, pending, deadline=deadline)
-        timings["authorizations"] = self._clock.monotonic() - mark
-
-        mark = self._clock.monotonic()
-        order = self._finalize(client, order, request.csr_pem, deadline=deadline)
-        timings["finalize"] = self._clock.monotonic() - mark
+    def _complete(
+        self,
+        client: acme_client.ClientV2,
+        order: messages.OrderResource,
+        request: OrderRequest,
+        *,
+        account_url: str,
+        deadline: float,
+        timings: dict[str, float],
+        started: float,
+    ) -> IssuedCertificate:
+        """The steps after newOrder, from the order's status on (shared by issue and resume)."""
+        status = order.body.status
+        if status == messages.STATUS_PENDING:
+            mark = self._clock.monotonic()
+            pending = self._authorizations(client, order)
+            if pending:
+                self._respond(client, pending, deadline=deadline)
+            timings["authorizations"] = self._clock.monotonic() - mark
+        if status != messages.STATUS_VALID or order.body.certificate is None:
+            mark = self._clock.monotonic()
+            order = self._finalize(
+                client,
+                order,
+                request.csr_pem,
+                deadline=deadline,
+                finalized=status in (messages.STATUS_PROCESSING, messages.STATUS_VALID),
+            )
+            timings["finalize"] = self._clock.monotonic() - mark
 
         mark = self._clock.monotonic()
         chains = self._download(client, order, want_alternates=bool(request.preferred_chain))
@@ -610,10 +737,13 @@ class AcmeIssuer:
         csr_pem: bytes,
         *,
         deadline: float,
+        finalized: bool = False,
     ) -> messages.OrderResource:
-        """Finalize (7.4) and poll until the order is valid; returns the order with its body."""
+        """Finalize (7.4) and poll until the order is valid; returns the order with its body.
+
+        ``finalized``: the order was finalized already (``processing``): only poll it.
+        """
         csr = messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        finalized = False
         state: dict[str, messages.Order] = {}
 
         def poll_round() -> tuple[bool, float | None]:
@@ -703,6 +833,15 @@ def _authz_failure(authz: messages.AuthorizationResource) -> IdentifierFailure:
                 name, problem_type(challenge.error), str(challenge.error.detail or "")
             )
     return IdentifierFailure(name, f"authorization {authz.body.status}", "no detail from the CA")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _normal(name: str) -> str:
+    return name.lower().removesuffix(".")
 
 
 def _directory_url(directory: messages.Directory, name: str) -> str | None:

@@ -355,6 +355,32 @@ class ObjectStorageLease:
                 refused.request_id,
             )
 
+    def remove_expired(self, name: str) -> LeaseHandle | None:
+        """Delete the lease of ``name`` if it expired (``If-Match`` its ETag); what was removed.
+
+        For runs that take no lease: one read, and one conditional delete only when the lease
+        has expired by the injected clock. None when there is no lease, it is live or
+        unreadable (left to the next ``acquire``), or it changed between the read and the delete.
+        """
+        object_name = naming.lease_object(name)
+        current = self._read(object_name)
+        if current is None or current.record is None:
+            return None
+        record = current.record
+        if record.expires_at > self._clock.now():
+            return None
+        refused = self._bucket.delete(object_name, if_match=current.etag)
+        if refused is not None:
+            logger.debug("expired lease not removed name=%s reason=%s", name, refused.code)
+            return None
+        logger.info(
+            "expired lease removed name=%s previous_holder=%s previous_expires_at=%s",
+            name,
+            record.holder,
+            _rfc3339(record.expires_at),
+        )
+        return _handle(name, record, current.etag)
+
     def _take_over(
         self,
         name: str,

@@ -2,9 +2,12 @@
 
 One secret per certificate (``<prefix>-<name>``, :func:`renewer.naming.secret_name`): every secret
 version is one issued certificate, so the Vault's version history is the rollback history
-(ARCHITECTURE section 3). One secret per ACME directory holds that directory's account key and
-URL (:func:`renewer.naming.account_secret_name`). Both are JSON documents, versioned by a
-``format`` field, base64-encoded as Vault's ``BASE64`` secret content.
+(ARCHITECTURE section 3) — except the versions named ``pending-order-*``, which hold an ACME
+order in progress (its key, URL and names) so that a run killed before STORE is finished by the
+next one with the same order (:meth:`VaultCertificateStore.save_pending`).
+One secret per ACME directory holds that directory's account key and URL
+(:func:`renewer.naming.account_secret_name`). Both are JSON documents, versioned by a ``format``
+field, base64-encoded as Vault's ``BASE64`` secret content.
 
 OCI facts this module relies on (``shared/reference/oci-wire-facts.md`` section 3):
 
@@ -17,7 +20,11 @@ OCI facts this module relies on (``shared/reference/oci-wire-facts.md`` section 
   the CURRENT and the PREVIOUS version always survive a prune;
 * ``CreateSecret`` honours ``opc-retry-token`` for 24 h: the same token and body return the
   first answer instead of a second secret. ``UpdateSecret`` takes no retry token;
-* secret names are unique within a vault, and a secret pending deletion still holds its name.
+* secret names are unique within a vault, and a secret pending deletion still holds its name;
+* ``UpdateSecret`` may add a ``PENDING`` version, which leaves CURRENT as it is (an older
+  PENDING one becomes DEPRECATED); ``CreateSecret`` only accepts ``CURRENT``; the newest version
+  carries the ``LATEST`` stage, readable with ``GetSecretBundle(stage=LATEST)``; version names are
+  unique within a secret; a deletion is scheduled 1 to 30 days ahead.
 
 Ownership (rule 2): secrets this module creates carry the freeform tag
 ``managed-by: oci-acme-renewer``; it never adds versions to, or prunes, a secret without it.
@@ -37,7 +44,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import oci
@@ -45,7 +52,7 @@ import oci
 from renewer import naming
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.errors import ConfigError, TransientError
-from renewer.model import KeyType, StoredCertificate
+from renewer.model import KeyType, PendingOrder, StoredCertificate
 from renewer.ports import AccountRecord
 
 logger = logging.getLogger(__name__)
@@ -53,12 +60,22 @@ logger = logging.getLogger(__name__)
 FORMAT = 1
 MAX_CONTENT_BYTES = 25 * 1024  # "The maximum allowable size for a secret bundle is 25 KB"
 MAX_ACTIVE_VERSIONS = 30  # "30 secret versions in active use ... for each secret"
-# Keeping 30 would leave no room: the next put would be the 31st active version and be refused.
-MAX_KEEP = MAX_ACTIVE_VERSIONS - 1
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY = "oci-acme-renewer"
 
+# Vault keeps 30 versions in active use. A renewal writes a pending-order version and then the
+# certificate version, and the last pending-order version stays PENDING until the next renewal
+# writes its own (a new CURRENT does not move PENDING), so 3 versions above the kept
+# certificates must stay free: at most 27 certificate versions are kept.
+MAX_KEEP_CERTIFICATES = MAX_ACTIVE_VERSIONS - 3
+SHORT_DELETION_WINDOW = timedelta(days=1, hours=1)  # OCI: 1 to 30 days ahead
+PENDING_KIND = "pending-order"
+PENDING_VERSION_PREFIX = "pending-order-"
+
 _ACTIVE = "ACTIVE"
+_CURRENT = "CURRENT"
+_PENDING = "PENDING"
+_LATEST = "LATEST"
 _DEPRECATED = "DEPRECATED"
 _PROTECTED_STAGES = frozenset({"CURRENT", "PENDING", "PREVIOUS", "LATEST"})
 _BUSY_STATES = frozenset({"CREATING", "UPDATING", "CANCELLING_DELETION"})
@@ -208,8 +225,10 @@ class _Secrets:
 
     # -- reads
 
-    def bundle(self, secret_name: str, *, version: int | None = None) -> _Bundle | None:
-        """The CURRENT version of ``secret_name`` (or version ``version``); None: no secret.
+    def bundle(
+        self, secret_name: str, *, version: int | None = None, stage: str = _CURRENT
+    ) -> _Bundle | None:
+        """The ``stage`` version of ``secret_name`` (or version ``version``); None: no secret.
 
         A cached OCID answering 404 is looked up again once (the secret may have been deleted
         and re-created while this process stayed warm).
@@ -222,7 +241,7 @@ class _Secrets:
         if found is None:
             return None
         try:
-            return self._read(secret_name, found.secret_id, version)
+            return self._read(secret_name, found.secret_id, version, stage)
         except ConfigError as exc:
             if exc.oci_status != _NOT_FOUND:
                 raise
@@ -232,13 +251,13 @@ class _Secrets:
                 return None
             if fresh.secret_id == found.secret_id:
                 raise
-            return self._read(secret_name, fresh.secret_id, version)
+            return self._read(secret_name, fresh.secret_id, version, stage)
 
-    def _read(self, secret_name: str, secret_id: str, version: int | None) -> _Bundle:
+    def _read(self, secret_name: str, secret_id: str, version: int | None, stage: str) -> _Bundle:
         selector: dict[str, Any] = (
-            {"stage": "CURRENT"} if version is None else {"version_number": version}
+            {"stage": stage} if version is None else {"version_number": version}
         )
-        what = "the CURRENT version" if version is None else f"version {version}"
+        what = f"the {stage} version" if version is None else f"version {version}"
         with translate(f"read {what} of Vault secret {secret_name}"):
             data = self._clients.secrets.get_secret_bundle(secret_id, **selector).data
         return _Bundle(data.version_number, _decode_bundle(data, secret_name))
@@ -259,41 +278,146 @@ class _Secrets:
 
         ``retry_token`` de-duplicates a create retried by the SDK or by a re-run (24 h).
         """
-        encoded = base64.b64encode(content).decode("ascii")
         found = self.owned(secret_name)
         if found is None:
-            details = oci.vault.models.CreateSecretDetails(
-                compartment_id=self.compartment_id,
-                vault_id=self.vault_id,
-                key_id=self.key_id,
-                secret_name=secret_name,
-                description=description,
+            return self._create(
+                secret_name,
+                content,
                 metadata=metadata,
-                freeform_tags={MANAGED_BY_TAG: MANAGED_BY},
-                secret_content=oci.vault.models.Base64SecretContentDetails(
-                    content_type="BASE64", content=encoded, stage="CURRENT"
-                ),
+                description=description,
+                retry_token=retry_token,
+                version_name=None,
             )
-            with self._explained(f"create Vault secret {secret_name}", creating=True):
-                secret = self._clients.vaults.create_secret(
-                    details, opc_retry_token=retry_token
-                ).data
-            with self._lock:
-                self._found[secret_name] = _Found(secret.id, owned=True)
-            return int(secret.current_version_number or 1)
-        details = oci.vault.models.UpdateSecretDetails(
-            metadata=metadata,
-            secret_content=oci.vault.models.Base64SecretContentDetails(
-                content_type="BASE64", content=encoded, stage="CURRENT"
-            ),
+        secret = self._update(
+            secret_name, found, content, metadata=metadata, stage=_CURRENT, version_name=None
         )
-        with self._explained(f"add a version to Vault secret {secret_name}"):
-            secret = self._clients.vaults.update_secret(found.secret_id, details).data
         number = secret.current_version_number
         if number is not None and (previous_version is None or number > previous_version):
             return int(number)
         # OCI may answer while the secret is still UPDATING, with the old version number.
         return self._newest_version(secret_name, found.secret_id)
+
+    def write_pending(
+        self,
+        secret_name: str,
+        content: bytes,
+        *,
+        version_name: str,
+        metadata: dict[str, str],
+        description: str,
+        retry_token: str,
+    ) -> None:
+        """Add ``content`` as a PENDING version named ``version_name`` (CURRENT on a create).
+
+        A PENDING version leaves CURRENT (and PREVIOUS) as they are. ``CreateSecret`` only
+        accepts CURRENT, so a secret that does not exist yet is created with ``content`` as its
+        CURRENT version 1 (readers tell it from a certificate by its content). ``metadata`` is
+        only set on a create: the secret's metadata describes its CURRENT certificate.
+        """
+        found = self.owned(secret_name)
+        if found is None:
+            self._create(
+                secret_name,
+                content,
+                metadata=metadata,
+                description=description,
+                retry_token=retry_token,
+                version_name=version_name,
+            )
+            return
+        try:
+            self._update(
+                secret_name,
+                found,
+                content,
+                metadata=None,
+                stage=_PENDING,
+                version_name=version_name,
+            )
+        except ConfigError as exc:
+            # Version names are unique per secret: an UpdateSecret the SDK retried after its
+            # answer was lost is refused as a duplicate, and the version is already there.
+            if exc.oci_code != "Conflict" or not self._newest_is_named(
+                secret_name, found.secret_id, version_name
+            ):
+                raise
+
+    def _create(
+        self,
+        secret_name: str,
+        content: bytes,
+        *,
+        metadata: dict[str, str],
+        description: str,
+        retry_token: str,
+        version_name: str | None,
+    ) -> int:
+        details = oci.vault.models.CreateSecretDetails(
+            compartment_id=self.compartment_id,
+            vault_id=self.vault_id,
+            key_id=self.key_id,
+            secret_name=secret_name,
+            description=description,
+            metadata=metadata,
+            freeform_tags={MANAGED_BY_TAG: MANAGED_BY},
+            secret_content=_content(content, stage=_CURRENT, version_name=version_name),
+        )
+        with self._explained(f"create Vault secret {secret_name}", creating=True):
+            secret = self._clients.vaults.create_secret(details, opc_retry_token=retry_token).data
+        with self._lock:
+            self._found[secret_name] = _Found(secret.id, owned=True)
+        return int(secret.current_version_number or 1)
+
+    def _update(
+        self,
+        secret_name: str,
+        found: _Found,
+        content: bytes,
+        *,
+        metadata: dict[str, str] | None,
+        stage: str,
+        version_name: str | None,
+    ) -> Any:  # noqa: ANN401 - SDK Secret
+        details = oci.vault.models.UpdateSecretDetails(
+            metadata=metadata,
+            secret_content=_content(content, stage=stage, version_name=version_name),
+        )
+        try:
+            with self._explained(f"add a version to Vault secret {secret_name}"):
+                return self._clients.vaults.update_secret(found.secret_id, details).data
+        except ConfigError as exc:
+            # 30 versions in use: closed pending-order records are the only versions that can
+            # always go (failed attempts leave one each until the next renewal prunes them).
+            if exc.oci_code != "LimitExceeded" or not self.drop_closed_pending(
+                secret_name, found.secret_id
+            ):
+                raise
+        with self._explained(f"add a version to Vault secret {secret_name}"):
+            return self._clients.vaults.update_secret(found.secret_id, details).data
+
+    def _newest_is_named(self, secret_name: str, secret_id: str, version_name: str) -> bool:
+        with translate(f"list the versions of Vault secret {secret_name}"):
+            versions = self._clients.vaults.list_secret_versions(
+                secret_id, limit=1, sort_by="VERSION_NUMBER", sort_order="DESC"
+            ).data
+        return bool(versions) and versions[0].name == version_name
+
+    def drop_closed_pending(self, secret_name: str, secret_id: str) -> list[int]:
+        """Schedule the deletion of every DEPRECATED pending-order version; their numbers.
+
+        A DEPRECATED pending-order record is never the open one (the open record is the newest
+        version, which is CURRENT or PENDING), so it can always go; it is deleted after the
+        shortest window OCI allows (1 day): it only ever held a key that is either in a
+        certificate version or was never used.
+        """
+        doomed = [
+            int(v.version_number)
+            for v in self.versions(secret_name, secret_id)
+            if v.time_of_deletion is None and _is_pending_version(v) and _deletable(v)
+        ]
+        for number in sorted(doomed):
+            self.schedule_deletion(secret_name, secret_id, number, short=True)
+        return sorted(doomed)
 
     def _newest_version(self, secret_name: str, secret_id: str) -> int:
         with translate(f"list the versions of Vault secret {secret_name}"):
@@ -314,12 +438,18 @@ class _Secrets:
                 ).data
             )
 
-    def schedule_deletion(self, secret_name: str, secret_id: str, number: int) -> None:
-        """Schedule version ``number`` for deletion after OCI's default window (30 days)."""
+    def schedule_deletion(
+        self, secret_name: str, secret_id: str, number: int, *, short: bool = False
+    ) -> None:
+        """Schedule version ``number`` for deletion after OCI's default window (30 days).
+
+        ``short``: after the shortest window OCI accepts (1 day, plus an hour for clock skew).
+        """
+        details = oci.vault.models.ScheduleSecretVersionDeletionDetails(
+            time_of_deletion=datetime.now(UTC) + SHORT_DELETION_WINDOW if short else None
+        )
         with self._explained(f"schedule version {number} of Vault secret {secret_name}"):
-            self._clients.vaults.schedule_secret_version_deletion(
-                secret_id, number, oci.vault.models.ScheduleSecretVersionDeletionDetails()
-            )
+            self._clients.vaults.schedule_secret_version_deletion(secret_id, number, details)
 
     # -- errors
 
@@ -333,7 +463,9 @@ class _Secrets:
             hint = _write_hint(error, self, creating=creating)
             if hint is None:
                 raise
-            raise ConfigError(f"{error}; {hint}") from error
+            explained = ConfigError(f"{error}; {hint}")
+            explained.oci_status, explained.oci_code = error.oci_status, error.oci_code
+            raise explained from error
 
 
 def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str | None:
@@ -348,7 +480,7 @@ def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str
         return (
             f"a secret keeps at most {MAX_ACTIVE_VERSIONS} versions in active use and"
             f" {MAX_ACTIVE_VERSIONS} pending deletion: prune old versions (keep at most"
-            f" {MAX_KEEP}) or wait for scheduled deletions to complete"
+            f" {MAX_KEEP_CERTIFICATES} certificates) or wait for scheduled deletions to complete"
         )
     if code == "Conflict" and creating:
         # Names are unique per vault, but the lookup only sees the configured compartment.
@@ -362,6 +494,29 @@ def _write_hint(error: ConfigError, secrets: _Secrets, *, creating: bool) -> str
 
 def _owned(tags: dict[str, str] | None) -> bool:
     return (tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY
+
+
+def _content(content: bytes, *, stage: str, version_name: str | None) -> Any:  # noqa: ANN401 - SDK model
+    return oci.vault.models.Base64SecretContentDetails(
+        content_type="BASE64",
+        content=base64.b64encode(content).decode("ascii"),
+        stage=stage,
+        name=version_name,
+    )
+
+
+def _is_pending_version(summary: Any) -> bool:  # noqa: ANN401 - SDK SecretVersionSummary
+    return (summary.name or "").startswith(PENDING_VERSION_PREFIX)
+
+
+def _deletable(summary: Any) -> bool:  # noqa: ANN401 - SDK SecretVersionSummary
+    stages = set(summary.stages or [])
+    return _DEPRECATED in stages and not _PROTECTED_STAGES & stages
+
+
+def pending_version_name(order_url: str) -> str:
+    """The Vault version name of the pending-order record of ``order_url`` (unique per order)."""
+    return PENDING_VERSION_PREFIX + hashlib.sha256(order_url.encode()).hexdigest()[:24]
 
 
 def _decode_bundle(data: Any, secret_name: str) -> bytes:  # noqa: ANN401 - SDK SecretBundle
@@ -464,18 +619,85 @@ def certificate_document(certificate: StoredCertificate) -> bytes:
     )
 
 
-def parse_certificate_document(raw: bytes, *, version: int, secret_name: str) -> StoredCertificate:
-    """The inverse of :func:`certificate_document`; ConfigError names the secret and field."""
+def pending_order_document(order: PendingOrder) -> bytes:
+    """The secret content of a pending-order record: compact JSON, format 1 (secret!).
+
+    ``"kind": "pending-order"`` tells it from a certificate document (which has no ``kind``).
+    """
+    return _dump(
+        {
+            "format": FORMAT,
+            "kind": PENDING_KIND,
+            "privateKey": order.private_key_pem,
+            "orderUrl": order.order_url,
+            "accountUrl": order.account_url,
+            "dnsNames": list(order.dns_names),
+            "keyType": order.key_type.value,
+            "profile": order.profile,
+            "createdAt": _rfc3339(order.created_at),
+        }
+    )
+
+
+def parse_version_document(
+    raw: bytes, *, version: int, secret_name: str
+) -> StoredCertificate | PendingOrder:
+    """A version's content: a certificate, or a pending-order record (by its ``kind``)."""
     document = _load(raw, secret_name=secret_name, holds="a certificate")
+    kind = document.get("kind")
+    if kind == PENDING_KIND:
+        return PendingOrder(
+            order_url=_text(document, "orderUrl", secret_name),
+            account_url=_text(document, "accountUrl", secret_name),
+            private_key_pem=_text(document, "privateKey", secret_name),
+            dns_names=_names(document, secret_name),
+            key_type=_key_type(document, secret_name),
+            profile=_optional_text(document, "profile", secret_name),
+            created_at=_time(document, "createdAt", secret_name),
+            version=version,
+        )
+    if kind is not None:
+        msg = (
+            f"Vault secret {secret_name}: version {version} is of an unknown kind (was it"
+            " written by a newer release?)"
+        )
+        raise ConfigError(msg)
+    return _certificate(document, version=version, secret_name=secret_name)
+
+
+def parse_certificate_document(raw: bytes, *, version: int, secret_name: str) -> StoredCertificate:
+    """The inverse of :func:`certificate_document`; ConfigError names the secret and field.
+
+    A pending-order record is not a certificate: ConfigError saying so.
+    """
+    parsed = parse_version_document(raw, version=version, secret_name=secret_name)
+    if isinstance(parsed, PendingOrder):
+        msg = (
+            f"version {version} of Vault secret {secret_name} is the record of an ACME order"
+            " that was in progress, not a certificate; pick a certificate version"
+        )
+        raise ConfigError(msg)
+    return parsed
+
+
+def _names(document: dict[str, Any], secret_name: str) -> tuple[str, ...]:
     names = document.get("dnsNames")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         msg = f"Vault secret {secret_name}: field 'dnsNames' must be a list of names"
         raise ConfigError(msg)
+    return tuple(names)
+
+
+def _key_type(document: dict[str, Any], secret_name: str) -> KeyType:
     try:
-        key_type = KeyType(_text(document, "keyType", secret_name))
+        return KeyType(_text(document, "keyType", secret_name))
     except ValueError as exc:
         msg = f"Vault secret {secret_name}: field 'keyType' is not a known key type"
         raise ConfigError(msg) from exc
+
+
+def _certificate(document: dict[str, Any], *, version: int, secret_name: str) -> StoredCertificate:
+    names, key_type = _names(document, secret_name), _key_type(document, secret_name)
     return StoredCertificate(
         version=version,
         fullchain_pem=_text(document, "fullchain", secret_name),
@@ -483,7 +705,7 @@ def parse_certificate_document(raw: bytes, *, version: int, secret_name: str) ->
         serial_hex=_text(document, "serial", secret_name),
         not_before=_time(document, "notBefore", secret_name),
         not_after=_time(document, "notAfter", secret_name),
-        dns_names=tuple(names),
+        dns_names=names,
         key_type=key_type,
         profile=_optional_text(document, "profile", secret_name),
         ari_cert_id=_optional_text(document, "ariCertId", secret_name),
@@ -516,24 +738,40 @@ class VaultCertificateStore:
     """:class:`renewer.ports.CertificateStore` on OCI Vault: one secret per certificate name.
 
     The secret ``<prefix>-<name>`` is created in ``vault_id`` (compartment ``compartment_id``,
-    encrypted with the symmetric ``key_id``) by the first :meth:`put`; every later :meth:`put`
+    encrypted with the symmetric ``key_id``) by the first write; every certificate :meth:`put`
     adds a version that becomes CURRENT. A version's content is a JSON document (format 1) with
     the full chain, the private key and the certificate's metadata; the non-secret metadata is
     also the secret's ``metadata`` for the console.
 
+    Pending orders (:meth:`save_pending`): right after an ACME order is created, its private key,
+    URL, account, names, key type and profile are added as a version named
+    ``pending-order-<digest of the order URL>`` with the stage PENDING, which leaves CURRENT
+    alone. A secret that does not exist yet is created with the record as its CURRENT version 1
+    (``CreateSecret`` accepts nothing else). The record is *open* while it is the newest version
+    (:meth:`load_pending` reads the ``LATEST`` stage); the certificate :meth:`put` after it
+    closes it. Certificate versions therefore do not count 1, 2, 3: each issuance takes two
+    version numbers.
+
     Contract:
 
     * :meth:`latest` reads the CURRENT version (what an operator promotes for a rollback), None
-      when the secret does not exist.
+      when the secret does not exist or its CURRENT version is a pending-order record.
     * :meth:`put` is idempotent: when the CURRENT version already has the certificate's serial
       it is returned and nothing is written (a re-run after a crash between STORE and DEPLOY
       adds no version). A create carries an ``opc-retry-token`` derived from the vault, the
       secret name and the serial, so a retried or re-run create never makes a second secret.
       An ``UpdateSecret`` retried by the SDK after a lost answer may add a second version with
       the same certificate, which is harmless. The 25 KB limit is checked before any call.
-    * :meth:`get` raises ConfigError for a version that does not exist or is pending deletion.
-    * :meth:`prune` schedules the deletion of DEPRECATED versions beyond the newest ``keep``
-      (CURRENT and PREVIOUS always stay), after OCI's default 30-day window; a re-run is a no-op.
+    * :meth:`get` raises ConfigError for a version that does not exist, is pending deletion or
+      is a pending-order record.
+    * :meth:`prune` counts certificate versions: it schedules the deletion of DEPRECATED
+      certificate versions beyond the newest ``keep`` (CURRENT and PREVIOUS always stay) after
+      OCI's default 30-day window, and of every DEPRECATED pending-order record (closed: the
+      open one is never DEPRECATED) after 1 day. ``keep`` above 27 is kept at 27, logged: three
+      versions must stay free for the next renewal's record and certificate and the last
+      record, which stays PENDING. A re-run is a no-op.
+    * A write refused because 30 versions are in use first drops closed pending-order records
+      and tries once more (failed attempts between two renewals leave one record each).
 
     Errors: ConfigError (missing vault/key/policy, foreign or unreadable content, limits),
     TransientError (throttling, 5xx, timeouts; a secret still CREATING). Writes only touch
@@ -579,13 +817,15 @@ class VaultCertificateStore:
         found = self._secrets.bundle(secret)
         if found is None:
             return None
-        return parse_certificate_document(found.content, version=found.version, secret_name=secret)
+        parsed = parse_version_document(found.content, version=found.version, secret_name=secret)
+        return parsed if isinstance(parsed, StoredCertificate) else None
 
     def get(self, name: str, version: int) -> StoredCertificate:
         """Version ``version`` of certificate ``name`` (the source of a rollback).
 
         Raises:
-            ConfigError: no such secret, or the version does not exist or is pending deletion.
+            ConfigError: no such secret, or the version does not exist, is pending deletion or
+                is a pending-order record.
 
         """
         secret = self._name(name)
@@ -611,16 +851,14 @@ class VaultCertificateStore:
         """
         secret = self._name(name)
         content = certificate_document(certificate)
-        encoded_size = 4 * ((len(content) + 2) // 3)
-        if encoded_size > MAX_CONTENT_BYTES:
-            msg = (
-                f"certificate {name}: its Vault secret content would be {encoded_size} bytes"
-                f" (base64), over the {MAX_CONTENT_BYTES}-byte (25 KB) secret bundle limit;"
-                " choose a smaller key type (ecdsa-p256) or a shorter chain"
-            )
-            raise ConfigError(msg)
-        current = self.latest(name)
-        if current is not None and current.serial_hex == certificate.serial_hex:
+        _check_size(content, f"certificate {name}")
+        found = self._secrets.bundle(secret)
+        current = (
+            None
+            if found is None
+            else parse_version_document(found.content, version=found.version, secret_name=secret)
+        )
+        if isinstance(current, StoredCertificate) and current.serial_hex == certificate.serial_hex:
             logger.info(
                 "vault certificate already stored cert=%s secret=%s version=%d serial=%s",
                 name,
@@ -633,9 +871,9 @@ class VaultCertificateStore:
             secret,
             content,
             metadata=_certificate_metadata(certificate),
-            description=f"ACME certificate {name}: each version is one issued certificate",
+            description=_description(name),
             retry_token=_retry_token(self._secrets.vault_id, secret, certificate.serial_hex),
-            previous_version=None if current is None else current.version,
+            previous_version=None if found is None else found.version,
         )
         logger.info(
             "vault certificate stored cert=%s secret=%s version=%d serial=%s not_after=%s",
@@ -647,21 +885,76 @@ class VaultCertificateStore:
         )
         return dataclasses.replace(certificate, version=version)
 
-    def prune(self, name: str, *, keep: int) -> list[int]:
-        """Schedule deletion of the DEPRECATED versions beyond the newest ``keep``.
+    def save_pending(self, name: str, order: PendingOrder) -> None:
+        """Record ``order`` (key included) as the open pending order of certificate ``name``.
 
-        The newest ``keep`` versions in active use are kept; CURRENT, PENDING and PREVIOUS
-        versions are never scheduled (OCI only deletes DEPRECATED ones), so with ``keep=1`` the
-        previous certificate still survives for a rollback. Versions already pending deletion
+        Raises:
+            ConfigError: over 25 KB (nothing is sent), a foreign secret, policies, limits.
+
+        """
+        secret = self._name(name)
+        content = pending_order_document(order)
+        _check_size(content, f"certificate {name} (its pending order)")
+        version_name = pending_version_name(order.order_url)
+        self._secrets.write_pending(
+            secret,
+            content,
+            version_name=version_name,
+            metadata={"format": str(FORMAT), "pendingOrder": order.order_url},
+            description=_description(name),
+            retry_token=_retry_token(self._secrets.vault_id, secret, version_name),
+        )
+        logger.info(
+            "vault pending order recorded cert=%s secret=%s version_name=%s order=%s",
+            name,
+            secret,
+            version_name,
+            order.order_url,
+        )
+
+    def load_pending(self, name: str) -> PendingOrder | None:
+        """The open pending order of certificate ``name`` (the newest version), or None.
+
+        A newest version that cannot be read or parsed is logged and treated as no open order:
+        it must not block ordering anew.
+
+        Raises:
+            ConfigError / TransientError: the secret cannot be looked up.
+
+        """
+        secret = self._name(name)
+        try:
+            found = self._secrets.bundle(secret, stage=_LATEST)
+            if found is None:
+                return None
+            parsed = parse_version_document(
+                found.content, version=found.version, secret_name=secret
+            )
+        except ConfigError as exc:
+            logger.warning(
+                "vault pending order unreadable cert=%s secret=%s error=%s; ordering anew",
+                name,
+                secret,
+                exc,
+            )
+            return None
+        return parsed if isinstance(parsed, PendingOrder) else None
+
+    def prune(self, name: str, *, keep: int) -> list[int]:
+        """Schedule deletion of certificate versions beyond ``keep`` and of closed records.
+
+        The newest ``keep`` certificate versions in active use are kept (at most 27, see the
+        class); CURRENT, PENDING and PREVIOUS versions are never scheduled (OCI only deletes
+        DEPRECATED ones), so with ``keep=1`` the previous certificate still survives for a
+        rollback. Closed pending-order records go after 1 day. Versions already pending deletion
         are left as they are. Returns the versions scheduled now (ascending); [] when there is
         no secret or nothing to do.
 
         Raises:
-            ConfigError: ``keep`` outside 1..29 (keeping 30 would leave no room for the next
-                version), or the secret belongs to someone else.
+            ConfigError: ``keep`` outside 1..30, or the secret belongs to someone else.
 
         """
-        _check_keep(keep)
+        kept = _check_keep(keep, name)
         secret = self._name(name)
         found = self._secrets.owned(secret)
         if found is None:
@@ -672,31 +965,64 @@ class VaultCertificateStore:
             key=lambda v: int(v.version_number),
             reverse=True,
         )
-        doomed = sorted(
-            int(v.version_number)
-            for v in active[keep:]
-            if _DEPRECATED in (v.stages or []) and not _PROTECTED_STAGES & set(v.stages or [])
+        certificates = [v for v in active if not _is_pending_version(v)]
+        old = sorted(int(v.version_number) for v in certificates[kept:] if _deletable(v))
+        closed = sorted(
+            int(v.version_number) for v in active if _is_pending_version(v) and _deletable(v)
         )
-        for number in doomed:
+        for number in old:
             self._secrets.schedule_deletion(secret, found.secret_id, number)
+        for number in closed:
+            self._secrets.schedule_deletion(secret, found.secret_id, number, short=True)
+        doomed = sorted(old + closed)
         if doomed:
             logger.info(
-                "vault versions scheduled for deletion cert=%s secret=%s versions=%s",
+                "vault versions scheduled for deletion cert=%s secret=%s versions=%s"
+                " pending_orders=%s",
                 name,
                 secret,
-                ",".join(map(str, doomed)),
+                ",".join(map(str, old)) or "-",
+                ",".join(map(str, closed)) or "-",
             )
         return doomed
 
 
-def _check_keep(keep: int) -> None:
-    if not 1 <= keep <= MAX_KEEP:
+def _description(name: str) -> str:
+    return (
+        f"ACME certificate {name}: each version is one issued certificate, or (named"
+        " pending-order-*) an order in progress"
+    )
+
+
+def _check_size(content: bytes, what: str) -> None:
+    encoded_size = 4 * ((len(content) + 2) // 3)
+    if encoded_size > MAX_CONTENT_BYTES:
         msg = (
-            f"keep={keep} is out of range: keep 1 to {MAX_KEEP} certificate versions (a Vault"
-            f" secret holds at most {MAX_ACTIVE_VERSIONS} in active use, and the next renewal"
-            " needs room for one more)"
+            f"{what}: its Vault secret content would be {encoded_size} bytes"
+            f" (base64), over the {MAX_CONTENT_BYTES}-byte (25 KB) secret bundle limit;"
+            " choose a smaller key type (ecdsa-p256) or a shorter chain"
         )
         raise ConfigError(msg)
+
+
+def _check_keep(keep: int, name: str) -> int:
+    if not 1 <= keep <= MAX_ACTIVE_VERSIONS:
+        msg = (
+            f"keep={keep} is out of range: keep 1 to {MAX_KEEP_CERTIFICATES} certificate"
+            f" versions (a Vault secret holds at most {MAX_ACTIVE_VERSIONS} in active use, and"
+            " each renewal needs room for its pending-order record and its certificate)"
+        )
+        raise ConfigError(msg)
+    if keep > MAX_KEEP_CERTIFICATES:
+        logger.warning(
+            "vault retention capped cert=%s retention=%d kept=%d reason=%s",
+            name,
+            keep,
+            MAX_KEEP_CERTIFICATES,
+            "30 versions in use per secret, 3 needed for the next renewal",
+        )
+        return MAX_KEEP_CERTIFICATES
+    return keep
 
 
 class VaultAccountStore:

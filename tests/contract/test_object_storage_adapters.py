@@ -352,6 +352,28 @@ def test_release_frees_the_lease_and_a_second_release_is_a_no_op(leases: Contrac
     assert lease.acquire(CERT, holder="run-b", ttl=TTL) is not None
 
 
+def test_remove_expired_removes_a_dead_holders_lease_and_never_a_live_one(leases: Contract):
+    lease: Lease = leases.port
+    assert lease.remove_expired(CERT) is None  # no lease at all
+    held = lease.acquire(CERT, holder="dead-run", ttl=TTL)
+    assert held is not None
+    leases.clock.advance(TTL - timedelta(seconds=1))
+    assert lease.remove_expired(CERT) is None  # live: its holder may still be working
+    assert lease.acquire(CERT, holder="other-run", ttl=TTL) is None
+    leases.clock.advance(timedelta(seconds=1))
+    before = len(leases.requests())
+
+    removed = lease.remove_expired(CERT)
+
+    assert removed is not None
+    assert (removed.holder, removed.expires_at) == ("dead-run", held.expires_at)
+    if leases.backend == "emulator":  # one read, one conditional delete
+        assert [op for op, _ in leases.requests()[before:]] == ["GetObject", "DeleteObject"]
+    assert lease.remove_expired(CERT) is None
+    lease.release(held)  # the dead holder's handle no longer matches anything: a no-op
+    assert lease.acquire(CERT, holder="next-run", ttl=TTL) is not None
+
+
 def test_leases_of_different_certificates_are_independent(leases: Contract):
     lease: Lease = leases.port
     assert lease.acquire(CERT, holder="run-a", ttl=TTL) is not None

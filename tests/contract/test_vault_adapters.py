@@ -37,10 +37,11 @@ from renewer.adapters.oci_vault import (
     VaultAccountStore,
     VaultCertificateStore,
     certificate_document,
+    pending_version_name,
     read_eab_hmac_key,
 )
 from renewer.errors import ConfigError
-from renewer.model import KeyType, StoredCertificate
+from renewer.model import KeyType, PendingOrder, StoredCertificate
 from renewer.ports import AccountRecord, AccountStore, CertificateStore
 from sandbox.oci_emulator.credentials import resource_principal_env
 from sandbox.oci_emulator.faults import FaultRule
@@ -336,7 +337,7 @@ def test_prune_keeps_the_newest_and_is_idempotent(store: CertificateStore) -> No
     assert store.prune("never-stored", keep=1) == []
 
 
-@pytest.mark.parametrize("keep", [0, -1, 30, 31])
+@pytest.mark.parametrize("keep", [0, -1, 31])
 def test_prune_keep_out_of_range_is_a_config_error(store: CertificateStore, keep: int) -> None:
     store.put(NAME, make_certificate())
     with pytest.raises(ConfigError, match=f"keep={keep} is out of range"):
@@ -348,8 +349,100 @@ def test_thirty_versions_in_use_then_prune_makes_room(store: CertificateStore) -
         store.put(NAME, make_certificate())
     with pytest.raises(ConfigError, match="prune"):
         store.put(NAME, make_certificate())
-    assert len(store.prune(NAME, keep=29)) == 1
+    # At most 27 certificates are kept (room for a renewal's record and certificate and the
+    # last record), also when the configuration asks for up to 30.
+    assert store.prune(NAME, keep=30) == [1, 2, 3]
+    assert store.prune(NAME, keep=27) == []
     assert store.put(NAME, make_certificate()).version == 31
+
+
+def pending_order(
+    names: tuple[str, ...] = ("shop.example.com", "www.shop.example.com"),
+    *,
+    url: str = "https://acme.test/order/77",
+) -> PendingOrder:
+    key = pki.generate_private_key(KeyType.EC_P256)
+    return PendingOrder(
+        order_url=url,
+        account_url="https://acme.test/acct/17",
+        private_key_pem=pki.private_key_to_pem(key),
+        dns_names=names,
+        key_type=KeyType.EC_P256,
+        profile="classic",
+        created_at=dt.datetime(2026, 11, 27, 12, 30, tzinfo=dt.UTC),
+    )
+
+
+def test_a_first_pending_order_is_no_certificate_and_the_certificate_closes_it(
+    store: CertificateStore,
+) -> None:
+    assert store.load_pending(NAME) is None
+    order = pending_order()
+
+    store.save_pending(NAME, order)
+
+    assert store.latest(NAME) is None  # the secret exists, but holds no certificate yet
+    found = store.load_pending(NAME)
+    assert found == dataclasses.replace(order, version=found.version if found else 0)
+    assert found is not None
+    assert found.version == 1
+    with pytest.raises(ConfigError, match=r"version 1 of .*not a certificate"):
+        store.get(NAME, 1)
+    stored = store.put(NAME, make_certificate())
+    assert stored.version == 2
+    assert store.latest(NAME) == stored
+    assert store.load_pending(NAME) is None
+    assert store.load_pending("other") is None
+
+
+def test_a_renewals_pending_order_leaves_the_current_certificate_alone(
+    store: CertificateStore,
+) -> None:
+    first = store.put(NAME, make_certificate())
+    store.save_pending(NAME, pending_order(url="https://acme.test/order/1"))
+    second = pending_order(url="https://acme.test/order/2")  # the first attempt died
+
+    store.save_pending(NAME, second)
+
+    assert store.latest(NAME) == first
+    found = store.load_pending(NAME)
+    assert found is not None
+    assert (found.order_url, found.version) == (second.order_url, 3)
+    renewed = store.put(NAME, make_certificate())
+    assert renewed.version == 4
+    assert store.load_pending(NAME) is None
+    assert store.get(NAME, first.version) == first  # the rollback history is intact
+    assert store.put(NAME, renewed) == renewed  # idempotent by serial, as before
+
+
+def test_prune_counts_certificates_and_drops_closed_pending_orders(
+    store: CertificateStore,
+) -> None:
+    certificates = []
+    for number in range(5):
+        store.save_pending(NAME, pending_order(url=f"https://acme.test/order/{number}"))
+        certificates.append(store.put(NAME, make_certificate()))
+    # Versions: records 1, 3, 5, 7, 9; certificates 2, 4, 6, 8, 10. Record 1 was created as
+    # CURRENT and is DEPRECATED by now; 9 stays PENDING (a new CURRENT does not move it).
+
+    assert store.prune(NAME, keep=3) == [1, 2, 3, 4, 5, 7]
+    assert [c.version for c in certificates] == [2, 4, 6, 8, 10]
+    assert [store.get(NAME, n) for n in (6, 8, 10)] == certificates[2:]
+    assert store.prune(NAME, keep=3) == []
+    assert store.load_pending(NAME) is None
+
+
+def test_thirty_versions_with_closed_pending_orders_still_take_a_certificate(
+    store: CertificateStore,
+) -> None:
+    store.put(NAME, make_certificate())
+    for number in range(29):  # 29 attempts that died: 28 DEPRECATED records, 1 PENDING
+        store.save_pending(NAME, pending_order(url=f"https://acme.test/order/{number}"))
+
+    stored = store.put(NAME, make_certificate())
+
+    assert stored.version == 31
+    assert store.latest(NAME) == stored
 
 
 def test_invalid_certificate_names_are_refused(store: CertificateStore) -> None:
@@ -648,6 +741,128 @@ def test_prune_schedules_deprecated_versions_with_the_default_window(
     for number in (1, 2):
         left = versions[number].time_of_deletion - dt.datetime.now(dt.UTC)
         assert dt.timedelta(days=29) < left <= dt.timedelta(days=30)
+
+
+# ------------------------------------------------------------------------------ pending orders
+
+
+def versions_of(operator: Clients) -> dict[int, Any]:
+    [summary] = operator.vaults.list_secrets(COMPARTMENT, name=SECRET, vault_id=VAULT).data
+    return {
+        v.version_number: v
+        for v in oci.pagination.list_call_get_all_results(
+            operator.vaults.list_secret_versions, summary.id
+        ).data
+    }
+
+
+def test_a_first_pending_order_creates_the_secret_with_it_as_version_1(
+    emulator: RunningEmulator, oci_clients: OciClients, operator: Clients
+) -> None:
+    order = pending_order()
+
+    vault_store(oci_clients).save_pending(NAME, order)
+
+    assert writes(emulator) == ["CreateSecret"]
+    [summary] = operator.vaults.list_secrets(COMPARTMENT, name=SECRET).data
+    secret = operator.vaults.get_secret(summary.id).data
+    assert secret.freeform_tags == {"managed-by": MANAGED_BY}
+    assert secret.metadata == {"format": "1", "pendingOrder": order.order_url}
+    version = versions_of(operator)[1]
+    assert version.name == pending_version_name(order.order_url)
+    assert version.name.startswith("pending-order-")
+    assert version.stages == ["CURRENT", "LATEST"]
+    assert bundle_document(operator, summary.id) == {
+        "format": 1,
+        "kind": "pending-order",
+        "privateKey": order.private_key_pem,
+        "orderUrl": order.order_url,
+        "accountUrl": order.account_url,
+        "dnsNames": list(order.dns_names),
+        "keyType": "ecdsa-p256",
+        "profile": "classic",
+        "createdAt": "2026-11-27T12:30:00Z",
+    }
+
+
+def test_a_renewals_pending_order_is_one_pending_version_read_with_one_call(
+    emulator: RunningEmulator, oci_clients: OciClients, operator: Clients
+) -> None:
+    store = vault_store(oci_clients)
+    certificate = make_certificate()
+    store.put(NAME, certificate)
+    [summary] = operator.vaults.list_secrets(COMPARTMENT, name=SECRET).data
+    metadata = operator.vaults.get_secret(summary.id).data.metadata
+    mark = len(emulator.emulator.requests)
+
+    store.save_pending(NAME, pending_order())
+    written = emulator.emulator.operations_called()[mark:]
+    mark = len(emulator.emulator.requests)
+    assert store.load_pending(NAME) is not None
+    read = emulator.emulator.operations_called()[mark:]
+
+    assert (written, read) == (["UpdateSecret"], ["GetSecretBundle"])
+    assert versions_of(operator)[2].stages == ["PENDING", "LATEST"]
+    assert versions_of(operator)[1].stages == ["CURRENT"]
+    assert operator.vaults.get_secret(summary.id).data.metadata == metadata  # the certificate's
+    # What every reader sees as CURRENT is still the certificate.
+    assert bundle_document(operator, summary.id)["serial"] == certificate.serial_hex
+
+
+def test_recording_the_same_order_twice_adds_one_version(
+    emulator: RunningEmulator, oci_clients: OciClients
+) -> None:
+    # The wire effect of an UpdateSecret the SDK retried after its answer was lost: the second
+    # one is refused as a duplicate version name, and the version is already there.
+    store = vault_store(oci_clients)
+    store.put(NAME, make_certificate())
+    order = pending_order()
+
+    store.save_pending(NAME, order)
+    store.save_pending(NAME, order)
+
+    found = store.load_pending(NAME)
+    assert found is not None
+    assert found.version == 2
+    assert writes(emulator) == ["CreateSecret", "UpdateSecret", "UpdateSecret"]
+
+
+def test_closed_pending_orders_are_deleted_after_one_day(
+    oci_clients: OciClients, operator: Clients
+) -> None:
+    store = vault_store(oci_clients)
+    for number in range(3):
+        store.save_pending(NAME, pending_order(url=f"https://acme.test/order/{number}"))
+        store.put(NAME, make_certificate())
+
+    # Records 1, 3 (closed), 5 (PENDING); certificates 2, 4 (PREVIOUS), 6 (CURRENT).
+    assert store.prune(NAME, keep=2) == [1, 2, 3]
+
+    versions = versions_of(operator)
+    now = dt.datetime.now(dt.UTC)
+    for number in (1, 3):
+        left = versions[number].time_of_deletion - now
+        assert dt.timedelta(days=1) < left <= dt.timedelta(days=1, hours=1)
+    assert versions[2].time_of_deletion - now > dt.timedelta(days=29)  # a certificate
+    assert versions[5].stages == ["PENDING"]
+    assert [versions[n].time_of_deletion for n in (4, 5, 6)] == [None] * 3
+
+
+def test_no_key_of_a_pending_order_in_debug_logs(
+    oci_clients: OciClients, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    order = pending_order()
+    store = vault_store(oci_clients)
+
+    store.save_pending(NAME, order)
+    found = store.load_pending(NAME)
+
+    assert found is not None
+    assert order.private_key_pem not in repr(found)
+    assert caplog.text
+    for line in key_lines(order.private_key_pem):
+        assert line not in caplog.text
 
 
 # ------------------------------------------------------------------------------ accounts

@@ -136,8 +136,11 @@ def vault_document(world: SandboxWorld, secret: str) -> tuple[dict[str, Any], st
 
 
 def vault_serial(world: SandboxWorld) -> str | None:
+    """The serial of the CURRENT certificate version; None also while it is a pending order."""
     found = vault_document(world, naming.secret_name(CERT))
-    return None if found is None else pki.normalize_serial(found[0]["serial"])
+    if found is None or found[0].get("kind") == "pending-order":
+        return None
+    return pki.normalize_serial(found[0]["serial"])
 
 
 def objects(world: SandboxWorld, bucket: str, prefix: str = "") -> list[str]:
@@ -272,41 +275,58 @@ def kill_9(run: Runner) -> None:
 
 @dataclass(frozen=True)
 class Boundary:
-    """Where the run is killed: the fault rules whose last one hangs the next step's call."""
+    """Where the run is killed: the fault rules whose last one hangs the next step's call.
+
+    ``issued``: the CA had issued the certificate before the kill; ``stored``: it was in Vault.
+    """
 
     rules: tuple[dict[str, Any], ...]
     rerun_outcome: Outcome
-    expected_orders: int
+    issued: bool = True
+    stored: bool = True
 
 
 BOUNDARIES = {
-    # ISSUE done, STORE not: the first CreateSecret is the ACME account's (saved before
-    # registering); a tiny-latency rule consumes it, so the hang catches the certificate's.
-    "after-order-before-store": Boundary(
+    # newOrder answered and the order recorded in Vault (its key too), no challenge presented:
+    # the first PutObject to the challenge bucket hangs.
+    "after-order-before-challenges": Boundary(
         (
-            {"operation": "CreateSecret", "times": 1, "latency": 0.001},
-            {"operation": "CreateSecret", "times": 1, "hang": True},
+            {
+                "operation": "PutObject",
+                "path": f"/b/{CHALLENGE_BUCKET}/o/",
+                "times": 1,
+                "hang": True,
+            },
         ),
         Outcome.RENEWED,
-        expected_orders=2,
+        issued=False,
+        stored=False,
+    ),
+    # ISSUE done (the CA issued), STORE not. Vault writes of a first issuance: the account's
+    # CreateSecret and UpdateSecret (key, then URL), the pending order's CreateSecret, then
+    # STORE's UpdateSecret — a tiny-latency rule consumes the account's, the hang catches STORE.
+    "after-order-before-store": Boundary(
+        (
+            {"operation": "UpdateSecret", "times": 1, "latency": 0.001},
+            {"operation": "UpdateSecret", "times": 1, "hang": True},
+        ),
+        Outcome.RENEWED,
+        stored=False,
     ),
     # STORE done, DEPLOY not: the LB bundle's creation (not the Certificates service's API).
     "after-store-before-deploy": Boundary(
         ({"operation": "CreateCertificate", "path": "^/20170115/", "times": 1, "hang": True},),
         Outcome.DEPLOYED,
-        expected_orders=1,
     ),
     # The bundle exists, the listener still serves the seed.
     "after-bundle-before-switch": Boundary(
         ({"operation": "UpdateListener", "times": 1, "hang": True},),
         Outcome.DEPLOYED,
-        expected_orders=1,
     ),
     # Switched, verified and retired; RECORD (the state object) and UNLOCK not done.
     "after-switch-before-record": Boundary(
         ({"operation": "PutObject", "path": r"/o/state(/|%2F)", "times": 1, "hang": True},),
         Outcome.SKIPPED,
-        expected_orders=1,
     ),
 }
 
@@ -326,23 +346,42 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
     # What the dead run left: its lease, and exactly what it finished before the hang.
     assert objects(world, STATE_BUCKET, "leases/") == [naming.lease_object(CERT)]
     assert orders(world) == 1
-    first_serial = issued_serials(world)[0]
-    if where == "after-order-before-store":
-        assert vault_serial(world) is None  # the order's certificate and key died with it
-        assert vault_document(world, naming.account_secret_name(world.pebble.directory_url))
+    issued_before = issued_serials(world)
+    assert len(issued_before) == (1 if boundary.issued else 0)
+    pending_url = None
+    if boundary.stored:
+        assert vault_serial(world) == issued_before[0]
     else:
-        assert vault_serial(world) == first_serial
+        # The order, with its key, is in the certificate's secret (version 1, CURRENT because
+        # the secret did not exist), not a certificate: nothing can be deployed from it.
+        assert vault_serial(world) is None
+        found = vault_document(world, naming.secret_name(CERT))
+        assert found is not None
+        assert found[0]["kind"] == "pending-order"
+        pending_url = found[0]["orderUrl"]
     switched = where == "after-switch-before-record"
     listener = load_balancer(world)["listeners"][HTTPS_LISTENER]
     assert listener["sslConfiguration"]["certificateName"] == (
-        naming.bundle_name(CERT, first_serial) if switched else SEED_BUNDLE
+        naming.bundle_name(CERT, issued_before[0]) if switched else SEED_BUNDLE
     )
+    mark = len(world.emulator.requests)
 
     rerun = only(world.service(clock=LaterClock(RERUN_LATER)).run(budget_s=BUDGET))
+    changes = [
+        (e["operation"], unquote(e["path"]))
+        for e in world.emulator.requests[mark:]
+        if e["method"] not in ("GET", "HEAD")
+    ]
 
     assert rerun.outcome is boundary.rerun_outcome, rerun.to_dict()
-    served = assert_converged(world, expected_orders=boundary.expected_orders)
+    # No second ACME order at any boundary, and the CA issued exactly one certificate.
+    served = assert_converged(world, expected_orders=1)
+    assert issued_serials(world) == [served]
     assert pki.normalize_serial(rerun.serial or "") == served
+    if pending_url is not None:
+        # The rerun finished the dead run's order (Pebble's log: one POST /order-plz).
+        assert rerun.order_url == pending_url
+        assert f"finished order {pending_url}" in rerun.message
     # One bundle was ever created: a rerun finds the dead run's bundle by its name.
     created = [
         e
@@ -350,20 +389,17 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
         if e["operation"] == "CreateCertificate" and e["path"].startswith("/20170115/")
     ]
     assert [e["status"] for e in created] == [204]
-    if where == "after-order-before-store":
-        # Nothing was stored, so nothing could be deployed: the rerun must order again (a
-        # second order is unavoidable here; the first order's certificate is simply lost, and
-        # it is deployed nowhere). Pebble logged two issuances; the second is what is served.
-        assert issued_serials(world) == [first_serial, served]
-        assert not any(first_serial[:16] in b for b in load_balancer(world)["certificates"])
-    else:
-        assert served == first_serial
+    # Every rerun leaves no lease behind. The one after a switch took no lease: it is read-only
+    # but for recording the deployment (one state write) and removing the dead run's expired
+    # lease (one read, one conditional delete); it changed nothing else.
+    assert objects(world, STATE_BUCKET, "leases/") == []
     if switched:
-        # The job was already done: the rerun is read-only (it never takes the lease), so the
-        # dead run's expired lease object stays until a run that needs the lease takes it over.
-        assert objects(world, STATE_BUCKET, "leases/") == [naming.lease_object(CERT)]
-    else:
-        assert objects(world, STATE_BUCKET, "leases/") == []
+        state = f"/n/{NAMESPACE}/b/{STATE_BUCKET}/o/"
+        assert changes == [
+            ("PutObject", f"{state}state/{CERT}.json"),
+            ("DeleteObject", f"{state}{naming.lease_object(CERT)}"),
+        ]
+        assert set(state_document(world)["deployed"].values()) == {rerun.serial}
 
 
 # ------------------------------------------------------------------------ 2. concurrent runs

@@ -139,13 +139,13 @@ def test_first_run_issues_stores_deploys_and_cleans_up(world: SandboxWorld):
     report = single(world.service().run(budget_s=BUDGET))
 
     assert (report.outcome, report.reason) == (Outcome.RENEWED, "Missing")
-    assert report.version == 1
-    # The Vault secret holds it, as version 1 (read as the operator, not through the renewer).
+    assert report.version == 2  # version 1 is its order's pending record
+    # The Vault secret holds it, as version 2 (read as the operator, not through the renewer).
     secrets = operator_client(world, oci.secrets.SecretsClient)
     bundle = secrets.get_secret_bundle_by_name(
         secret_name=naming.secret_name("shop"), vault_id=VAULT_ID
     ).data
-    assert bundle.version_number == 1
+    assert bundle.version_number == 2
     # Every configured name is served by :443 with the new certificate, issued by Pebble's CA.
     intermediate, root = pebble_chain(world)
     for name in NAMES:
@@ -210,7 +210,7 @@ def test_forced_runs_replace_and_retire_all_but_the_previous_bundle(world: Sandb
 
     assert (second.outcome, second.reason) == (Outcome.RENEWED, "Forced")
     assert second.serial != first.serial
-    assert second.version == 2
+    assert second.version == 4  # each issuance: a pending-order record, then the certificate
     if world.pebble.features.ari:
         assert world.pebble_log().count("is a replacement of") == 1
     assert served_serial(world) == pki.normalize_serial(second.serial or "")
@@ -262,11 +262,11 @@ def test_plan_writes_nothing_and_rollback_serves_the_first_certificate_again(
     assert orders(world) == orders_before
 
     requests_before = acme_requests(world)
-    rollback = single(world.service().rollback("shop", 1, budget_s=BUDGET))
+    rollback = single(world.service().rollback("shop", first.version or 0, budget_s=BUDGET))
 
     assert (rollback.outcome, rollback.reason) == (Outcome.DEPLOYED, "Rollback")
     assert rollback.serial == first.serial
-    assert rollback.version == 3  # version 1's content, stored again as the newest
+    assert rollback.version == 5  # version 2's content, stored again as the newest
     assert served_serial(world) == pki.normalize_serial(first.serial or "")
     assert acme_requests(world) == requests_before  # no ACME request at all
     # The next scheduled run keeps the rolled-back certificate.

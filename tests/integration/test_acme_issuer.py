@@ -13,7 +13,9 @@ import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -32,7 +34,7 @@ from renewer.errors import (
     SelfCheckFailed,
     TransientError,
 )
-from renewer.model import CertificateSpec, KeyType, OrderRequest, Reason
+from renewer.model import CertificateSpec, IssuedCertificate, KeyType, OrderRequest, Reason
 from renewer.ports import AccountRecord
 from sandbox.challenges import InMemoryChallengeStore
 from sandbox.net import free_port
@@ -386,3 +388,162 @@ def test_no_secret_reaches_logs_or_errors(acme, caplog):
     assert "PRIVATE KEY" not in logged
     assert account_pem not in repr(acme.accounts.load(acme.pebble.directory_url))
     assert eab_key not in repr(ExternalAccountBinding(kid=EAB_KID, hmac_key=eab_key))
+
+
+# ------------------------------------------------------------------ resuming an order
+
+
+class Killed(BaseException):
+    """Stands for the process dying right after newOrder (raised by the on_order hook)."""
+
+
+@dataclass
+class Interrupted:
+    """An order left by a "killed" run: its URL, its account, and the request to resume it."""
+
+    order_url: str
+    account_url: str
+    request: OrderRequest
+
+
+def order_request(requested: tuple[str, ...]) -> OrderRequest:
+    key = pki.generate_private_key(KeyType.EC_P256)
+    return OrderRequest(dns_names=requested, csr_pem=pki.make_csr(key, requested))
+
+
+def interrupted_order(issuer: AcmeIssuer, requested: tuple[str, ...]) -> Interrupted:
+    """newOrder, then the run "dies" before any challenge is presented."""
+    request = order_request(requested)
+    created: list[tuple[str, str]] = []
+
+    def die(order_url: str, account_url: str) -> None:
+        created.append((order_url, account_url))
+        raise Killed
+
+    with pytest.raises(Killed):
+        issuer.issue(request, deadline=time.monotonic() + 60, on_order=die)
+    [(order_url, account_url)] = created
+    return Interrupted(order_url, account_url, request)
+
+
+def resume(issuer: AcmeIssuer, order: Interrupted, **changes: Any) -> IssuedCertificate | None:
+    options: dict[str, Any] = {"account_url": order.account_url, **changes}
+    return issuer.resume(order.order_url, order.request, deadline=time.monotonic() + 60, **options)
+
+
+def new_orders(acme: Any) -> int:
+    return acme.pebble.log_tail(500_000).count("POST /order-plz")
+
+
+def test_on_order_gets_the_order_before_any_challenge_is_presented(acme):
+    seen: list[tuple[str, str, int]] = []
+    request = order_request(names(2))
+
+    def record(order_url: str, account_url: str) -> None:
+        seen.append((order_url, account_url, len(acme.store.presented)))
+
+    issued = acme.issuer().issue(request, deadline=time.monotonic() + 60, on_order=record)
+
+    assert seen == [(issued.order_url, issued.account_url, 0)]
+
+
+def test_a_pending_order_is_resumed_through_its_challenges(acme):
+    issuer = acme.issuer()
+    requested = names(2)
+    order = interrupted_order(issuer, requested)
+    assert acme.store.presented == []  # the run died before any challenge
+
+    # The next run: a new issuer (a new container) with the same account store.
+    issued = resume(acme.issuer(), order)
+
+    assert issued is not None
+    assert issued.order_url == order.order_url
+    assert pki.dns_names_of(chain_of(issued.fullchain_pem)[0]) == frozenset(requested)
+    assert len(acme.store.presented) == 2
+    assert sorted(acme.store.cleaned) == sorted(acme.store.presented)
+    assert new_orders(acme) == 1  # no second order
+
+
+def test_a_valid_order_is_resumed_by_downloading_its_certificate(acme):
+    issuer = acme.issuer()
+    request = order_request(names(1))
+    created: list[str] = []
+    first = issuer.issue(
+        request, deadline=time.monotonic() + 60, on_order=lambda url, _a: created.append(url)
+    )
+    # The run died after the CA issued, before the certificate was stored: ask again.
+    order = Interrupted(created[0], first.account_url, request)
+    presented = list(acme.store.presented)
+
+    again = resume(acme.issuer(), order)
+
+    assert again is not None
+    assert again.serial_hex == first.serial_hex  # the same certificate, not a second one
+    assert again.fullchain_pem == first.fullchain_pem
+    assert acme.store.presented == presented  # nothing proved again
+    assert new_orders(acme) == 1
+    assert acme.pebble.log_tail(500_000).count("POST /finalize-order/") == 1
+
+
+@pytest.mark.pebble(authz_reuse_percent=100)
+def test_a_ready_order_is_resumed_by_finalizing_it(acme, issue):
+    issuer = acme.issuer()
+    requested = names(2)
+    issue(issuer, requested)  # valid authorizations for these names, reused by the next order
+    order = interrupted_order(issuer, requested)
+    presented = list(acme.store.presented)
+    finalized = acme.pebble.log_tail(500_000).count("POST /finalize-order/")
+
+    issued = resume(acme.issuer(), order)
+
+    assert issued is not None
+    assert issued.order_url == order.order_url
+    assert acme.store.presented == presented  # ready: nothing left to prove
+    assert acme.pebble.log_tail(500_000).count("POST /finalize-order/") == finalized + 1
+    assert new_orders(acme) == 2  # the first issuance and the interrupted order
+
+
+def test_an_invalid_order_is_not_resumed(acme):
+    store = UnpublishedChallengeStore()
+    issuer = acme.issuer(challenges=store, self_check=None)
+    request = order_request(names(1))
+    created: list[str] = []
+    with pytest.raises(ChallengeFailed):
+        issuer.issue(
+            request, deadline=time.monotonic() + 60, on_order=lambda url, _a: created.append(url)
+        )
+    order = Interrupted(created[0], str(issuer.account_url), request)
+
+    assert resume(acme.issuer(), order) is None
+    assert new_orders(acme) == 1
+
+
+def test_an_unknown_or_foreign_order_is_not_resumed(acme):
+    issuer = acme.issuer()
+    order = interrupted_order(issuer, names(1))
+    base = order.order_url.rsplit("/", 1)[0]
+
+    unknown = Interrupted(f"{base}/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", order.request)
+    assert resume(issuer, unknown, account_url=order.account_url) is None  # 404
+    # Another account's issuer (its own account store) may not read the order: 403.
+    stranger = acme.issuer(accounts=InMemoryAccountStore())
+    assert (
+        stranger.resume(
+            order.order_url,
+            order.request,
+            account_url=order.account_url,
+            deadline=time.monotonic() + 60,
+        )
+        is None
+    )
+    log_before = acme.pebble.log_tail(500_000)
+    # Recorded by another account, or at another CA: refused without asking.
+    assert resume(issuer, order, account_url=f"{order.account_url}0") is None
+    elsewhere = Interrupted("https://acme.elsewhere.test/order/1", order.account_url, order.request)
+    assert resume(issuer, elsewhere) is None
+    assert acme.pebble.log_tail(500_000).count("POST /my-order/") == log_before.count(
+        "POST /my-order/"
+    )
+    # The order itself is untouched and still resumable by its own account.
+    assert resume(issuer, order) is not None
+    assert new_orders(acme) == 1

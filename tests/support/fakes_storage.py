@@ -35,7 +35,8 @@ class InMemoryLease:
     compare-and-swap on the tag; each step is atomic and the clock is read when the lease is
     first tried and again when an existing lease is judged, so concurrent acquirers interleave
     the way they do against the real store (several may read the same stale lease; one swap
-    wins). A live lease of the same holder is refreshed; ``release`` is conditional on the tag.
+    wins). A live lease of the same holder is refreshed; ``release`` is conditional on the tag;
+    ``remove_expired`` deletes an expired lease unless it changed since it was read.
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
@@ -43,6 +44,7 @@ class InMemoryLease:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._tags = itertools.count(1)
+        self.removed: list[str] = []  # names whose expired lease ``remove_expired`` deleted
 
     def acquire(self, name: str, *, holder: str, ttl: timedelta) -> LeaseHandle | None:
         """Take the lease for ``name`` for ``ttl``, or None if someone else holds it."""
@@ -78,6 +80,20 @@ class InMemoryLease:
             current = self._entries.get(handle.name)
             if current is not None and current.tag == handle.tag:
                 del self._entries[handle.name]
+
+    def remove_expired(self, name: str) -> LeaseHandle | None:
+        """Delete the lease of ``name`` if it expired (and did not change since it was read)."""
+        naming.lease_object(name)
+        with self._lock:
+            current = self._entries.get(name)
+        if current is None or current.expires_at > self._clock.now():
+            return None
+        with self._lock:
+            if self._entries.get(name) != current:
+                return None  # taken over or refreshed since we read it
+            del self._entries[name]
+        self.removed.append(name)
+        return _handle(name, current)
 
     def current(self, name: str) -> LeaseHandle | None:
         """The lease stored for ``name``, expired or not (for assertions)."""

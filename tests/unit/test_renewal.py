@@ -9,6 +9,7 @@ methods were called.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,7 +34,7 @@ from renewer.model import (
     StoredCertificate,
     Target,
 )
-from renewer.ports import LeaseHandle
+from renewer.ports import LeaseHandle, OrderCreated
 from renewer.renewal import RenewalService
 from renewer.report import CertificateReport, Outcome, RenewalReport
 from renewer.settings import Config, parse_config
@@ -135,9 +136,16 @@ class BarrierIssuer:
         self.inner = inner
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def issue(self, request: OrderRequest, *, deadline: float) -> IssuedCertificate:
+    def issue(
+        self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None = None
+    ) -> IssuedCertificate:
         self.barrier.wait()
-        return self.inner.issue(request, deadline=deadline)
+        return self.inner.issue(request, deadline=deadline, on_order=on_order)
+
+    def resume(
+        self, order_url: str, request: OrderRequest, *, account_url: str, deadline: float
+    ) -> IssuedCertificate | None:
+        return self.inner.resume(order_url, request, account_url=account_url, deadline=deadline)
 
     def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
         return self.inner.renewal_info(cert_pem)
@@ -259,11 +267,16 @@ def test_first_issuance_is_stored_deployed_verified_and_recorded():
 
     stored = latest(world)
     assert (result.outcome, result.reason) == (Outcome.RENEWED, "Missing")
+    # Version 1 is the order's pending record (written right after newOrder); the
+    # certificate closes it as version 2.
     assert (result.serial, result.version, result.not_after) == (
         stored.serial_hex,
-        1,
+        2,
         stored.not_after,
     )
+    assert world.store.pending_writes == [("shop", 1)]
+    assert world.store.stages("shop") == {1: "PREVIOUS", 2: "CURRENT"}
+    assert world.store.load_pending("shop") is None
     assert stored.dns_names == ("shop.example.com", "www.shop.example.com")
     assert stored.account_url == world.issuer.account_url
     [order] = world.issuer.orders
@@ -319,7 +332,7 @@ def test_due_by_lifetime_renews_with_replaces_and_keeps_the_previous_bundle(worl
 
     second = latest(world)
     assert (result.outcome, result.reason) == (Outcome.RENEWED, "RenewalWindow")
-    assert second.version == 2
+    assert second.version == 4  # 3 is its order's pending record
     assert second.serial_hex != first.serial_hex
     expected = pki.describe(first.fullchain_pem).ari_cert_id
     assert expected is not None
@@ -482,7 +495,7 @@ def test_a_certificate_stored_by_another_run_meanwhile_is_not_ordered_again(worl
     assert (result.outcome, result.reason) == (Outcome.SKIPPED, "AlreadyCurrent")
     assert len(world.issuer.orders) == 2  # the first issuance and the other run's renewal
     assert result.serial == latest(world).serial_hex
-    assert latest(world).version == 2
+    assert latest(world).version == 4
 
 
 def test_a_crash_between_store_and_deploy_is_finished_without_a_second_order(world: World):
@@ -500,7 +513,7 @@ def test_a_crash_between_store_and_deploy_is_finished_without_a_second_order(wor
     assert crashed.serial == stored.serial_hex  # the stored certificate is what is current
     assert (recovered.outcome, recovered.reason) == (Outcome.DEPLOYED, "NotDue")
     assert len(world.issuer.orders) == 1
-    assert world.store.writes == [("shop", 1)]
+    assert world.store.writes == [("shop", 2)]
     assert world.deployer.serving(listener()) == bundle_of(stored)
     assert world.state_of()["consecutive_failures"] == 0
 
@@ -653,7 +666,7 @@ def test_rollback_deploys_an_older_version_without_an_order(world: World):
     world.run(force=True)
     verified = len(world.verifier.calls)
 
-    report = world.service().rollback("shop", 1, budget_s=BUDGET)
+    report = world.service().rollback("shop", first.version, budget_s=BUDGET)
 
     result = only(report)
     assert report.mode == "rollback"
@@ -662,8 +675,8 @@ def test_rollback_deploys_an_older_version_without_an_order(world: World):
     assert len(world.issuer.orders) == 2
     assert len(world.verifier.calls) == verified + 2
     # The rolled-back certificate is the newest version again, so the next run keeps it.
-    assert (latest(world).serial_hex, latest(world).version) == (first.serial_hex, 3)
-    assert (result.serial, result.version) == (first.serial_hex, 3)
+    assert (latest(world).serial_hex, latest(world).version) == (first.serial_hex, 5)
+    assert (result.serial, result.version) == (first.serial_hex, 5)
     assert (only(world.run()).outcome, len(world.issuer.orders)) == (Outcome.SKIPPED, 2)
 
 
@@ -672,7 +685,7 @@ def test_rollback_refuses_a_version_that_misses_a_configured_name(world: World):
     world.config = make_config(cert_doc("shop", extra_names=("api.shop.example.com",)))
     calls = len(world.deployer.calls)
 
-    result = only(world.service().rollback("shop", 1, budget_s=BUDGET))
+    result = only(world.service().rollback("shop", latest(world).version, budget_s=BUDGET))
 
     assert (result.outcome, result.error_type) == (Outcome.FAILED, "ConfigError")
     assert "api.shop.example.com" in (result.error or "")
@@ -812,3 +825,225 @@ def test_a_run_with_nothing_due_does_not_check_the_stores(world: World):
     assert only(world.run()).outcome == Outcome.SKIPPED
 
     assert world.store.checks == checks_before
+
+
+# --- an order interrupted between newOrder and STORE ------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for the process dying inside ISSUE: not an ``Exception``, so the run records no
+    failure and reports nothing — it just ends, as a killed process does."""
+
+
+def killed_run(world: World, **kwargs: Any) -> None:
+    with pytest.raises(Killed):
+        world.run(**kwargs)
+
+
+def test_a_run_killed_after_new_order_is_resumed_without_a_second_order(world: World):
+    world.issuer.crash_next(Killed("kill -9 before the challenges were answered"), after="order")
+
+    killed_run(world)
+    pending = world.store.load_pending("shop")
+    assert pending is not None
+    assert pending.order_url == "https://acme.test/acme/order/1"
+    assert pending.dns_names == ("shop.example.com", "www.shop.example.com")
+    assert world.store.latest("shop") is None  # a pending record is not a certificate
+    with pytest.raises(ConfigError, match="not a certificate"):
+        world.store.get("shop", pending.version)
+
+    rerun = only(world.run())
+
+    assert (rerun.outcome, rerun.reason) == (Outcome.RENEWED, "Missing")
+    assert len(world.issuer.orders) == 1  # no second order
+    assert world.issuer.resumes == [pending.order_url]
+    assert rerun.order_url == pending.order_url
+    assert f"finished order {pending.order_url}" in rerun.message
+    stored = latest(world)
+    assert stored.private_key_pem == pending.private_key_pem  # the order's CSR key
+    assert stored.order_url == pending.order_url
+    assert world.store.load_pending("shop") is None  # closed by the certificate
+    assert world.deployer.serving(listener()) == bundle_of(stored)
+
+
+def test_a_run_killed_after_the_certificate_was_issued_stores_that_certificate(world: World):
+    world.run()
+    world.advance(61 * DAY)
+    world.issuer.crash_next(Killed("kill -9 before STORE"), after="certificate")
+
+    killed_run(world)
+    lost = world.issuer.issued[-1]
+    rerun = only(world.run())
+
+    assert rerun.outcome == Outcome.RENEWED
+    assert len(world.issuer.orders) == 2  # the first issuance and the killed renewal
+    assert rerun.serial == lost.serial_hex  # the CA's certificate was not lost
+    assert latest(world).serial_hex == lost.serial_hex
+    # Versions: 1 record, 2 certificate; 3 the killed renewal's record, 4 its certificate.
+    assert world.store.stages("shop") == {2: "PREVIOUS", 3: "PENDING", 4: "CURRENT"}
+
+
+def test_an_invalid_pending_order_is_replaced_by_a_new_order(world: World):
+    world.issuer.crash_next(Killed("kill -9"), after="order")
+    killed_run(world)
+    first = world.store.load_pending("shop")
+    assert first is not None
+    world.issuer.invalidate(first.order_url)  # its authorizations failed or expired
+
+    rerun = only(world.run())
+
+    assert rerun.outcome == Outcome.RENEWED
+    assert world.issuer.resumes == [first.order_url]
+    assert len(world.issuer.orders) == 2
+    assert rerun.order_url != first.order_url
+    assert latest(world).private_key_pem != first.private_key_pem  # a fresh key for it
+    # 1 the dead record (CURRENT at creation, PREVIOUS now), 2 the new record, 3 certificate.
+    assert world.store.stages("shop") == {1: "PREVIOUS", 2: "PENDING", 3: "CURRENT"}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dnsNames": ["shop.example.com"]}, "NamesChanged"),
+        ({"keyType": "ecdsa-p384"}, "KeyTypeChanged"),
+    ],
+)
+def test_a_pending_order_that_no_longer_fits_the_spec_is_not_resumed(
+    world: World, change: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="renewer.renewal")
+    world.issuer.crash_next(Killed("kill -9"), after="order")
+    killed_run(world)
+    world.config = make_config(cert_doc("shop", **change))
+
+    rerun = only(world.run())
+
+    assert rerun.outcome == Outcome.RENEWED
+    assert world.issuer.resumes == []
+    assert len(world.issuer.orders) == 2
+    assert f"reason={reason}" in caplog.text
+
+
+def test_a_pending_order_of_another_ca_is_not_resumed(world: World):
+    world.issuer.account_url = "https://staging.acme.test/acme/acct/7"
+    world.issuer.crash_next(Killed("kill -9"), after="order")
+    killed_run(world)
+    world.issuer.account_url = "https://acme.test/acme/acct/1"
+
+    assert only(world.run()).outcome == Outcome.RENEWED
+    assert world.issuer.resumes == []
+    assert len(world.issuer.orders) == 2
+
+
+def test_a_resumed_certificate_that_is_due_itself_is_not_kept(world: World):
+    world.run()
+    world.advance(40 * DAY)
+    world.issuer.crash_next(Killed("kill -9 of a forced run"), after="certificate")
+    killed_run(world, force=True)  # its order stays open, its certificate issued
+    abandoned = world.issuer.issued[-1]
+    world.advance(61 * DAY)  # the stored certificate is due, and so is the abandoned one
+
+    rerun = only(world.run())
+
+    assert rerun.outcome == Outcome.RENEWED
+    assert len(world.issuer.resumes) == 1
+    assert len(world.issuer.orders) == 3
+    assert rerun.serial != abandoned.serial_hex
+
+
+def test_retention_counts_certificates_not_pending_records():
+    world = new_world(cert_doc("shop"))
+    world.config = parse_config(
+        {**_config_document(), "renewal": {"retention": 2, "keepPreviousBundles": 1}}
+    )
+    for _ in range(5):
+        world.run(force=True)
+
+    # Five issuances: versions 1..10, records odd, certificates even. Two certificates are
+    # kept (retention 2), and of the records only the newest (PENDING until the next one).
+    assert world.store.stages("shop") == {8: "PREVIOUS", 9: "PENDING", 10: "CURRENT"}
+    assert [latest(world).version, world.store.get("shop", 8).version] == [10, 8]
+
+
+def _config_document() -> dict[str, Any]:
+    return {
+        "acme": {"directoryUrl": DIRECTORY_URL},
+        "oci": {
+            "compartmentId": "ocid1.compartment.oc1..aaaa",
+            "vaultId": "ocid1.vault.oc1.phx.aaaa",
+            "keyId": "ocid1.key.oc1.phx.aaaa",
+            "challengeBucket": "acme-challenges",
+            "stateBucket": "acme-state",
+        },
+        "certificates": [cert_doc("shop")],
+    }
+
+
+# --- a run killed between the switch and RECORD ---------------------------------------------
+
+
+class CountingLease(InMemoryLease):
+    """The in-memory lease, counting ``remove_expired`` calls."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.remove_calls = 0
+
+    def remove_expired(self, name: str) -> LeaseHandle | None:
+        self.remove_calls += 1
+        return super().remove_expired(name)
+
+
+def _died_before_record(world: World, *, lease_age: timedelta) -> None:
+    """The state a run leaves when killed after switching and before RECORD and UNLOCK."""
+    world.lease = CountingLease(world.clock)
+    world.run()
+    world.state.save("shop", {})  # as before that run: nothing recorded
+    world.lease.acquire("shop", holder="dead-run", ttl=timedelta(minutes=10))
+    world.advance(lease_age)
+
+
+def test_a_not_due_run_records_the_deployment_and_removes_the_dead_runs_expired_lease(
+    world: World,
+):
+    _died_before_record(world, lease_age=timedelta(minutes=11))
+    saves = len(world.state.saves)
+
+    result = only(world.run())
+
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, "NotDue")
+    assert len(world.state.saves) == saves + 1
+    assert world.state_of()["deployed"] == {f"{LB}/https-shop": latest(world).serial_hex}
+    assert world.lease.current("shop") is None
+    assert len([c for c in world.deployer.calls if isinstance(c, DeployCall)]) == 1  # 1st run
+
+    # Recorded now: the next not-due run is read-only again and asks for no lease at all.
+    assert isinstance(world.lease, CountingLease)
+    removes = world.lease.remove_calls
+    only(world.run())
+    assert (len(world.state.saves), world.lease.remove_calls) == (saves + 1, removes)
+
+
+def test_a_live_lease_is_never_removed_by_a_not_due_run(world: World):
+    _died_before_record(world, lease_age=timedelta(minutes=1))  # its holder may be alive
+
+    result = only(world.run())
+
+    assert result.outcome == Outcome.SKIPPED
+    held = world.lease.current("shop")
+    assert held is not None
+    assert held.holder == "dead-run"
+    assert world.state_of()["deployed"] == {f"{LB}/https-shop": latest(world).serial_hex}
+
+
+def test_a_common_not_due_run_never_looks_for_a_lease(world: World):
+    world.lease = CountingLease(world.clock)
+    world.run()
+    world.advance(DAY)
+    saves = len(world.state.saves)
+
+    assert only(world.run()).reason == "NotDue"
+
+    assert isinstance(world.lease, CountingLease)
+    assert world.lease.remove_calls == 0
+    assert len(world.state.saves) == saves
