@@ -62,7 +62,9 @@ from renewer.model import (
 T = TypeVar("T")
 
 MAX_NAMES = 100  # Let's Encrypt's classic profile; tlsserver/shortlived allow 25 (the CA says so)
-MAX_RETENTION = 30  # Vault: 30 secret versions in active use per secret
+# Vault keeps 30 secret versions in active use; 3 stay free for a renewal's pending-order record,
+# its certificate and the last record (renewer.adapters.oci_vault), so 27 certificates at most.
+MAX_RETENTION = 27
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+\.[^@\s:]+")
 _PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")

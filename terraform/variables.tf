@@ -175,7 +175,7 @@ variable "certificates" {
 }
 
 variable "renewal" {
-  description = "Renewal knobs: retention = certificate versions kept in Vault (2-30); keep_previous_bundles = superseded LB bundles kept for rollback (0-10); verify_tls = TLS handshake with each listener after a switch."
+  description = "Renewal knobs: retention = certificate versions kept in Vault (2-27); keep_previous_bundles = superseded LB bundles kept for rollback (0-10); verify_tls = TLS handshake with each listener after a switch."
   type = object({
     retention             = optional(number, 10)
     keep_previous_bundles = optional(number, 1)
@@ -184,8 +184,8 @@ variable "renewal" {
   default = {}
 
   validation {
-    condition     = var.renewal.retention >= 2 && var.renewal.retention <= 30 && floor(var.renewal.retention) == var.renewal.retention
-    error_message = "The renewal.retention must be a whole number from 2 to 30 (Vault keeps at most 30 secret versions in use)."
+    condition     = var.renewal.retention >= 2 && var.renewal.retention <= 27 && floor(var.renewal.retention) == var.renewal.retention
+    error_message = "The renewal.retention must be a whole number from 2 to 27 (Vault keeps at most 30 secret versions in use, and a renewal needs 3 free)."
   }
   validation {
     condition     = var.renewal.keep_previous_bundles >= 0 && var.renewal.keep_previous_bundles <= 10 && floor(var.renewal.keep_previous_bundles) == var.renewal.keep_previous_bundles

@@ -109,7 +109,7 @@ SHAPE = {
     "unknown-certificate-key": Case(_set("certificates.0.dnsname", ["x"]), "dnsname"),
     "wrong-type": Case(_set("certificates.0.dnsNames", "shop.example.com"), "dnsNames"),
     "missing-vault-id": Case(_delete("oci.vaultId"), "oci.vaultId"),
-    "retention-over-vault-limit": Case(_set("renewal.retention", 31), "renewal.retention"),
+    "retention-over-vault-limit": Case(_set("renewal.retention", 28), "renewal.retention"),
     "unknown-key-type": Case(_set("certificates.0.keyType", "ed25519"), "keyType"),
     "eab-key-inline": Case(_set("acme.eab", {"keyId": "kid", "hmacKey": "c2VjcmV0"}), "acme.eab"),
     "same-listener-twice": Case(

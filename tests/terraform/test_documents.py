@@ -102,7 +102,7 @@ INVALID: list[tuple[str, Any, str]] = [
     ("freeform_tags", {"managed-by": "me"}, 'must not set "managed-by"'),
     ("metrics_namespace", "oci_faas", "must not start with oci_"),
     ("challenge_par_expires", "next year", "RFC 3339 timestamp"),
-    ("renewal", {"retention": 40}, "from 2 to 30"),
+    ("renewal", {"retention": 28}, "from 2 to 27"),
     ("acme_eab", {"key_id": "k", "hmac_key_secret_id": "c2VjcmV0"}, "never put the key"),
     (
         "existing_vault",

@@ -128,7 +128,7 @@ BAD = [
         "must differ from challengeBucket",
     ),
     ("bad prefix", changed("oci.namePrefix", "Acme!"), "name prefix"),
-    ("retention too high", changed("renewal.retention", 31), "between 2 and 30"),
+    ("retention too high", changed("renewal.retention", 28), "between 2 and 27"),
     ("retention as bool", changed("renewal.retention", True), "must be an integer, not a boolean"),
     ("no certificates", changed("certificates", []), "must hold at least 1 item"),
     ("invalid certificate name", changed("certificates.0.name", "Shop_Site"), "lower-case letters"),
