@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -139,9 +140,13 @@ class TokenCache:
         self.fetches += 1
         timer = self._loop.call_later(self._timeout, self._expire, token, fetch)
         work = self._executor.submit(self._read, fetch, token)
-        work.add_done_callback(
-            lambda done: self._loop.call_soon_threadsafe(self._finish, token, fetch, done, timer)
-        )
+
+        def finished(done: concurrent.futures.Future[bytes | None]) -> None:
+            # Runs on the storage thread; a read outliving a stopped server has no loop left.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._finish, token, fetch, done, timer)
+
+        work.add_done_callback(finished)
         return fetch.future, False
 
     def run_in_background(self, job: Callable[[], None]) -> None:
