@@ -92,6 +92,7 @@ def _invocations(world: SandboxWorld, fn: FnServer, before: x509.Certificate) ->
     if first is None:
         return False
     certificate = first.document["certificates"][0]
+    _show_token_server(world)
     after = world.served_certificate(NAMES[0])
     say()
     say(f"After: a TLS handshake with https://{NAMES[0]} presents")
@@ -132,6 +133,18 @@ def _invoke(fn: FnServer, body: bytes) -> Result | None:
     for line in render(Result(document)).splitlines():
         say(f"  {line}")
     return Result(document)
+
+
+def _show_token_server(world: SandboxWorld) -> None:
+    """What the token server answered the CA (and the self-check), from its JSON access log."""
+    assert world.token_backend is not None  # noqa: S101 - started with the world
+    lines = [json.loads(line) for line in world.token_backend.access_log.getvalue().splitlines()]
+    challenges = [e for e in lines if str(e.get("path", "")).startswith("/.well-known/")]
+    served = sum(1 for e in challenges if e.get("status") == 200)
+    say(
+        f"  the token server answered {len(challenges)} challenge request(s) through the LB's"
+        f" :80 listener, {served} with the key authorization"
+    )
 
 
 def show_certificate(certificate: x509.Certificate) -> None:

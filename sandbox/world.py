@@ -19,13 +19,11 @@ resource-principal environment it puts into ``os.environ`` is restored.
 from __future__ import annotations
 
 import dataclasses
-import http.server
+import io
 import json
 import os
-import re
 import socket
 import ssl
-import threading
 import time
 import urllib.parse
 import uuid
@@ -72,7 +70,6 @@ HTTPS_LISTENER = "https"
 SERVICE_LISTENER = "https-service"
 SEED_BUNDLE = "seed-expiring"
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _RP_ENV_KEYS = (
     "OCI_RESOURCE_PRINCIPAL_VERSION",
     "OCI_RESOURCE_PRINCIPAL_RPST",
@@ -84,67 +81,37 @@ _RP_ENV_KEYS = (
 # --------------------------------------------------------------------------- token backend
 
 
-class _TokenHandler(http.server.BaseHTTPRequestHandler):
-    server: _TokenHTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        token = path[len(CHALLENGE_PATH) :] if path.startswith(CHALLENGE_PATH) else ""
-        if not _TOKEN.fullmatch(token):
-            self._answer(404, b"not found\n")
-            return
-        self._answer(*self.server.backend.fetch(token))
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-class _TokenHTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # Pebble's VA and the self-check may arrive in bursts
-
-    def __init__(self, backend: SandboxTokenBackend) -> None:
-        super().__init__(("127.0.0.1", 0), _TokenHandler)
-        self.backend = backend
-
-
 class SandboxTokenBackend:
-    """Sandbox-only stand-in for the token server: serves http-01 tokens from the bucket.
+    """The production token server (:mod:`tokenserver`) as the LB's :80 challenge backend.
 
     ``GET /.well-known/acme-challenge/<token>`` answers the object
     ``.well-known/acme-challenge/<token>`` of the challenge bucket, read through the real
-    ``oci`` SDK with this backend's own resource-principal credentials; 404 for a missing object
-    or any other path, 502 when Object Storage fails otherwise. The socket is bound on
-    construction (so its port can be seeded into the load balancer before the emulator starts);
-    :meth:`start` begins serving. Not the production token server (that one comes later).
+    ``oci`` SDK with the token server's own resource-principal credentials (its dynamic group
+    may only read that bucket). The socket is bound on construction, so its port can be seeded
+    into the load balancer's backend set before the emulator starts; :meth:`start` serves.
+    ``access_log`` collects the server's JSON access log lines.
     """
 
     def __init__(self) -> None:
-        self._server = _TokenHTTPServer(self)
-        self.port = int(self._server.server_address[1])
-        self._client: Any = None
-        self._namespace = ""
-        self._bucket = ""
-        self._thread: threading.Thread | None = None
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+        self.access_log = io.StringIO()
+        self._server: Any = None
 
     def start(
         self, *, endpoint: str, rp_env: Mapping[str, str], namespace: str, bucket: str
     ) -> None:
         """Serve ``bucket`` of the emulator at ``endpoint``, signing with ``rp_env``."""
+        from tokenserver import ObjectStorageTokens, Settings, TokenServer  # noqa: PLC0415
+
         signer = oci.auth.signers.EphemeralResourcePrincipalSigner(
             session_token=rp_env["OCI_RESOURCE_PRINCIPAL_RPST"],
             private_key=rp_env["OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM"],
             region=rp_env["OCI_RESOURCE_PRINCIPAL_REGION"],
         )
-        self._client = oci.object_storage.ObjectStorageClient(
+        client = oci.object_storage.ObjectStorageClient(
             {},
             signer=signer,
             service_endpoint=endpoint,
@@ -152,34 +119,27 @@ class SandboxTokenBackend:
             circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
             timeout=(5, 10),
         )
-        self._namespace, self._bucket = namespace, bucket
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sandbox-token-backend",
-            daemon=True,
+        settings = Settings(
+            bucket=bucket,
+            namespace=namespace,
+            host="127.0.0.1",
+            port=self.port,
+            object_storage_endpoint=endpoint,
         )
-        self._thread.start()
-
-    def fetch(self, token: str) -> tuple[int, bytes]:
-        """``(status, body)`` for ``token`` (already validated)."""
-        try:
-            response = self._client.get_object(
-                self._namespace, self._bucket, f"{CHALLENGE_PATH.lstrip('/')}{token}"
-            )
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return 404, b"not found\n"
-            return 502, f"object storage answered {exc.status} {exc.code}\n".encode()
-        return 200, bytes(response.data.content)
+        self._server = TokenServer(
+            settings,
+            reader=ObjectStorageTokens(client, bucket=bucket, namespace=namespace).get,
+            access_log=self.access_log,
+            sock=self._socket,
+        )
+        self._server.start()
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call twice."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+        self._socket.close()
 
 
 # --------------------------------------------------------------------------- seed material
