@@ -14,6 +14,7 @@ import logging
 import time
 import urllib.request
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,6 +23,7 @@ import pytest
 from cryptography import x509
 
 from renewer import naming, pki
+from renewer.clock import SystemClock
 from renewer.report import CertificateReport, Outcome, RenewalReport
 from sandbox.oci_emulator.load_balancer import LoadBalancer
 from sandbox.world import (
@@ -331,9 +333,8 @@ def _phases(marks: list[tuple[float, str]]) -> list[tuple[str, float]]:
     return ends
 
 
-def test_measure_one_first_issuance(world: SandboxWorld, measurements):
-    """Requests of one first issuance of one certificate on one listener (printed, not judged)."""
-    service = world.service()
+def _measure(world: SandboxWorld, service: Any, title: str, measurements: Any) -> CertificateReport:
+    """Run ``service`` once; record ACME requests and OCI calls per step under ``title``."""
     handler = _StepMarks()
     loggers = [logging.getLogger(n) for n in ("renewer.renewal", "renewer.adapters.acme_issuer")]
     levels = [lg.level for lg in loggers]
@@ -373,9 +374,38 @@ def test_measure_one_first_issuance(world: SandboxWorld, measurements):
     lines.append(f"step timings (s): {dict(report.timings)}")
     text = "\n".join(lines)
     logging.getLogger(__name__).info("measurement\n%s", text)
-    measurements("first issuance, 1 certificate x 1 listener", text)
+    measurements(title, text)
     assert acme_lines
     assert entries
+    return report
+
+
+def test_measure_one_first_issuance(world: SandboxWorld, measurements):
+    """Requests of one first issuance of one certificate on one listener (printed, not judged)."""
+    _measure(world, world.service(), "first issuance, 1 certificate x 1 listener", measurements)
+
+
+def test_measure_one_renewal(world: SandboxWorld, measurements):
+    """Requests of one renewal (due by lifetime, 61 days on) of one certificate on one listener."""
+    first = single(world.service().run(budget_s=BUDGET))
+    later = _Later(timedelta(days=61))
+
+    report = _measure(
+        world, world.service(clock=later), "renewal, 1 certificate x 1 listener", measurements
+    )
+
+    assert report.reason in ("RenewalWindow", "AriWindowOpen"), report.to_dict()
+    assert report.serial != first.serial
+
+
+class _Later(SystemClock):
+    """The system clock, ``offset`` ahead (monotonic time and sleeping are the real ones)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return super().now() + self._offset
 
 
 def _endpoint(line: str) -> str:
