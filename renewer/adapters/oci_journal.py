@@ -7,9 +7,9 @@
   what operators were last told about each certificate.
 
 Both live in the state bucket the renewer already may ``manage objects`` in: no new policy.
-Every SDK call runs inside :func:`~renewer.adapters.oci_clients.translate`; the only
-``ServiceError`` handled here is 404 ``ObjectNotFound`` (a record pruned or never written). Object
-bodies are never logged.
+The object calls are :class:`renewer.adapters.oci_object_storage.Bucket`'s (translated errors;
+a 404 ``ObjectNotFound`` — a record pruned or never written — reads as absent). Object bodies
+are never logged.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-from oci.exceptions import ServiceError
 
 from renewer import naming
-from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_clients import OciClients
+from renewer.adapters.oci_object_storage import Bucket
 from renewer.errors import ConfigError
 from renewer.operations.journal import (
     JOURNAL_PREFIX,
@@ -36,40 +34,27 @@ logger = logging.getLogger(__name__)
 
 NOTICE_PREFIX = "notifications/"
 MAX_PRUNE_PER_WRITE = 100  # a first write over a long-neglected journal spreads its deletes
-_PAGE = 1000  # ListObjects answers at most 1000 names a page
 _JSON = "application/json"
-_NOT_FOUND = (404, "ObjectNotFound")
 
 
 class _JsonObjects:
-    """Translated JSON object calls on one bucket; a missing object reads as None."""
+    """JSON documents in one bucket (:class:`Bucket`'s calls); a missing object reads as None."""
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
-        for label, value in (("namespace", namespace), ("bucket", bucket)):
-            if not value or value != value.strip():
-                msg = f"Object Storage {label} {value!r} is empty or has surrounding spaces"
-                raise ConfigError(msg)
-        self._client = clients.object_storage
-        self.namespace = namespace
+        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
         self.bucket = bucket
 
     def put(self, name: str, document: Mapping[str, object]) -> None:
         body = json.dumps(document, sort_keys=True, allow_nan=False).encode()
-        with translate(f"write object {name!r} to bucket {self.bucket!r}"):
-            self._client.put_object(self.namespace, self.bucket, name, body, content_type=_JSON)
+        self._bucket.put(name, body, content_type=_JSON)
 
     def get(self, name: str) -> dict[str, object] | None:
         """The object as a JSON object; None when absent or not a JSON object (warned)."""
-        with translate(f"read object {name!r} from bucket {self.bucket!r}"):
-            try:
-                response = self._client.get_object(self.namespace, self.bucket, name)
-            except ServiceError as exc:
-                if (exc.status, exc.code) == _NOT_FOUND:
-                    return None
-                raise
-            body = response.data.content
+        found = self._bucket.get(name)
+        if found is None:
+            return None
         try:
-            document = json.loads(body)
+            document = json.loads(found.body)
         except ValueError:
             document = None
         if not isinstance(document, dict):
@@ -79,27 +64,11 @@ class _JsonObjects:
 
     def delete(self, name: str) -> None:
         """Delete ``name``; already gone is fine."""
-        with translate(f"delete object {name!r} from bucket {self.bucket!r}"):
-            try:
-                self._client.delete_object(self.namespace, self.bucket, name)
-            except ServiceError as exc:
-                if (exc.status, exc.code) != _NOT_FOUND:
-                    raise
+        self._bucket.delete(name)
 
     def names(self, prefix: str) -> list[str]:
         """Every object name under ``prefix`` (all pages)."""
-        names: list[str] = []
-        start: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"prefix": prefix, "fields": "name", "limit": _PAGE}
-            if start is not None:
-                kwargs["start"] = start
-            with translate(f"list objects {prefix}* in bucket {self.bucket!r}"):
-                page = self._client.list_objects(self.namespace, self.bucket, **kwargs).data
-            names.extend(str(summary.name) for summary in page.objects or [])
-            start = page.next_start_with
-            if not start:
-                return names
+        return self._bucket.names(prefix)
 
 
 class ObjectStorageRunJournal:

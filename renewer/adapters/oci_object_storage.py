@@ -65,8 +65,11 @@ class _Object:
     etag: str
 
 
-class _Bucket:
-    """The object calls of one bucket, translated; expected refusals come back as values."""
+class Bucket:
+    """The object calls of one bucket, translated; expected refusals come back as values.
+
+    Shared by every Object Storage adapter (challenges, leases, state, the run journal).
+    """
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
         for label, value in (("namespace", namespace), ("bucket", bucket)):
@@ -133,6 +136,25 @@ class _Bucket:
             limit=1,
         )
 
+    def names(self, prefix: str, *, page_size: int = 1000) -> list[str]:
+        """Every object name under ``prefix``, all pages (ListObjects answers 1000 at most)."""
+        names: list[str] = []
+        start: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"prefix": prefix, "fields": "name", "limit": page_size}
+            if start is not None:
+                kwargs["start"] = start
+            page = self._call(
+                f"list objects {prefix}* in bucket {self.name!r}",
+                (),
+                self._client.list_objects,
+                **kwargs,
+            ).data
+            names.extend(str(summary.name) for summary in page.objects or [])
+            start = page.next_start_with
+            if not start:
+                return names
+
     def _call(
         self,
         action: str,
@@ -177,7 +199,7 @@ class ObjectStorageChallengeStore:
     """
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
-        self._bucket = _Bucket(clients, namespace=namespace, bucket=bucket)
+        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
 
     def check(self) -> None:
         """Read-only: ConfigError (naming the bucket) unless the challenge bucket can be used.
@@ -305,7 +327,7 @@ class ObjectStorageLease:
     """
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str, clock: Clock) -> None:
-        self._bucket = _Bucket(clients, namespace=namespace, bucket=bucket)
+        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
         self._clock = clock
 
     def acquire(self, name: str, *, holder: str, ttl: timedelta) -> LeaseHandle | None:
@@ -468,7 +490,7 @@ class ObjectStorageStateRepository:
     """
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
-        self._bucket = _Bucket(clients, namespace=namespace, bucket=bucket)
+        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
 
     def load(self, name: str) -> dict[str, object] | None:
         """The saved state of certificate ``name``, or None."""
