@@ -22,6 +22,7 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 import oci
 import pytest
 
+from renewer.adapters.oci_clients import SERVICES, OciClients, OciSettings
 from sandbox.oci_emulator.app import Tenancy, build_emulator
 from sandbox.oci_emulator.credentials import api_key_config, resource_principal_env
 from sandbox.oci_emulator.server import Emulator
@@ -157,3 +158,17 @@ def assert_clean_model(value: Any, path: str = "data") -> None:
     elif hasattr(value, "swagger_types"):
         for attribute in value.swagger_types:
             assert_clean_model(getattr(value, attribute), f"{path}.{attribute}")
+
+
+def renewer_oci_clients(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> OciClients:
+    """``OciClients`` as the function builds them: the renewer's resource principal, no retry."""
+    env = resource_principal_env(
+        emulator.emulator, emulator.tenancy.principals["renewer"], tmp_path
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return OciClients(
+        OciSettings(endpoints=dict.fromkeys(SERVICES, emulator.endpoint), retry_attempts=1)
+    )

@@ -10,12 +10,16 @@ from typing import Any
 
 import pytest
 
-from renewer.adapters.oci_clients import SERVICES, OciClients, OciSettings
 from renewer.adapters.oci_journal import ObjectStorageNoticeStates, ObjectStorageRunJournal
 from renewer.errors import ConfigError
 from renewer.operations.journal import object_name
-from sandbox.oci_emulator.credentials import resource_principal_env
-from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, NAMESPACE, RunningEmulator
+from tests.contract.conftest import (
+    BASE_FIXTURE,
+    COMPARTMENT,
+    NAMESPACE,
+    RunningEmulator,
+    renewer_oci_clients,
+)
 from tests.support.fakes_operations import InMemoryNoticeStates, InMemoryRunJournal
 
 pytestmark = pytest.mark.integration
@@ -44,14 +48,7 @@ def fixture_data() -> dict[str, Any]:
 
 @pytest.fixture
 def clients(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    env = resource_principal_env(
-        emulator.emulator, emulator.tenancy.principals["renewer"], tmp_path
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return OciClients(
-        OciSettings(endpoints=dict.fromkeys(SERVICES, emulator.endpoint), retry_attempts=1)
-    )
+    return renewer_oci_clients(emulator, tmp_path, monkeypatch)
 
 
 def record(call: str, *names: str, outcome: str = "renewed") -> dict[str, Any]:

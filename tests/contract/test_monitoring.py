@@ -11,13 +11,13 @@ from typing import Any
 import oci
 import pytest
 
-from renewer.adapters.oci_clients import SERVICES, OciClients, OciSettings
+from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_monitoring import MAX_METRIC_OBJECTS, MonitoringMetricsSink
 from renewer.errors import ConfigError, TransientError
 from renewer.operations.metrics import MetricPoint
-from sandbox.oci_emulator.credentials import api_key_config, resource_principal_env
+from sandbox.oci_emulator.credentials import api_key_config
 from sandbox.oci_emulator.faults import FaultRule
-from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator
+from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator, renewer_oci_clients
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +39,7 @@ def fixture_data() -> dict[str, Any]:
 
 @pytest.fixture
 def clients(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    env = resource_principal_env(
-        emulator.emulator, emulator.tenancy.principals["renewer"], tmp_path
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return OciClients(
-        OciSettings(endpoints=dict.fromkeys(SERVICES, emulator.endpoint), retry_attempts=1)
-    )
+    return renewer_oci_clients(emulator, tmp_path, monkeypatch)
 
 
 def point(name: str = "days_to_expiry", value: float = 12.5, **dimensions: str) -> MetricPoint:

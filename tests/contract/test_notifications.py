@@ -9,7 +9,7 @@ from typing import Any
 import oci
 import pytest
 
-from renewer.adapters.oci_clients import SERVICES, OciClients, OciSettings
+from renewer.adapters.oci_clients import OciClients
 from renewer.adapters.oci_notifications import (
     MAX_MESSAGE_BYTES,
     MAX_TITLE_CHARS,
@@ -18,9 +18,8 @@ from renewer.adapters.oci_notifications import (
 )
 from renewer.errors import ConfigError, TransientError
 from renewer.operations.notices import Notice, NoticeKind
-from sandbox.oci_emulator.credentials import resource_principal_env
 from sandbox.oci_emulator.faults import FaultRule
-from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator
+from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator, renewer_oci_clients
 
 pytestmark = pytest.mark.integration
 
@@ -55,14 +54,7 @@ def fixture_data() -> dict[str, Any]:
 
 @pytest.fixture
 def clients(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    env = resource_principal_env(
-        emulator.emulator, emulator.tenancy.principals["renewer"], tmp_path
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return OciClients(
-        OciSettings(endpoints=dict.fromkeys(SERVICES, emulator.endpoint), retry_attempts=1)
-    )
+    return renewer_oci_clients(emulator, tmp_path, monkeypatch)
 
 
 def publish(clients: OciClients, topic: str = TOPIC, **fields: Any) -> Any:
