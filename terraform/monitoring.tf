@@ -44,7 +44,7 @@ resource "oci_monitoring_alarm" "expiry" {
   is_enabled                                    = true
   metric_compartment_id                         = var.compartment_ocid
   namespace                                     = var.metrics_namespace
-  query                                         = "days_to_expiry[1h].min() < ${var.expiry_alarm_days}"
+  query                                         = "days_to_expiry[1d].min() < ${var.expiry_alarm_days}"
   severity                                      = "CRITICAL"
   body                                          = "A certificate managed by the ACME renewer expires in less than ${var.expiry_alarm_days} days and has not been renewed."
   message_format                                = "ONS_OPTIMIZED"
@@ -63,9 +63,32 @@ resource "oci_monitoring_alarm" "consecutive_failures" {
   is_enabled                                    = true
   metric_compartment_id                         = var.compartment_ocid
   namespace                                     = var.metrics_namespace
-  query                                         = "consecutive_failures[1h].max() >= 3"
+  query                                         = "consecutive_failures[1d].max() >= 3"
   severity                                      = "WARNING"
   body                                          = "Renewing a certificate managed by the ACME renewer failed three times in a row."
+  message_format                                = "ONS_OPTIMIZED"
+  pending_duration                              = "PT5M"
+  repeat_notification_duration                  = "PT24H"
+  is_notifications_per_metric_dimension_enabled = true
+  destinations                                  = [oci_ons_notification_topic.this.id]
+  freeform_tags                                 = local.tags
+}
+
+# The renewer went silent: no days_to_expiry at all for 36 h (three scheduled runs at the default
+# twice-a-day schedule), e.g. the schedule or the function is broken before it can post. Windows
+# are one day because the data comes from the scheduled runs only: a one-hour window would be
+# empty between runs.
+resource "oci_monitoring_alarm" "silent" {
+  count = var.metrics_namespace == null ? 0 : 1
+
+  compartment_id                                = var.compartment_ocid
+  display_name                                  = "${var.name_prefix}-renewer-silent"
+  is_enabled                                    = true
+  metric_compartment_id                         = var.compartment_ocid
+  namespace                                     = var.metrics_namespace
+  query                                         = "days_to_expiry[1d].groupBy(certificateName).absent(36h)"
+  severity                                      = "CRITICAL"
+  body                                          = "The ACME renewer has posted no days_to_expiry for 36 hours: the schedule, the function or its access to Monitoring is broken, and nothing is being renewed."
   message_format                                = "ONS_OPTIMIZED"
   pending_duration                              = "PT5M"
   repeat_notification_duration                  = "PT24H"
