@@ -176,10 +176,22 @@ def render(result: Result, *, now: datetime | None = None) -> str:
     for certificate in document.get("certificates", []):
         detail = certificate.get("error") or certificate.get("message") or ""
         lines.append(f"{certificate['name']}: {detail}")
-    totals = document.get("totals", {})
-    counted = ", ".join(f"{count} {outcome}" for outcome, count in totals.items() if count)
-    lines.append(f"{document.get('action', document.get('mode'))}: {counted or 'nothing to do'}")
+    lines.append(f"{document.get('action', document.get('mode'))}: {_counted(document)}")
+    runs = document.get("runs") or []
+    if runs:
+        lines += ["", "Last runs (newest first):"]
+        lines += [
+            f"  {run.get('started_at')}  {run.get('trigger')}/{run.get('action')}"
+            f"  {'FAILED' if run.get('failed') else 'ok'}  {_counted(run)}"
+            f"  call {run.get('call_id')}"
+            for run in runs
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _counted(document: Mapping[str, Any]) -> str:
+    totals = document.get("totals") or {}
+    return ", ".join(f"{n} {outcome}" for outcome, n in totals.items() if n) or "nothing to do"
 
 
 def _row(certificate: Mapping[str, Any], now: datetime) -> tuple[str, ...]:

@@ -62,6 +62,14 @@ def test_renew_prints_a_table_with_expiry_and_next_renewal_then_plan_says_not_du
     assert (certificate["reason"], certificate["due"]) == ("NotDue", False)
     assert planned.stderr == ""
 
+    status = cli(world, "--quiet", "status")
+
+    assert status.returncode == 0, status.stderr
+    assert "Last runs (newest first):" in status.stdout
+    last_run = status.stdout.split("Last runs (newest first):")[1].splitlines()[1]
+    assert "cli/renew" in last_run
+    assert "1 renewed" in last_run
+
 
 def test_a_failure_exits_1_and_a_bad_configuration_exits_2_naming_the_field(
     world: SandboxWorld, tmp_path: Path

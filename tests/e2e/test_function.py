@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,24 @@ def test_the_configuration_object_and_its_events_delivery(world: SandboxWorld, t
     assert refused.status == 502
     assert f"RENEWER_CONFIG_OBJECT {location}" in refused.text
     assert "certificates[0].keyType" in refused.text
+
+
+def test_rollback_through_the_function_serves_the_earlier_version_again(
+    world: SandboxWorld, fn: FnServer
+):
+    first = only(report(fn.invoke(b"")))
+    time.sleep(1.1)  # RETIRE orders bundles by notBefore (one-second resolution)
+    second = only(report(fn.invoke(b'{"force": true}')))
+    assert served_serial(world) == pki.normalize_serial(second["serial"])
+
+    body = {"action": "rollback", "certificates": ["shop"], "version": first["version"]}
+    rolled = report(fn.invoke(json.dumps(body)))
+
+    assert (rolled["action"], only(rolled)["reason"]) == ("rollback", "Rollback")
+    assert only(rolled)["serial"] == first["serial"]
+    assert served_serial(world) == pki.normalize_serial(first["serial"])
+    assert orders(world) == 2  # no order for a rollback
+
+    refused = fn.invoke(json.dumps({**body, "version": 999}))
+    assert refused.status == 502
+    assert "shop: failed at" in refused.text
