@@ -122,7 +122,8 @@ class DeploymentError(RenewerError):
     """A target could not be switched: work request FAILED, or the read-back did not match.
 
     ``work_request_id`` is the OCI work request, when there was one; ``opc_request_id`` the
-    request id OCI support asks for.
+    request id OCI support asks for; ``error_codes`` the failed work request's ``errorCode``s
+    (``BAD_INPUT``: the change itself was refused; ``INTERNAL_ERROR``: OCI's side failed).
     """
 
     def __init__(
@@ -131,10 +132,12 @@ class DeploymentError(RenewerError):
         *,
         work_request_id: str | None = None,
         opc_request_id: str | None = None,
+        error_codes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.work_request_id = work_request_id
         self.opc_request_id = opc_request_id
+        self.error_codes = error_codes
 
 
 class SelfCheckFailed(RenewerError):

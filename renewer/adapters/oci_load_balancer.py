@@ -8,8 +8,9 @@ DEPLOY (ARCHITECTURE §3), for one :class:`~renewer.model.ListenerTarget`:
    (publicCertificate = the leaf, caCertificate = the rest of the chain), with an
    ``opc-retry-token`` derived from the load balancer and the bundle name, so a run killed while
    the work request is queued finds that same work request again instead of a 409 (OCI keeps a
-   token 24 h, so a FAILED create is answered again for that long: the same material fails the
-   same way); then wait for the work request;
+   token 24 h, so a FAILED create is answered again for that long: right when the input was
+   refused, BAD_INPUT; when OCI's side failed, INTERNAL_ERROR, the create is tried once more
+   with a fresh token); then wait for the work request;
 3. for each listener not on the bundle yet: re-read it, write it back whole with only
    ``sslConfiguration.certificateName`` changed (``if-match`` = the load balancer's ETag; one
    412 re-reads and retries), wait for the work request;
@@ -48,6 +49,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +76,7 @@ _FIRST_POLL = 0.1
 # GET may answer it, but UpdateListener refuses it as input [SDK docstring of cipherSuiteName].
 CUSTOMIZED_CIPHER_SUITE = "oci-customized-ssl-cipher-suite"
 _SUCCEEDED, _FAILED = "SUCCEEDED", "FAILED"
+_BAD_INPUT = "BAD_INPUT"  # a failed work request's errorCode when the change itself was refused
 _NOT_FOUND, _CONFLICT, _PRECONDITION_FAILED = 404, 409, 412
 _NO_DATE = datetime.min.replace(tzinfo=UTC)
 
@@ -260,19 +263,50 @@ class LoadBalancerDeployer:
                 ca_certificate=chain,
                 private_key=certificate.private_key_pem,
             )
-            with translate(action):
-                response = self._clients.load_balancer.create_certificate(
-                    details, lb_id, opc_retry_token=_retry_token("CreateCertificate", lb_id, bundle)
+            token = _retry_token("CreateCertificate", lb_id, bundle)
+            try:
+                return self._create_bundle(lb_id, bundle, details, token, action, deadline)
+            except DeploymentError as exc:
+                if _BAD_INPUT in exc.error_codes or not exc.error_codes:
+                    raise  # the bundle itself was refused: the same material fails the same way
+                # OCI's side failed. Its answer to that token is replayed for 24 h, so one
+                # more attempt needs a token of its own (and a bundle created meanwhile wins).
+                logger.warning(
+                    "lb_bundle_retry lb=%s bundle=%s failed_work_request=%s codes=%s",
+                    lb_id,
+                    bundle,
+                    exc.work_request_id,
+                    ",".join(exc.error_codes),
                 )
-            work_request = _work_request_id(response, action)
-            logger.info(
-                "lb_mutation op=CreateCertificate lb=%s listener=- bundle=%s work_request=%s",
-                lb_id,
-                bundle,
-                work_request,
+                existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
+                if existing is not None:
+                    _check_holds(existing, leaf, lb_id)
+                    return None
+                token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
+                return self._create_bundle(lb_id, bundle, details, token, action, deadline)
+
+    def _create_bundle(
+        self,
+        lb_id: str,
+        bundle: str,
+        details: Any,  # noqa: ANN401 - CreateCertificateDetails
+        token: str,
+        action: str,
+        deadline: float,
+    ) -> str:
+        with translate(action):
+            response = self._clients.load_balancer.create_certificate(
+                details, lb_id, opc_retry_token=token
             )
-            self._wait(work_request, action=action, deadline=deadline)
-            return work_request
+        work_request = _work_request_id(response, action)
+        logger.info(
+            "lb_mutation op=CreateCertificate lb=%s listener=- bundle=%s work_request=%s",
+            lb_id,
+            bundle,
+            work_request,
+        )
+        self._wait(work_request, action=action, deadline=deadline)
+        return work_request
 
     def _switch(
         self, lb_id: str, listener_name: str, bundle: str, deadline: float
@@ -394,7 +428,8 @@ class LoadBalancerDeployer:
                     f"{error.error_code}: {error.message}" for error in state.error_details or []
                 )
                 msg = f"{action}: work request {work_request} FAILED: {details or state.message}"
-                raise DeploymentError(msg, work_request_id=work_request)
+                codes = tuple(str(e.error_code) for e in state.error_details or [])
+                raise DeploymentError(msg, work_request_id=work_request, error_codes=codes)
             remaining = deadline - self._clock.monotonic()
             if remaining <= 0:
                 msg = (
@@ -571,9 +606,13 @@ def _not_before(bundle: SdkModel) -> datetime:
         return _NO_DATE
 
 
-def _retry_token(operation: str, lb_id: str, name: str) -> str:
-    """A retry token that is the same for the same change, across processes and restarts."""
-    return hashlib.sha256(f"{operation}\0{lb_id}\0{name}".encode()).hexdigest()[:48]
+def _retry_token(operation: str, lb_id: str, name: str, salt: str = "") -> str:
+    """A retry token that is the same for the same change, across processes and restarts.
+
+    ``salt`` makes a fresh one: OCI replays a token's first answer for 24 h, so the retry of a
+    create that OCI failed on its side (INTERNAL_ERROR) needs a token of its own.
+    """
+    return hashlib.sha256(f"{operation}\0{lb_id}\0{name}\0{salt}".encode()).hexdigest()[:48]
 
 
 def _work_request_id(response: SdkModel, action: str) -> str:

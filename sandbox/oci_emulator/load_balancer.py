@@ -210,6 +210,14 @@ class _BadInput(Exception):
     """A work request's apply-time check failed; the message goes into ``errorDetails``."""
 
 
+class InternalError(Exception):
+    """OCI's side failed a work request (errorCode ``INTERNAL_ERROR``).
+
+    Tests raise it from an ``EFFECTS`` entry to make a work request end FAILED for a reason
+    other than its input.
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # Request-body reading: typed fields whose errors name the field's JSON path.
 
@@ -1277,6 +1285,10 @@ class LoadBalancer:
         except _BadInput as exc:
             wr["outcome"] = FAILED
             wr["errorDetails"] = [{"errorCode": BAD_INPUT, "message": str(exc)}]
+            return
+        except InternalError as exc:
+            wr["outcome"] = FAILED
+            wr["errorDetails"] = [{"errorCode": "INTERNAL_ERROR", "message": str(exc)}]
             return
         entry["config"] = config
         entry["privateKeys"] = keys

@@ -669,3 +669,52 @@ def test_no_private_key_or_secret_content_in_logs_or_report(
         for name in objects(world, bucket):
             body = storage.get_object(NAMESPACE, bucket, name).data.content.decode()
             assert "PRIVATE KEY" not in body, name
+
+
+def test_a_bundle_create_that_oci_fails_on_its_side_is_retried_once_with_a_fresh_token(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+):
+    # OCI replays a retry token's first answer for 24 h: without a fresh token, the retry (and
+    # every run that day) would get the same FAILED work request back.
+    apply_create = lb_emulator.EFFECTS["createCertificate"]
+    failures = iter([lb_emulator.InternalError("Injected: an internal error.")])
+
+    def failing_once(config: Any, keys: dict[str, str], payload: Any) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        apply_create(config, keys, payload)
+
+    monkeypatch.setitem(lb_emulator.EFFECTS, "createCertificate", failing_once)
+
+    report = only(world.service().run(budget_s=BUDGET))
+
+    assert report.outcome is Outcome.RENEWED, report.to_dict()
+    creates = [
+        e
+        for e in world.emulator.requests
+        if e["operation"] == "CreateCertificate" and e["path"].startswith("/20170115/")
+    ]
+    assert len(creates) == 2
+    assert work_request_states(world).count("FAILED") == 1
+    assert served_serial(world) == pki.normalize_serial(report.serial or "")
+
+
+def test_a_bundle_refused_as_bad_input_is_not_retried(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+):
+    def refusing(config: Any, keys: dict[str, str], payload: Any) -> None:
+        raise lb_emulator._BadInput("Injected: the certificate was refused.")
+
+    monkeypatch.setitem(lb_emulator.EFFECTS, "createCertificate", refusing)
+
+    report = only(world.service().run(budget_s=BUDGET))
+
+    assert (report.outcome, report.failed_step) == (Outcome.FAILED, "deploy")
+    assert "BAD_INPUT" in (report.error or "")
+    creates = [
+        e
+        for e in world.emulator.requests
+        if e["operation"] == "CreateCertificate" and e["path"].startswith("/20170115/")
+    ]
+    assert len(creates) == 1
