@@ -176,6 +176,10 @@ class Lease(Protocol):
         """Delete the lease of ``name`` if it has expired; the removed lease, or None."""
         ...
 
+    def current(self, name: str) -> LeaseHandle | None:
+        """Read-only: the lease stored for ``name`` (holder, expiry), expired or not; or None."""
+        ...
+
 
 class StateRepository(Protocol):
     """Derived per-certificate state (failures, ARI answer, what is deployed where).

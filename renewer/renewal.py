@@ -960,12 +960,16 @@ class RenewalService:
             if job.decision is not None
             else "rollback"
         )
-        return self._report(
-            job,
-            Outcome.SKIPPED,
-            RunReason.LOCKED,
-            f"another run holds the lease (holder and expiry unknown here); left to it ({what})",
+        try:
+            held = self._leases.current(job.name)
+        except RenewerError:
+            held = None  # only for the message: the outcome is Locked either way
+        who = (
+            f"run {held.holder} holds the lease until {held.expires_at.isoformat()}"
+            if held is not None
+            else "another run holds the lease"
         )
+        return self._report(job, Outcome.SKIPPED, RunReason.LOCKED, f"{who}; left to it ({what})")
 
     def _deferred(self, job: _Job, exc: _BudgetExhaustedError) -> CertificateReport:
         message = str(exc)

@@ -377,6 +377,13 @@ class ObjectStorageLease:
                 refused.request_id,
             )
 
+    def current(self, name: str) -> LeaseHandle | None:
+        """Read-only: the stored lease of ``name`` (one GetObject), or None (none, unreadable)."""
+        current = self._read(naming.lease_object(name))
+        if current is None or current.record is None:
+            return None
+        return _handle(name, current.record, current.etag)
+
     def remove_expired(self, name: str) -> LeaseHandle | None:
         """Delete the lease of ``name`` if it expired (``If-Match`` its ETag); what was removed.
 

@@ -280,6 +280,20 @@ def test_a_live_lease_is_not_given_to_another_holder(leases: Contract):
     assert lease.acquire(CERT, holder="run-b", ttl=TTL) is None
 
 
+def test_current_tells_who_holds_the_lease_and_until_when(leases: Contract):
+    lease: Lease = leases.port
+    assert lease.current(CERT) is None
+    handle = lease.acquire(CERT, holder="run-a", ttl=TTL)
+    assert handle is not None
+
+    held = lease.current(CERT)
+
+    assert held is not None
+    assert (held.holder, held.expires_at, held.tag) == ("run-a", handle.expires_at, handle.tag)
+    lease.release(handle)
+    assert lease.current(CERT) is None
+
+
 def test_an_expired_lease_is_taken_over(leases: Contract):
     lease: Lease = leases.port
     first = lease.acquire(CERT, holder="run-a", ttl=TTL)

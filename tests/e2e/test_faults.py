@@ -431,6 +431,9 @@ def test_two_concurrent_runs_issue_once(world: SandboxWorld):
 
     outcomes = sorted((r.outcome, r.reason) for r in done)
     assert outcomes == [(Outcome.RENEWED, "Missing"), (Outcome.SKIPPED, "Locked")]
+    winner = next(i for i, r in enumerate(done) if r.outcome is Outcome.RENEWED)
+    locked = next(r for r in done if r.outcome is Outcome.SKIPPED)
+    assert f"run holder-{winner} holds the lease until " in locked.message
     assert_converged(world, expected_orders=1)
 
 

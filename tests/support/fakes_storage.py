@@ -96,7 +96,7 @@ class InMemoryLease:
         return _handle(name, current)
 
     def current(self, name: str) -> LeaseHandle | None:
-        """The lease stored for ``name``, expired or not (for assertions)."""
+        """The lease stored for ``name``, expired or not."""
         with self._lock:
             entry = self._entries.get(name)
             return None if entry is None else _handle(name, entry)

@@ -482,6 +482,8 @@ def test_a_lease_held_by_another_run_skips_without_any_write(world: World):
     held = world.lease.current("shop")
     assert held is not None
     assert held.holder == "other-run"
+    # The report says who holds it and until when (what an operator asks next).
+    assert f"run other-run holds the lease until {held.expires_at.isoformat()}" in result.message
 
 
 def test_a_certificate_stored_by_another_run_meanwhile_is_not_ordered_again(world: World):
