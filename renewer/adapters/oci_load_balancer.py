@@ -126,6 +126,10 @@ class LoadBalancerDeployer:
         self._prefix = naming.check_prefix(prefix)
         self._clock = clock
         self._poll_interval = poll_interval
+        # The bundles listeners were switched away from, per (load balancer, certificate name):
+        # RETIRE keeps them first when notBefore (one-second resolution) ties.
+        self._left: dict[tuple[str, str], set[str]] = {}
+        self._left_lock = threading.Lock()
 
     # ------------------------------------------------------------------ Deployer
 
@@ -174,6 +178,10 @@ class LoadBalancerDeployer:
             if done is not None:
                 switched[listener_name] = done
                 work_requests.append(done[0])
+                left = (done[1].get("ssl_configuration") or {}).get("certificate_name")
+                if left:
+                    with self._left_lock:
+                        self._left.setdefault((lb_id, name), set()).add(str(left))
         self._verify(lb_id, listeners, bundle, switched)
         return DeployedTarget(
             target, bundle, changed=bool(work_requests), work_requests=tuple(work_requests)
@@ -232,7 +240,10 @@ class LoadBalancerDeployer:
             if naming.owns_bundle(bundle.certificate_name, name, prefix=self._prefix)
             and bundle.certificate_name not in used
         ]
-        unused.sort(key=_not_before, reverse=True)
+        with self._left_lock:
+            left = set(self._left.get((lb_id, name), ()))
+        # Newest first; among equal notBefore (same second), the bundle a listener just left.
+        unused.sort(key=lambda b: (_not_before(b), b.certificate_name in left), reverse=True)
         return [
             bundle.certificate_name
             for bundle in unused[keep_previous:]

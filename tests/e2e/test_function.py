@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,7 +303,6 @@ def test_rollback_through_the_function_serves_the_earlier_version_again(
     world: SandboxWorld, fn: FnServer
 ):
     first = only(report(fn.invoke(b"")))
-    time.sleep(1.1)  # RETIRE orders bundles by notBefore (one-second resolution)
     second = only(report(fn.invoke(b'{"force": true}')))
     assert served_serial(world) == pki.normalize_serial(second["serial"])
 
