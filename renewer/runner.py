@@ -75,8 +75,6 @@ def execute(
     *,
     call_id: str,
     budget_s: float,
-    build: Callable[..., RenewalService] | None = None,
-    clients: OciClients | None = None,
 ) -> Result:
     """Run ``invocation``.
 
@@ -85,8 +83,6 @@ def execute(
         environment: the validated environment.
         call_id: this invocation's id (the lease holder, the journal's key, every log line).
         budget_s: seconds the run may take.
-        build: ``build_service``-compatible factory (tests inject a clock through it).
-        clients: OCI clients to reuse (default: built from ``environment``).
 
     """
     if invocation.ignored is not None:
@@ -95,17 +91,16 @@ def execute(
 
     from renewer.adapters.oci_clients import OciClients  # noqa: PLC0415 - the SDK, on use
 
+    clients = None
     if environment.config_object is not None:
-        clients = clients or OciClients(environment.oci_settings())
+        clients = OciClients(environment.oci_settings())
     # An inline document is validated before credentials are even loaded (rule 6).
     config = load_configuration(environment, clients)
     clients = clients or OciClients(environment.oci_settings())
     names = list(invocation.certificates) or None
     for name in names or ():
         config.certificate(name)  # ConfigError listing the configured names
-    service = _service(
-        config, environment, clients, call_id=call_id, build=build, budget_s=budget_s
-    )
+    service = _service(config, environment, clients, call_id=call_id, budget_s=budget_s)
     action = invocation.effective_action
     logger.info(
         "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
@@ -180,7 +175,6 @@ def _service(
     clients: OciClients,
     *,
     call_id: str,
-    build: Callable[..., RenewalService] | None,
     budget_s: float,
 ) -> RenewalService:
     from renewer.wiring import build_service  # noqa: PLC0415 - acme and the adapters, on use
@@ -202,4 +196,4 @@ def _service(
             self_check_resolve=dict(loopback.resolve) or None,
             tls_address_override=loopback.address_override,
         )
-    return (build or build_service)(config, **options)
+    return build_service(config, **options)
