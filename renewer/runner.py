@@ -97,48 +97,51 @@ def execute(
     # An inline document is validated before credentials are even loaded (rule 6).
     config = load_configuration(environment, clients)
     clients = clients or OciClients(environment.oci_settings())
-    names = list(invocation.certificates) or None
-    for name in names or ():
-        config.certificate(name)  # ConfigError listing the configured names
-    service = _service(config, environment, clients, call_id=call_id, budget_s=budget_s)
-    action = invocation.effective_action
-    logger.info(
-        "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
-        action,
-        invocation.trigger,
-        ",".join(names or ["*"]),
-        invocation.force,
-        budget_s,
-    )
-    report: RenewalReport
-    match action:
-        case Action.RENEW:
-            report = service.run(budget_s=budget_s, names=names, force=invocation.force)
-        case Action.PLAN | Action.STATUS:
-            report = service.plan(names)
-        case Action.ROLLBACK:
-            version = invocation.version or 0  # parse_payload requires it for a rollback
-            report = service.rollback((names or [""])[0], version, budget_s=budget_s)
-    document = json.loads(report.to_json())
-    document["action"] = str(action)
-    document["trigger"] = str(invocation.trigger)
-    document["call_id"] = call_id
-    operations = _operations(config, clients)
-    if operations is not None and action in (Action.RENEW, Action.ROLLBACK):
-        # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
-        run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
-        after = operations.after_run(report, run)
-        document["journal"] = after.journal_object
-    if operations is not None and action is Action.STATUS:
-        document["runs"] = _journal_reads(
-            lambda: [_run_summary(record) for record in operations.last_runs(STATUS_RUNS)]
+    try:
+        names = list(invocation.certificates) or None
+        for name in names or ():
+            config.certificate(name)  # ConfigError listing the configured names
+        service = _service(config, environment, clients, call_id=call_id, budget_s=budget_s)
+        action = invocation.effective_action
+        logger.info(
+            "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
+            action,
+            invocation.trigger,
+            ",".join(names or ["*"]),
+            invocation.force,
+            budget_s,
         )
-        for certificate in document["certificates"]:
-            name = str(certificate["name"])
-            certificate["history"] = _journal_reads(
-                functools.partial(operations.certificate_history, name, limit=STATUS_HISTORY)
+        report: RenewalReport
+        match action:
+            case Action.RENEW:
+                report = service.run(budget_s=budget_s, names=names, force=invocation.force)
+            case Action.PLAN | Action.STATUS:
+                report = service.plan(names)
+            case Action.ROLLBACK:
+                version = invocation.version or 0  # parse_payload requires it for a rollback
+                report = service.rollback((names or [""])[0], version, budget_s=budget_s)
+        document = json.loads(report.to_json())
+        document["action"] = str(action)
+        document["trigger"] = str(invocation.trigger)
+        document["call_id"] = call_id
+        operations = _operations(config, clients)
+        if operations is not None and action in (Action.RENEW, Action.ROLLBACK):
+            # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
+            run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
+            after = operations.after_run(report, run)
+            document["journal"] = after.journal_object
+        if operations is not None and action is Action.STATUS:
+            document["runs"] = _journal_reads(
+                lambda: [_run_summary(record) for record in operations.last_runs(STATUS_RUNS)]
             )
-    return Result(document, failed=report.failed, summary=report.summary(), report=report)
+            for certificate in document["certificates"]:
+                name = str(certificate["name"])
+                certificate["history"] = _journal_reads(
+                    functools.partial(operations.certificate_history, name, limit=STATUS_HISTORY)
+                )
+        return Result(document, failed=report.failed, summary=report.summary(), report=report)
+    finally:
+        clients.close()  # a warm container must not keep this invocation's connections
 
 
 def _operations(config: Config, clients: OciClients) -> Operations | None:

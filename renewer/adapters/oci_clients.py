@@ -19,9 +19,9 @@ always keeping OCI's ``opc-request-id`` (what OCI support asks for).
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,16 +134,19 @@ class OciClients:
         self.settings = settings
         self._config, self._signer = _credentials(settings)
         self._retry = retry_strategy(settings)
+        # Built once per instance, shared by threads. Not functools.cache on the methods: its
+        # process-wide cache would keep every instance (and its HTTP connections) alive, and a
+        # warm function container builds one instance per invocation.
+        self._built: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:  # noqa: ANN401 - the SDK's client classes
         """The SDK client for ``service`` (one of :data:`SERVICES`)."""
         return self._client(service)
 
-    @functools.cache  # noqa: B019 - one instance per process; clients live as long as it
     def _client(self, service: str) -> Any:  # noqa: ANN401
         return self._build(_CLIENT_CLASSES[service], self.settings.endpoints.get(service))
 
-    @functools.cache  # noqa: B019 - as above
     def kms_management(self, management_endpoint: str) -> Any:  # noqa: ANN401
         """``oci.key_management.KmsManagementClient`` for one vault's management endpoint.
 
@@ -153,6 +156,23 @@ class OciClients:
         return self._build("oci.key_management.KmsManagementClient", management_endpoint)
 
     def _build(self, qualified: str, endpoint: str | None) -> Any:  # noqa: ANN401
+        key = (qualified, endpoint)
+        with self._lock:
+            built = self._built.get(key)
+            if built is None:
+                built = self._built[key] = self._new(qualified, endpoint)
+            return built
+
+    def close(self) -> None:
+        """Close every client's HTTP connections (the instance may still be used after)."""
+        with self._lock:
+            built, self._built = list(self._built.values()), {}
+        for client in built:
+            session = getattr(getattr(client, "base_client", None), "session", None)
+            if session is not None:
+                session.close()
+
+    def _new(self, qualified: str, endpoint: str | None) -> Any:  # noqa: ANN401
         module_name, _, class_name = qualified.rpartition(".")
         module = __import__(module_name, fromlist=[class_name])
         kwargs: dict[str, Any] = {

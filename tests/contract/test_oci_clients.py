@@ -3,6 +3,8 @@ bounded retries, error translation with the opc-request-id."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import oci
@@ -164,3 +166,28 @@ def test_unreachable_oci_is_transient(tmp_path, monkeypatch):
     )
     with pytest.raises(TransientError, match="cannot reach OCI"), translate("read the namespace"):
         clients.object_storage.get_namespace()
+
+
+def test_an_instance_and_its_connections_are_freed_once_unused(emulator, tmp_path):
+    # A warm function container builds one OciClients per invocation: nothing may keep old
+    # instances (and their open connections) alive.
+    clients = operator_clients(emulator, tmp_path)
+    assert clients.object_storage is clients.object_storage  # built once per instance
+    clients.object_storage.get_namespace()
+    gone = weakref.ref(clients)
+
+    del clients
+    gc.collect()
+
+    assert gone() is None
+
+
+def test_close_releases_the_connections_and_the_clients_still_work(emulator, tmp_path):
+    clients = operator_clients(emulator, tmp_path)
+    first = clients.object_storage
+    first.get_namespace()
+
+    clients.close()
+
+    assert clients.object_storage is not first  # rebuilt on next use
+    assert clients.object_storage.get_namespace().data
