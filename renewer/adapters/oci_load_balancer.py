@@ -309,15 +309,7 @@ class LoadBalancerDeployer:
             response = self._clients.load_balancer.create_certificate(
                 details, lb_id, opc_retry_token=token
             )
-        work_request = _work_request_id(response, action)
-        logger.info(
-            "lb_mutation op=CreateCertificate lb=%s listener=- bundle=%s work_request=%s",
-            lb_id,
-            bundle,
-            work_request,
-        )
-        self._wait(work_request, action=action, deadline=deadline)
-        return work_request
+        return self._follow(response, "CreateCertificate", lb_id, "-", bundle, action, deadline)
 
     def _switch(
         self, lb_id: str, listener_name: str, bundle: str, deadline: float
@@ -355,15 +347,9 @@ class LoadBalancerDeployer:
                         "lb_retry lb=%s listener=%s reason=etag_changed", lb_id, listener_name
                     )
                     continue
-                work_request = _work_request_id(response, action)
-                logger.info(
-                    "lb_mutation op=UpdateListener lb=%s listener=%s bundle=%s work_request=%s",
-                    lb_id,
-                    listener_name,
-                    bundle,
-                    work_request,
+                work_request = self._follow(
+                    response, "UpdateListener", lb_id, listener_name, bundle, action, deadline
                 )
-                self._wait(work_request, action=action, deadline=deadline)
                 return work_request, oci.util.to_dict(current)
 
     def _verify(
@@ -405,17 +391,33 @@ class LoadBalancerDeployer:
                     logger.info("retire skipped lb=%s bundle=%s reason=gone", lb_id, bundle)
                     return False
                 raise
-            work_request = _work_request_id(response, action)
-            logger.info(
-                "lb_mutation op=DeleteCertificate lb=%s listener=- bundle=%s work_request=%s",
-                lb_id,
-                bundle,
-                work_request,
-            )
-            self._wait(work_request, action=action, deadline=deadline)
+            self._follow(response, "DeleteCertificate", lb_id, "-", bundle, action, deadline)
             return True
 
     # ------------------------------------------------------------------ plumbing
+
+    def _follow(
+        self,
+        response: Any,  # noqa: ANN401 - an SDK response
+        operation: str,
+        lb_id: str,
+        listener: str,
+        bundle: str,
+        action: str,
+        deadline: float,
+    ) -> str:
+        """Log an accepted mutation and wait for its work request; the work request id."""
+        work_request = _work_request_id(response, action)
+        logger.info(
+            "lb_mutation op=%s lb=%s listener=%s bundle=%s work_request=%s",
+            operation,
+            lb_id,
+            listener,
+            bundle,
+            work_request,
+        )
+        self._wait(work_request, action=action, deadline=deadline)
+        return work_request
 
     def _read(self, lb_id: str) -> _Snapshot:
         with translate(f"read load balancer {lb_id}"):
