@@ -38,6 +38,7 @@ def handler(ctx: context.InvokeContext, data: io.BytesIO | None = None) -> respo
     """Run the requested action; see the module docstring for the response contract."""
     call_id = ctx.CallID() or f"local-{uuid.uuid4().hex[:12]}"
     logs.set_call_id(call_id)
+    logs.configure()  # JSON lines from the first one, even when the environment is wrong
     try:
         environment = Environment.from_env(os.environ)
         logs.configure(environment.log_level)
@@ -51,7 +52,6 @@ def handler(ctx: context.InvokeContext, data: io.BytesIO | None = None) -> respo
         )
     except RenewerError as exc:
         # Our errors are secret-free by contract (renewer.errors); they name the fix.
-        logs.configure()
         logger.error("invocation_failed error_type=%s error=%s", type(exc).__name__, exc)  # noqa: TRY400 - the message is the point; no traceback for a bad request
         raise InvocationFailedError(f"{type(exc).__name__}: {exc}") from None
     except Exception as exc:

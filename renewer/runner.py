@@ -124,7 +124,8 @@ def execute(
         document["action"] = str(action)
         document["trigger"] = str(invocation.trigger)
         document["call_id"] = call_id
-        operations = _operations(config, clients)
+        # A plan reports nothing to operators; the other actions post, record or read the journal.
+        operations = None if action is Action.PLAN else _operations(config, clients)
         if operations is not None and action in (Action.RENEW, Action.ROLLBACK):
             # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
             run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
