@@ -15,6 +15,8 @@ error (the message says what to fix).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
@@ -26,7 +28,7 @@ from typing import IO, Any
 
 from renewer.environment import Environment
 from renewer.errors import ConfigError, RenewerError
-from renewer.invocation import Action, Invocation, Trigger
+from renewer.invocation import Action, Invocation, Trigger, parse_payload
 from renewer.runner import Result, budget_from_deadline, execute
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -123,19 +125,17 @@ def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str,
 
 
 def _invocation(args: argparse.Namespace) -> Invocation:
-    action = Action(args.action)
-    names = tuple(dict.fromkeys(args.certificates))
-    if action is Action.ROLLBACK and len(names) != 1:
-        msg = "rollback needs exactly one certificate name"
-        raise ConfigError(msg)
-    return Invocation(
-        action=action,
-        certificates=names,
-        force=getattr(args, "force", False),
-        dry_run=getattr(args, "dry_run", False),
-        version=getattr(args, "version", None),
-        trigger=Trigger.CLI,
-    )
+    """The flags as the function's payload, validated by the same rules (parse_payload)."""
+    payload: dict[str, object] = {
+        "action": args.action,
+        "certificates": list(dict.fromkeys(args.certificates)),
+    }
+    for flag, field in (("force", "force"), ("dry_run", "dryRun"), ("version", "version")):
+        value = getattr(args, flag, None)
+        if value is not None and value is not False:  # not `in (None, False)`: 0 == False
+            payload[field] = value
+    parsed = parse_payload(json.dumps(payload).encode())
+    return dataclasses.replace(parsed, trigger=Trigger.CLI)
 
 
 class _ProgressFormatter(logging.Formatter):

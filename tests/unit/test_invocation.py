@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from renewer import cli
 from renewer.environment import Environment
 from renewer.errors import ConfigError
 from renewer.invocation import (
@@ -229,3 +230,26 @@ def test_the_budget_keeps_a_reserve_before_the_deadline():
     assert budget_from_deadline(1000.0 + 200, now=1000.0) == 200 - RESERVE_S
     assert budget_from_deadline(1000.0 + 1, now=1000.0) == MIN_BUDGET_S
     assert budget_from_deadline(None) == 270.0
+
+
+# ------------------------------------------------------------------------------ the CLI's flags
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["renew", "--force", "--dry-run"], '"force" and "dryRun" exclude each other'),
+        (["rollback", "a", "b", "--version", "2"], "rollback needs exactly one certificate"),
+        (["rollback", "a", "--version", "0"], "version must be a positive integer"),
+    ],
+)
+def test_the_cli_validates_its_flags_as_the_function_validates_a_payload(
+    argv: list[str], expected: str, tmp_path, capsys: pytest.CaptureFixture[str]
+):
+    config = tmp_path / "config.json"
+    config.write_text("{}")  # never read: the flags are refused first
+
+    status = cli.main(["--config", str(config), *argv])
+
+    assert status == cli.EXIT_USAGE
+    assert expected in capsys.readouterr().err
