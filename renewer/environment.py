@@ -166,8 +166,8 @@ def read_configuration_object(clients: OciClients, location: str) -> str:
     action = (
         f"read the configuration object {name!r} from bucket {bucket!r} (RENEWER_CONFIG_OBJECT)"
     )
+    namespace = clients.namespace()
     with translate(action):
-        namespace = str(clients.object_storage.get_namespace().data)
         response = clients.object_storage.get_object(namespace, bucket, name)
     content = response.data.content
     try:

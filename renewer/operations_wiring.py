@@ -8,7 +8,7 @@ with ``operations.metrics`` enabled, notifications only with a topic, the journa
 
 from __future__ import annotations
 
-from renewer.adapters.oci_clients import OciClients, OciSettings, translate
+from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_journal import ObjectStorageNoticeStates, ObjectStorageRunJournal
 from renewer.adapters.oci_monitoring import MonitoringMetricsSink
 from renewer.adapters.oci_notifications import NotificationsTopicPublisher
@@ -56,7 +56,7 @@ def build_operations(
     resources = config.oci
     needs_bucket = settings.journal.enabled or settings.notifications.enabled
     if needs_bucket and namespace is None:
-        namespace = resources.namespace or _namespace(clients)
+        namespace = resources.namespace or clients.namespace()
     namespace = namespace or ""
     bucket = resources.state_bucket
     metrics = None
@@ -88,9 +88,3 @@ def build_operations(
         notice_states=states,
         journal=journal,
     )
-
-
-def _namespace(clients: OciClients) -> str:
-    """The tenancy's Object Storage namespace (one GetNamespace call, needs no policy)."""
-    with translate("look up the Object Storage namespace"):
-        return str(clients.object_storage.get_namespace().data)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from renewer.adapters.acme_issuer import AcmeIssuer, ExternalAccountBinding
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
-from renewer.adapters.oci_clients import OciClients, OciSettings, translate
+from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
     ObjectStorageChallengeStore,
@@ -86,7 +86,7 @@ def build_service(
     resources = config.oci
     prefix = resources.name_prefix
     clients = clients or OciClients(oci)
-    namespace = resources.namespace or _namespace(clients)
+    namespace = resources.namespace or clients.namespace()
     vault = {
         "compartment_id": resources.compartment_id,
         "vault_id": resources.vault_id,
@@ -144,12 +144,6 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
     )
-
-
-def _namespace(clients: OciClients) -> str:
-    """The tenancy's Object Storage namespace (one GetNamespace call, needs no policy)."""
-    with translate("look up the Object Storage namespace"):
-        return str(clients.object_storage.get_namespace().data)
 
 
 def _deployers(

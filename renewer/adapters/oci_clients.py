@@ -139,6 +139,7 @@ class OciClients:
         # warm function container builds one instance per invocation.
         self._built: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
+        self._namespace: str | None = None
 
     def client(self, service: str) -> Any:  # noqa: ANN401 - the SDK's client classes
         """The SDK client for ``service`` (one of :data:`SERVICES`)."""
@@ -162,6 +163,18 @@ class OciClients:
             if built is None:
                 built = self._built[key] = self._new(qualified, endpoint)
             return built
+
+    def namespace(self) -> str:
+        """The tenancy's Object Storage namespace: one GetNamespace (no policy needed), cached.
+
+        Raises:
+            ConfigError / TransientError: as :func:`translate` says.
+
+        """
+        if self._namespace is None:
+            with translate("look up the Object Storage namespace"):
+                self._namespace = str(self.object_storage.get_namespace().data)
+        return self._namespace
 
     def close(self) -> None:
         """Close every client's HTTP connections (the instance may still be used after)."""

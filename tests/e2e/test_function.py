@@ -110,6 +110,9 @@ def test_scheduled_run_issues_then_skips_then_a_forced_run_replaces(
     private = f"/b/{STATE_BUCKET}/o/"
     assert [m for m in mutations(world, mark) if private not in m] == []
     assert any("/o/journal%2F" in m for m in mutations(world, mark))
+    # The namespace is looked up once per invocation, shared by the service and the sinks.
+    lookups = [e for e in world.emulator.requests[mark:] if e["operation"] == "GetNamespace"]
+    assert len(lookups) == 1
     assert orders(world) == orders_before
 
     forced = only(report(fn.invoke(json.dumps({"action": "renew", "force": True}))))
