@@ -133,8 +133,30 @@ class CertificatesServiceDeployer:
         return DeployedTarget(target, None, changed=True)
 
     def check(self, target: Target) -> None:
-        """Read-only: the Certificates-service certificate exists (ConfigError otherwise)."""
-        self._get(_service_target(target).certificate_id)
+        """Read-only: the certificate exists, is ACTIVE and takes imported versions.
+
+        Raises:
+            ConfigError: it does not exist (or no policy lets the function read it), it is not
+                ACTIVE (e.g. pending deletion), or it is issued by an OCI CA (``configType``
+                other than IMPORTED), which cannot take a version from elsewhere.
+
+        """
+        certificate_id = _service_target(target).certificate_id
+        certificate, _etag = self._get(certificate_id)
+        where = f"Certificates-service certificate {certificate_id} (targets[].certificateId)"
+        if certificate.lifecycle_state != "ACTIVE":
+            msg = (
+                f"{where} is {certificate.lifecycle_state}, not ACTIVE: cancel its deletion"
+                " or name another certificate"
+            )
+            raise ConfigError(msg)
+        if certificate.config_type != "IMPORTED":
+            msg = (
+                f"{where} is {certificate.config_type}: only an IMPORTED certificate can take"
+                " the renewer's certificates; create one by importing (oci certs-mgmt certificate"
+                " create-by-importing-config) and target it"
+            )
+            raise ConfigError(msg)
 
     def is_serving(self, name: str, certificate: StoredCertificate, target: Target) -> bool:
         """Read-only: the target certificate's CURRENT version has this serial."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import oci
 import pytest
 
 from renewer.environment import Environment
@@ -37,6 +38,7 @@ from sandbox.world import (
     LB_ID,
     OTHER_VAULT_KEY_ID,
     RSA_KEY_ID,
+    SERVICE_CERTIFICATE_ID,
     SandboxWorld,
 )
 
@@ -244,3 +246,29 @@ def test_a_configuration_that_cannot_set_up_a_run_is_refused_without_changes(
     assert [
         e for e in world.emulator.requests[mark:] if e["method"] not in ("GET", "HEAD", "POST")
     ] == []
+
+
+@pytest.mark.world(service_certificate=True)
+def test_a_certificates_service_target_pending_deletion_fails_before_any_order(
+    world: SandboxWorld, run: Any
+):
+    operator = oci.certificates_management.CertificatesManagementClient(
+        world.operator_config(),
+        service_endpoint=world.emulator.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+    )
+    operator.schedule_certificate_deletion(
+        SERVICE_CERTIFICATE_ID,
+        oci.certificates_management.models.ScheduleCertificateDeletionDetails(),
+    )
+    mark = len(world.emulator.requests)
+
+    result = run(world.config_document())
+
+    (certificate,) = result.document["certificates"]
+    assert (certificate["outcome"], certificate["failed_step"]) == ("failed", "check")
+    assert f"{SERVICE_CERTIFICATE_ID} (targets[].certificateId) is PENDING_DELETION" in (
+        certificate["error"] or ""
+    )
+    assert orders(world) == 0
+    assert changes(world, mark) == []
