@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+import time
 from collections import Counter
 from types import TracebackType
 from typing import Self
@@ -68,6 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         body = None
         if path.startswith(CHALLENGE_PREFIX):
+            if self.server.delay:
+                time.sleep(self.server.delay)  # a slow frontend: validation outlasts a poll
             token = path[len(CHALLENGE_PREFIX) :]
             if _TOKEN.fullmatch(token):
                 body = self.server.store.get(token)
@@ -97,12 +100,14 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], store: InMemoryChallengeStore) -> None:
         super().__init__(address, _Handler)
         self.store = store
+        self.delay = 0.0
 
 
 class ChallengeHTTPServer:
     """Serve an :class:`InMemoryChallengeStore` over HTTP on ``host:port`` (0 = pick a free port).
 
-    Context manager; ``port`` is the bound port once entered.
+    Context manager; ``port`` is the bound port once entered. ``delay`` (seconds, default 0)
+    holds every token answer back, for tests that need validation to outlast a poll.
     """
 
     def __init__(
@@ -116,6 +121,15 @@ class ChallengeHTTPServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+    @property
+    def delay(self) -> float:
+        """Seconds each token answer is held back."""
+        return self._server.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self._server.delay = seconds
 
     def __enter__(self) -> Self:
         self._thread.start()

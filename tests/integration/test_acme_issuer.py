@@ -328,6 +328,9 @@ def test_retry_after_is_honoured(acme, issue):
     clock = RecordingClock()
     # Our own cadence never waits more than 20 ms here, so a long sleep can only be the CA's.
     fast = PollingPolicy(initial=0.01, maximum=0.02)
+    # Validation must outlast our first poll, or there is no pending answer to carry a
+    # Retry-After (on a loaded machine Pebble could otherwise validate first).
+    acme.server.delay = 0.3
     issue(acme.issuer(clock=clock, polling=fast), names(1))
     # Pebble sends "2" or an HTTP-date two seconds ahead, truncated to the second: the wait we
     # compute from it is 1-2 s minus transit, so it may land a hair under 1 s. Anything over
