@@ -36,59 +36,42 @@ resource "oci_monitoring_alarm" "function_errors" {
   freeform_tags                = local.tags
 }
 
-resource "oci_monitoring_alarm" "expiry" {
-  count = var.metrics_namespace == null ? 0 : 1
-
-  compartment_id                                = var.compartment_ocid
-  display_name                                  = "${var.name_prefix}-certificate-expiring"
-  is_enabled                                    = true
-  metric_compartment_id                         = var.compartment_ocid
-  namespace                                     = var.metrics_namespace
-  query                                         = "days_to_expiry[1d].min() < ${var.expiry_alarm_days}"
-  severity                                      = "CRITICAL"
-  body                                          = "A certificate managed by the ACME renewer expires in less than ${var.expiry_alarm_days} days and has not been renewed."
-  message_format                                = "ONS_OPTIMIZED"
-  pending_duration                              = "PT5M"
-  repeat_notification_duration                  = "PT24H"
-  is_notifications_per_metric_dimension_enabled = true
-  destinations                                  = [oci_ons_notification_topic.this.id]
-  freeform_tags                                 = local.tags
+# Alarms on the renewer's own metrics (renewer/operations/metrics.py), when metrics are posted.
+# Windows are one day because datapoints come from the scheduled runs only (twice a day by
+# default): a one-hour window would be empty between runs. "silent" fires when no
+# days_to_expiry arrived for 36 h (three runs): the schedule or the function is broken before
+# it can post, and nothing is being renewed.
+locals {
+  metric_alarms = var.metrics_namespace == null ? {} : {
+    certificate-expiring = {
+      query    = "days_to_expiry[1d].min() < ${var.expiry_alarm_days}"
+      severity = "CRITICAL"
+      body     = "A certificate managed by the ACME renewer expires in less than ${var.expiry_alarm_days} days and has not been renewed."
+    }
+    renewal-keeps-failing = {
+      query    = "consecutive_failures[1d].max() >= 3"
+      severity = "WARNING"
+      body     = "Renewing a certificate managed by the ACME renewer failed three times in a row."
+    }
+    renewer-silent = {
+      query    = "days_to_expiry[1d].groupBy(certificateName).absent(36h)"
+      severity = "CRITICAL"
+      body     = "The ACME renewer has posted no days_to_expiry for 36 hours: the schedule, the function or its access to Monitoring is broken, and nothing is being renewed."
+    }
+  }
 }
 
-resource "oci_monitoring_alarm" "consecutive_failures" {
-  count = var.metrics_namespace == null ? 0 : 1
+resource "oci_monitoring_alarm" "metrics" {
+  for_each = local.metric_alarms
 
   compartment_id                                = var.compartment_ocid
-  display_name                                  = "${var.name_prefix}-renewal-keeps-failing"
+  display_name                                  = "${var.name_prefix}-${each.key}"
   is_enabled                                    = true
   metric_compartment_id                         = var.compartment_ocid
   namespace                                     = var.metrics_namespace
-  query                                         = "consecutive_failures[1d].max() >= 3"
-  severity                                      = "WARNING"
-  body                                          = "Renewing a certificate managed by the ACME renewer failed three times in a row."
-  message_format                                = "ONS_OPTIMIZED"
-  pending_duration                              = "PT5M"
-  repeat_notification_duration                  = "PT24H"
-  is_notifications_per_metric_dimension_enabled = true
-  destinations                                  = [oci_ons_notification_topic.this.id]
-  freeform_tags                                 = local.tags
-}
-
-# The renewer went silent: no days_to_expiry at all for 36 h (three scheduled runs at the default
-# twice-a-day schedule), e.g. the schedule or the function is broken before it can post. Windows
-# are one day because the data comes from the scheduled runs only: a one-hour window would be
-# empty between runs.
-resource "oci_monitoring_alarm" "silent" {
-  count = var.metrics_namespace == null ? 0 : 1
-
-  compartment_id                                = var.compartment_ocid
-  display_name                                  = "${var.name_prefix}-renewer-silent"
-  is_enabled                                    = true
-  metric_compartment_id                         = var.compartment_ocid
-  namespace                                     = var.metrics_namespace
-  query                                         = "days_to_expiry[1d].groupBy(certificateName).absent(36h)"
-  severity                                      = "CRITICAL"
-  body                                          = "The ACME renewer has posted no days_to_expiry for 36 hours: the schedule, the function or its access to Monitoring is broken, and nothing is being renewed."
+  query                                         = each.value.query
+  severity                                      = each.value.severity
+  body                                          = each.value.body
   message_format                                = "ONS_OPTIMIZED"
   pending_duration                              = "PT5M"
   repeat_notification_duration                  = "PT24H"
