@@ -32,6 +32,7 @@ from typing import Any
 
 from renewer.errors import ConfigError
 from renewer.operations.run import Trigger
+from renewer.settings import json_kind
 
 __all__ = ["Action", "InvalidRequest", "Invocation", "Trigger", "parse_payload"]
 
@@ -104,7 +105,8 @@ def parse_payload(body: bytes, *, config_object: str | None = None) -> Invocatio
         raise InvalidRequest(msg) from None
     if not isinstance(document, dict):
         msg = (
-            f'the payload must be a JSON object such as {{"action": "plan"}}, not {_kind(document)}'
+            'the payload must be a JSON object such as {"action": "plan"},'
+            f" not {json_kind(document)}"
         )
         raise InvalidRequest(msg)
     if _is_event(document):
@@ -180,7 +182,7 @@ def _combination(
 def _names(value: object, problems: list[str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
         problems.append(
-            f"certificates must be a list of configured certificate names, not {_kind(value)}"
+            f"certificates must be a list of configured certificate names, not {json_kind(value)}"
         )
         return ()
     if len(set(value)) != len(value):
@@ -191,7 +193,7 @@ def _names(value: object, problems: list[str]) -> tuple[str, ...]:
 def _flag(document: Mapping[str, Any], field: str, problems: list[str]) -> bool:
     value = document.get(field, False)
     if not isinstance(value, bool):
-        problems.append(f"{field} must be true or false, not {_kind(value)}")
+        problems.append(f"{field} must be true or false, not {json_kind(value)}")
         return False
     return value
 
@@ -219,17 +221,3 @@ def _event(document: Mapping[str, Any], config_object: str | None) -> Invocation
             f" ({config_object or 'the configuration is inline'})",
         )
     return Invocation(action=Action.RENEW, trigger=Trigger.EVENT)
-
-
-_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    (type(None), "null"),
-    (bool, "a boolean"),  # before int: a bool is an int
-    ((int, float), "a number"),
-    (str, "a string"),
-    (list, "a list"),
-    (dict, "an object"),
-)
-
-
-def _kind(value: object) -> str:
-    return next((name for kinds, name in _KINDS if isinstance(value, kinds)), type(value).__name__)

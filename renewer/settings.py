@@ -253,7 +253,7 @@ class _Checker:
         optional: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> Mapping[str, Any] | None:
         if not isinstance(value, Mapping):
-            self.fail(path, f"must be an object, not {_kind(value)}")
+            self.fail(path, f"must be an object, not {json_kind(value)}")
             return None
         for key in sorted(set(value) - required - optional):
             allowed = ", ".join(sorted(required | optional))
@@ -266,7 +266,7 @@ class _Checker:
         # bool is an int in Python; a JSON true is never a count.
         if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
             return value
-        self.fail(path, f"must be {what}, not {_kind(value)}")
+        self.fail(path, f"must be {what}, not {json_kind(value)}")
         return None
 
     def string(
@@ -312,7 +312,8 @@ class _Checker:
         return [p for p in parsed if p is not None]
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, for error messages ("a string", "null"...)."""
     return {
         type(None): "null",
         bool: "a boolean",
