@@ -54,29 +54,31 @@ class Case:
     expected: str  # in the error: the JSON path / resource, and for shape cases the fix
 
 
+def _parent(document: dict[str, Any], path: str) -> tuple[Any, str | int]:
+    """The container holding ``a.b.0.c`` and the key or index of it (numbers index lists)."""
+    *parents, last = path.split(".")
+    node: Any = document
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node, int(last) if isinstance(node, list) else last
+
+
 def _set(path: str, value: object) -> Change:
-    """Set ``a.b.0.c`` in the document (list indexes as numbers)."""
+    """Set ``a.b.0.c`` in the document."""
 
     def change(document: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = document
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        node, key = _parent(document, path)
+        node[key] = value
 
     return change
 
 
 def _delete(path: str) -> Change:
+    """Remove ``a.b.0.c`` from the document."""
+
     def change(document: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = document
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        del node[last]
+        node, key = _parent(document, path)
+        del node[key]
 
     return change
 
