@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from renewer.errors import ConfigError
-from renewer.model import CertificateSpec, CurrentCertificate, KeyType
+from renewer.model import CertificateSpec, CurrentCertificate, KeyType, StoredCertificate
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -200,6 +200,20 @@ def leaf_and_chain(fullchain_pem: str, *, expected_serial: str) -> tuple[str, st
         raise ConfigError(msg)
     pems = [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates]
     return pems[0], "".join(pems[1:])
+
+
+def stored_leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
+    """:func:`leaf_and_chain` of a stored version; errors name the version.
+
+    Raises:
+        ConfigError: the chain does not parse, or its leaf's serial is not the stored serial.
+
+    """
+    try:
+        return leaf_and_chain(certificate.fullchain_pem, expected_serial=certificate.serial_hex)
+    except ConfigError as exc:
+        msg = f"stored certificate version {certificate.version}: {exc}"
+        raise ConfigError(msg) from exc
 
 
 def ari_cert_id(cert: x509.Certificate) -> str | None:

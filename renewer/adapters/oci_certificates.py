@@ -301,13 +301,7 @@ def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str]:
             not ``serial_hex``.
 
     """
-    try:
-        leaf, chain = pki.leaf_and_chain(
-            certificate.fullchain_pem, expected_serial=certificate.serial_hex
-        )
-    except ConfigError as exc:
-        msg = f"stored certificate version {certificate.version}: {exc}"
-        raise ConfigError(msg) from exc
+    leaf, chain = pki.stored_leaf_and_chain(certificate)
     if not chain:
         msg = (
             f"stored certificate version {certificate.version} has no issuer certificate after"
