@@ -6,7 +6,8 @@ What it answers (every other request gets an answer without touching Object Stor
     GET|HEAD /healthz                              200 "ok"
     any other path                                 404
     any other method                               405, Allow: GET, HEAD
-    malformed request line or headers, bad Host    400 (connection closed)
+    malformed request line or headers, bad Host,   400 (connection closed)
+    a Content-Length that is not 1-18 digits
     request line > 2 KiB / head > 8 KiB            414 / 431 (connection closed)
     head not complete within the header timeout    408 (connection closed)
     Object Storage failed / slow or saturated      502 / 503 with Retry-After
@@ -61,6 +62,7 @@ MAX_TOKEN = 256
 TOKEN_RE = re.compile(rb"[A-Za-z0-9_-]{1,%d}" % MAX_TOKEN)  # always fullmatch()
 MAX_REQUEST_LINE = 2048  # a valid challenge request line is under 300 bytes
 MAX_HEAD = 8192
+MAX_CONTENT_LENGTH_DIGITS = 18  # up to 10^18 - 1 bytes: a length, not an overflow attempt
 MAX_HEADERS = 64
 MAX_BUFFERED = 65536  # pipelined input held while a response is pending, before pausing reads
 PIPELINE_BATCH = 32  # requests answered per callback before yielding to other connections
@@ -399,7 +401,11 @@ class _Connection(asyncio.Protocol):
                 elif b"keep-alive" in options:
                     request.keep_alive = True
             elif name == b"content-length":
-                if not value.isdigit():
+                # Digits only (bytes.isdigit is ASCII) and at most 18 of them: RFC 9110 §8.6
+                # asks recipients to expect huge numerals without failing on the conversion
+                # (Python's int() refuses more than 4,300 digits), and RFC 9112 §6.3 answers an
+                # invalid length with 400. No body is ever 10^18 bytes.
+                if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
                     return self._reply(request, 400, close=True)
                 has_body = has_body or int(value) > 0
             elif name == b"transfer-encoding":

@@ -70,6 +70,13 @@ BOGUS = [
     ("space-before-colon", request(f"GET {CHALLENGE}{TOKEN} HTTP/1.1", HOST, "X-A : b"), 400),
     ("obs-fold", request(f"GET {CHALLENGE}{TOKEN} HTTP/1.1", HOST, "X-A: b", " folded"), 400),
     ("bad-content-length", request(GET_TOKEN, HOST, "Content-Length: x"), 400),
+    # int() refuses over 4,300 digits: the length is refused, the connection not dropped.
+    ("5000-digit-content-length", request(GET_TOKEN, HOST, f"Content-Length: {'9' * 5000}"), 400),
+    ("19-digit-content-length", request(GET_TOKEN, HOST, f"Content-Length: {'1' * 19}"), 400),
+    ("signed-content-length", request(GET_TOKEN, HOST, "Content-Length: +5"), 400),
+    ("two-content-lengths", request(GET_TOKEN, HOST, "Content-Length: 5, 5"), 400),
+    ("unicode-digit-content-length", request(GET_TOKEN, HOST).replace(
+        b"Connection", "Content-Length: \u0665\r\nConnection".encode()), 400),
     ("request-line-too-long", request(f"GET {CHALLENGE}{'A' * 3000} HTTP/1.1", HOST), 414),
     ("head-too-large", request(GET_TOKEN, HOST, f"X-Big: {'b' * 9000}"), 431),
     ("too-many-headers", request(GET_TOKEN, HOST, *[f"X-{i}: v" for i in range(70)]), 431),
