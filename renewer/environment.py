@@ -31,13 +31,13 @@ Exactly one of ``RENEWER_CONFIG`` and ``RENEWER_CONFIG_OBJECT`` must be set. Eve
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from renewer.errors import ConfigError
+from renewer.untrusted import UnreadableJson, decode_json, describe, key_name, shown_choice
 
 if TYPE_CHECKING:  # the SDK is imported by the adapters only, when a run needs it
     from renewer.adapters.oci_clients import OciClients, OciSettings
@@ -96,15 +96,17 @@ class Environment:
             )
         if config_object and not _OBJECT.fullmatch(config_object):
             problems.append(
-                f"RENEWER_CONFIG_OBJECT {config_object!r} must be <bucket>/<object name>,"
-                " e.g. acme-state/config/renewer.json"
+                f"RENEWER_CONFIG_OBJECT ({describe(config_object)}) must be"
+                " <bucket>/<object name>, e.g. acme-state/config/renewer.json"
             )
         auth = env.get("OCI_AUTH") or "resource_principal"
         if auth not in _AUTHS:
-            problems.append(f"OCI_AUTH {auth!r} is unknown: use {' or '.join(_AUTHS)}")
+            problems.append(f"OCI_AUTH {shown_choice(auth)} is unknown: use {' or '.join(_AUTHS)}")
         level = (env.get("RENEWER_LOG_LEVEL") or "INFO").upper()
         if level not in _LEVELS:
-            problems.append(f"RENEWER_LOG_LEVEL {level!r} is unknown: use {', '.join(_LEVELS)}")
+            problems.append(
+                f"RENEWER_LOG_LEVEL {shown_choice(level)} is unknown: use {', '.join(_LEVELS)}"
+            )
         endpoints = _endpoints(env, problems)
         loopback = _loopback(env.get("RENEWER_LOOPBACK"), problems)
         if problems:
@@ -194,8 +196,8 @@ def _endpoints(env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
     raw = env.get("RENEWER_OCI_ENDPOINTS")
     if raw:
         try:
-            mapping = json.loads(raw)
-        except json.JSONDecodeError:
+            mapping = decode_json(raw)
+        except UnreadableJson:
             mapping = None
         if not isinstance(mapping, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
@@ -207,13 +209,16 @@ def _endpoints(env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
             unknown = sorted(set(mapping) - set(SERVICES))
             if unknown:
                 problems.append(
-                    f"RENEWER_OCI_ENDPOINTS names unknown service(s) {', '.join(unknown)};"
+                    "RENEWER_OCI_ENDPOINTS names unknown service(s)"
+                    f" {', '.join(key_name(name) for name in unknown[:5])};"
                     f" the services are {', '.join(SERVICES)}"
                 )
             endpoints.update(mapping)
     for service, url in endpoints.items():
         if not url.startswith(("https://", "http://")):
-            problems.append(f"the endpoint of {service} ({url!r}) must be an http(s) URL")
+            problems.append(
+                f"the endpoint of {key_name(service)} ({describe(url)}) must be an http(s) URL"
+            )
     return endpoints
 
 
@@ -226,7 +231,9 @@ def _loopback(raw: str | None, problems: list[str]) -> Loopback | None:
         ' "<host:port>"}} (sandbox only)'
     )
     try:
-        document = json.loads(raw)
+        # decode_json bounds depth and digits; int() below then only sees short numbers, and
+        # a string of digits too long for it is a ValueError, caught with the rest.
+        document = decode_json(raw)
         port = int(document.get("selfCheckPort", 80))
         host = document.get("selfCheckHost")
         listeners = {

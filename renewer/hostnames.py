@@ -98,9 +98,9 @@ def _shape_problem(name: str) -> str | None:
         )
     if not _TLD.fullmatch(labels[-1]):
         return (
-            "the top-level label is not a public top-level domain (those are letters, or an"
-            " xn-- A-label): a numeric one such as 1.2.3.256 or shop.example.123 names no"
-            " public host, and public CAs refuse it"
+            "the top-level label must be letters (or an xn-- A-label), as every public"
+            " top-level domain is: a name like shop.example.123 names no public host, and"
+            " public CAs refuse it"
         )
     return None
 
@@ -130,6 +130,7 @@ def _valid_a_label(label: str) -> bool:
         return False
     return (
         not decoded.isascii()
+        and all(c.isalnum() or c == "-" for c in decoded)  # letters and digits, as IDNA 2008
         and decoded == unicodedata.normalize("NFC", decoded)
         and decoded == decoded.lower()
         and decoded.encode("punycode").decode("ascii") == encoded

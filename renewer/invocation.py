@@ -25,19 +25,20 @@ errors, as in the configuration.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from renewer.errors import ConfigError
 from renewer.operations.run import Trigger
-from renewer.settings import json_kind
+from renewer.untrusted import UnreadableJson, decode_json, json_kind, quote, shown_choice
 
 __all__ = ["Action", "InvalidRequest", "Invocation", "Trigger", "parse_payload"]
 
 MAX_BODY_BYTES = 64 * 1024  # a payload is a handful of names; anything larger is a mistake
 _FIELDS = frozenset({"action", "certificates", "force", "dryRun", "dry_run", "version"})
+_SHOWN_UNKNOWN = 5  # unknown fields named in the message; the rest are counted
+_SHOWN_OBJECT = 300  # an Object Storage bucket/object name: up to 256 + 1024 characters
 _OBJECT_EVENTS = frozenset(
     {
         "com.oraclecloud.objectstorage.createobject",
@@ -96,11 +97,11 @@ def parse_payload(body: bytes, *, config_object: str | None = None) -> Invocatio
     if not text:
         return Invocation()
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+        document = decode_json(text)
+    except UnreadableJson as exc:
         msg = (
-            f"the payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno});"
-            ' send an object such as {"action": "plan"}, or nothing for a scheduled renewal'
+            f"the payload {exc}; send an object such as"
+            ' {"action": "plan"}, or nothing for a scheduled renewal'
         )
         raise InvalidRequest(msg) from None
     if not isinstance(document, dict):
@@ -118,8 +119,13 @@ def _request(document: Mapping[str, Any]) -> Invocation:
     problems: list[str] = []
     unknown = sorted(set(document) - _FIELDS)
     if unknown:
+        # Keys are names: shown, but escaped and cut (renewer.untrusted.quote), and few.
+        shown = ", ".join(quote(key) for key in unknown[:_SHOWN_UNKNOWN])
+        more = (
+            f" and {len(unknown) - _SHOWN_UNKNOWN:,} more" if len(unknown) > _SHOWN_UNKNOWN else ""
+        )
         problems.append(
-            f"unknown field(s) {', '.join(map(repr, unknown))}: the fields are"
+            f"unknown field(s) {shown}{more}: the fields are"
             f" {', '.join(sorted(_FIELDS - {'dry_run'}))}"
         )
     raw_action = document.get("action", "renew")
@@ -128,7 +134,8 @@ def _request(document: Mapping[str, Any]) -> Invocation:
         action = Action(raw_action)
     except ValueError:
         problems.append(
-            f"action {raw_action!r} is unknown: use one of {', '.join(a.value for a in Action)}"
+            f"action {shown_choice(raw_action)} is unknown: use one of"
+            f" {', '.join(a.value for a in Action)}"
         )
     names = _names(document.get("certificates", []), problems)
     force = _flag(document, "force", problems)
@@ -138,7 +145,8 @@ def _request(document: Mapping[str, Any]) -> Invocation:
         not isinstance(version, int) or isinstance(version, bool) or version < 1
     ):
         problems.append(
-            f"version must be a positive integer (a Vault secret version), not {version!r}"
+            "version must be a positive integer (a Vault secret version),"
+            f" not {shown_choice(version)}"
         )
     if action is not None:
         _combination(action, names, version, force=force, dry_run=dry_run, problems=problems)
@@ -213,11 +221,14 @@ def _event(document: Mapping[str, Any], config_object: str | None) -> Invocation
     details = details if isinstance(details, dict) else {}
     target = f"{details.get('bucketName', '?')}/{data.get('resourceName', '?')}"
     if event_type not in _OBJECT_EVENTS:
-        return Invocation(trigger=Trigger.EVENT, ignored=f"event {event_type!r} is not handled")
+        # The reason lands in the response and the log: the caller's text escaped and cut.
+        return Invocation(
+            trigger=Trigger.EVENT, ignored=f"event {quote(event_type, limit=100)} is not handled"
+        )
     if config_object is None or target != config_object:
         return Invocation(
             trigger=Trigger.EVENT,
-            ignored=f"object {target} is not the configuration object"
-            f" ({config_object or 'the configuration is inline'})",
+            ignored=f"object {quote(target, limit=_SHOWN_OBJECT)} is not the configuration"
+            f" object ({config_object or 'the configuration is inline'})",
         )
     return Invocation(action=Action.RENEW, trigger=Trigger.EVENT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from renewer.errors import ConfigError
+from renewer.untrusted import describe
 
 DEFAULT_PREFIX = "acme"
 CHALLENGE_PREFIX = ".well-known/acme-challenge/"
@@ -25,11 +26,14 @@ _SERIAL_CHARS = 16
 
 
 def check_certificate_name(name: str) -> str:
-    """``name`` if it is a valid certificate name, else ConfigError saying what is allowed."""
+    """``name`` if it is a valid certificate name, else ConfigError saying what is allowed.
+
+    The message describes the value instead of echoing it (it may be a misplaced secret).
+    """
     if not CERT_NAME_RE.fullmatch(name):
         msg = (
-            f"certificate name {name!r} is invalid: use 1-40 lower-case letters, digits and"
-            " hyphens, starting and ending with a letter or digit (e.g. 'shop-www')"
+            f"certificate name ({describe(name)}) is invalid: use 1-40 lower-case letters,"
+            " digits and hyphens, starting and ending with a letter or digit (e.g. 'shop-www')"
         )
         raise ConfigError(msg)
     return name
@@ -39,8 +43,8 @@ def check_prefix(prefix: str) -> str:
     """``prefix`` if valid, else ConfigError."""
     if not PREFIX_RE.fullmatch(prefix):
         msg = (
-            f"name prefix {prefix!r} is invalid: use 1-15 lower-case letters, digits and"
-            " hyphens, starting with a letter"
+            f"name prefix ({describe(prefix)}) is invalid: use 1-15 lower-case letters,"
+            " digits and hyphens, starting with a letter"
         )
         raise ConfigError(msg)
     return prefix

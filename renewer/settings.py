@@ -42,14 +42,12 @@ Example (every optional key shown with its default)::
 from __future__ import annotations
 
 import functools
-import ipaddress
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from renewer import naming
+from renewer import hostnames, naming
 from renewer.errors import ConfigError
 from renewer.model import (
     CertificateServiceTarget,
@@ -58,6 +56,31 @@ from renewer.model import (
     ListenerTarget,
     Target,
 )
+from renewer.untrusted import (
+    UnreadableJson,
+    decode_json,
+    describe,
+    json_kind,
+    key_name,
+    quote,
+    shown_choice,
+)
+
+__all__ = [
+    "AcmeSettings",
+    "Config",
+    "ExternalAccountBindingRef",
+    "JournalSettings",
+    "ManagedCertificate",
+    "MetricsSettings",
+    "NotificationSettings",
+    "OciResources",
+    "OperationsSettings",
+    "RenewalSettings",
+    "json_kind",
+    "load_config",
+    "parse_config",
+]
 
 T = TypeVar("T")
 
@@ -65,7 +88,12 @@ MAX_NAMES = 100  # Let's Encrypt's classic profile; tlsserver/shortlived allow 2
 # Vault keeps 30 secret versions in active use; 3 stay free for a renewal's pending-order record,
 # its certificate and the last record (renewer.adapters.oci_vault), so 27 certificates at most.
 MAX_RETENTION = 27
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+# OCI caps an inline configuration at 4 KB; an object holding hundreds of certificates stays far
+# below this. The cap bounds the work a wrong object (a log, an image) can cause.
+MAX_CONFIG_CHARS = 1_000_000
+# Problems listed in one error; the rest are counted. A list of 20,000 bad items is still one
+# readable message, and a bounded log line.
+MAX_PROBLEMS = 50
 _EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+\.[^@\s:]+")
 _PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _BUCKET = re.compile(r"[A-Za-z0-9_.-]{1,256}")
@@ -190,7 +218,9 @@ class Config:
             if managed.spec.name == name:
                 return managed
         known = ", ".join(m.spec.name for m in self.certificates) or "none"
-        msg = f"no certificate named {name!r} is configured (configured: {known})"
+        # A configured name matches naming.CERT_NAME_RE; anything else is described, not shown.
+        shown = quote(name) if naming.CERT_NAME_RE.fullmatch(name) else describe(name)
+        msg = f"no certificate named {shown} is configured (configured: {known})"
         raise ConfigError(msg)
 
 
@@ -201,11 +231,17 @@ def load_config(text: str) -> Config:
         ConfigError: listing every problem, one per line, each with its JSON path and the fix.
 
     """
+    if len(text) > MAX_CONFIG_CHARS:
+        msg = (
+            f"the configuration is {len(text):,} characters long; at most {MAX_CONFIG_CHARS:,}"
+            " are accepted — is this the configuration document?"
+        )
+        raise ConfigError(msg)
     try:
-        document = json.loads(text)
-    except ValueError as exc:
-        msg = f"the configuration is not valid JSON: {exc}"
-        raise ConfigError(msg) from exc
+        document = decode_json(text)
+    except UnreadableJson as exc:
+        msg = f"the configuration is not valid JSON: it {exc}"
+        raise ConfigError(msg) from None
     return parse_config(document)
 
 
@@ -228,9 +264,11 @@ def parse_config(document: object) -> Config:
         if acme and oci and renewal and certificates is not None and operations:
             config = Config(acme, oci, renewal, certificates, operations)
     if check.problems or config is None:
-        count = len(check.problems)
+        count = check.count
         lines = "\n".join(f"- {p}" for p in check.problems)
-        msg = f"the configuration has {count} problem{'s' if count != 1 else ''}:\n{lines}"
+        if count > len(check.problems):
+            lines += f"\n- ... and {count - len(check.problems):,} more"
+        msg = f"the configuration has {count:,} problem{'s' if count != 1 else ''}:\n{lines}"
         raise ConfigError(msg)
     return config
 
@@ -240,9 +278,14 @@ class _Checker:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.count = 0
 
     def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
+        # Paths are built from known keys and indexes, and messages describe values without
+        # echoing them (renewer.untrusted): nothing here can forge a line or leak a secret.
+        self.count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{path}: {message}")
 
     def mapping(
         self,
@@ -255,9 +298,12 @@ class _Checker:
         if not isinstance(value, Mapping):
             self.fail(path, f"must be an object, not {json_kind(value)}")
             return None
-        for key in sorted(set(value) - required - optional):
+        unknown = set(value) - required - optional
+        for key in sorted(unknown)[:MAX_PROBLEMS]:
             allowed = ", ".join(sorted(required | optional))
-            self.fail(f"{path}.{key}", f"unknown key; the allowed keys are: {allowed}")
+            # A key is a name, so it is shown — quoted, escaped and cut (renewer.untrusted).
+            self.fail(f"{path}.{key_name(key)}", f"unknown key; the allowed keys are: {allowed}")
+        self.count += max(0, len(unknown) - MAX_PROBLEMS)
         for key in sorted(required - set(value)):
             self.fail(f"{path}.{key}", "is required")
         return value
@@ -276,7 +322,7 @@ class _Checker:
         if text is None:
             return None
         if pattern is not None and not pattern.fullmatch(text):
-            self.fail(path, f"{text!r} is not valid{': ' + hint if hint else ''}")
+            self.fail(path, f"{describe(text)} is not valid{': ' + hint if hint else ''}")
             return None
         return text
 
@@ -287,7 +333,13 @@ class _Checker:
         match = _OCID.fullmatch(text)
         if match is None or match.group(1) not in types:
             expected = " or ".join(f"ocid1.{t}...." for t in types)
-            self.fail(path, f"{text!r} is not a {'/'.join(types)} OCID (expected {expected})")
+            # The resource type of a well-formed OCID is a lower-case word, safe to show.
+            found = (
+                f"a {match.group(1)} OCID"
+                if match is not None
+                else f"{describe(text)}, not an OCID"
+            )
+            self.fail(path, f"is not a {'/'.join(types)} OCID (expected {expected}; found {found})")
             return None
         return text
 
@@ -301,28 +353,25 @@ class _Checker:
         return number
 
     def each(
-        self, value: object, path: str, parse: Callable[[object, str], T | None], *, minimum: int
+        self,
+        value: object,
+        path: str,
+        parse: Callable[[object, str], T | None],
+        *,
+        minimum: int,
+        maximum: int | None = None,
     ) -> list[T] | None:
         items = self.typed(value, path, list, "a list")
         if items is None:
             return None
         if len(items) < minimum:
             self.fail(path, f"must hold at least {minimum} item{'s' if minimum != 1 else ''}")
+        if maximum is not None and len(items) > maximum:
+            # Refused before any item is parsed: the work stays bounded by the limit.
+            self.fail(path, f"holds {len(items):,} items; at most {maximum} are allowed")
+            return None
         parsed = [parse(item, f"{path}[{i}]") for i, item in enumerate(items)]
         return [p for p in parsed if p is not None]
-
-
-def json_kind(value: object) -> str:
-    """What a decoded JSON value is, for error messages ("a string", "null"...)."""
-    return {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
@@ -338,8 +387,8 @@ def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
     if url is not None and not url.startswith("https://"):
         check.fail(
             f"{path}.directoryUrl",
-            f"{url!r} must be an https:// ACME directory URL, e.g."
-            " https://acme-staging-v02.api.letsencrypt.org/directory",
+            f"must be an https:// ACME directory URL (found {describe(url)} not starting with"
+            " https://), e.g. https://acme-staging-v02.api.letsencrypt.org/directory",
         )
     contact = check.each(
         section.get("contact", []),
@@ -478,7 +527,7 @@ def _metrics(check: _Checker, value: object, path: str) -> MetricsSettings | Non
     if namespace is not None and namespace.lower().startswith(_RESERVED_NAMESPACE_PREFIXES):
         check.fail(
             f"{path}.namespace",
-            f"{namespace!r} uses a prefix OCI reserves for its own metrics (oci_, oracle_);"
+            "uses a prefix OCI reserves for its own metrics (oci_, oracle_);"
             " choose another, e.g. acme_renewer",
         )
         namespace = None
@@ -548,7 +597,7 @@ def _certificates(
     for index, managed in enumerate(parsed):
         name = managed.spec.name
         if name in seen:
-            check.fail(f"{path}[{index}].name", f"{name!r} is already used by {path}[{seen[name]}]")
+            check.fail(f"{path}[{index}].name", f"is already used by {path}[{seen[name]}]")
         seen.setdefault(name, index)
     _check_shared_targets(check, parsed, path)
     return tuple(parsed)
@@ -567,14 +616,15 @@ def _check_shared_targets(check: _Checker, parsed: list[ManagedCertificate], pat
                 if isinstance(target, ListenerTarget)
                 else [(target.certificate_id, "")]
             )
-            here = f"{path}[{index}].targets[{target_index}]"
-            for key in keys:
+            for key_index, key in enumerate(keys):
+                # Paths, not values: a listener name is shown by where it is written.
+                here = f"{path}[{index}].targets[{target_index}]"
+                here += f".listeners[{key_index}]" if key[1] else ".certificateId"
                 owner = owners.get(key)
                 if owner is not None and not owner.startswith(f"{path}[{index}]."):
-                    what = f"listener {key[1]!r}" if key[1] else "certificate"
                     check.fail(
                         here,
-                        f"{what} is already the target of {owner}; one certificate per listener",
+                        f"is already the target of {owner}; one certificate per listener",
                     )
                 owners.setdefault(key, here)
 
@@ -603,7 +653,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
             key_type = KeyType(raw_key_type)
         except ValueError:
             choices = ", ".join(k.value for k in KeyType)
-            check.fail(f"{path}.keyType", f"{raw_key_type!r} is not one of: {choices}")
+            check.fail(f"{path}.keyType", f"{shown_choice(raw_key_type)} is not one of: {choices}")
     profile = None
     if section.get("profile") is not None:
         profile = check.string(
@@ -635,15 +685,26 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
 
 
 def _dns_names(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
-    items = check.each(value, path, lambda v, p: _dns_name(check, v, p), minimum=1)
-    if items is None:
-        return None
-    if len(items) > MAX_NAMES:
-        check.fail(path, f"holds {len(items)} names; a certificate has at most {MAX_NAMES}")
-    duplicates = sorted({n for n in items if items.count(n) > 1})
-    if duplicates:
-        check.fail(path, f"lists {', '.join(duplicates)} more than once")
-    if not items or duplicates or len(items) > MAX_NAMES:
+    first: dict[str, str] = {}  # name -> the path that lists it first: one pass, no count()
+    repeated = False
+
+    def parse(item: object, item_path: str) -> str | None:
+        nonlocal repeated
+        name = _dns_name(check, item, item_path)
+        if name is not None and name in first:
+            repeated = True
+            check.fail(
+                item_path,
+                f"is listed more than once: it is the same name as {first[name]} (names compare"
+                " in lower case, without a trailing dot)",
+            )
+            return None
+        if name is not None:
+            first[name] = item_path
+        return name
+
+    items = check.each(value, path, parse, minimum=1, maximum=MAX_NAMES)
+    if not items or repeated:
         return None
     return tuple(items)
 
@@ -652,30 +713,11 @@ def _dns_name(check: _Checker, value: object, path: str) -> str | None:
     text = check.string(value, path)
     if text is None:
         return None
-    name = text.strip().lower().removesuffix(".")
-    if name.startswith("*."):
-        check.fail(
-            path,
-            f"{text!r} is a wildcard; http-01 cannot validate wildcards (RFC 8555 8.3) — list"
-            " each host name instead",
-        )
-        return None
     try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        pass
-    else:
-        check.fail(path, f"{text!r} is an IP address; this renewer issues for DNS names only")
+        return hostnames.check_dns_name(text)
+    except ConfigError as exc:
+        check.fail(path, str(exc))
         return None
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):  # noqa: PLR2004
-        check.fail(
-            path,
-            f"{text!r} is not a valid DNS name: use letters, digits and hyphens in dot-separated"
-            " labels, e.g. www.example.com",
-        )
-        return None
-    return name
 
 
 def _target(check: _Checker, value: object, path: str) -> Target | None:

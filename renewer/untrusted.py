@@ -30,7 +30,9 @@ __all__ = [
     "decode_json",
     "describe",
     "json_kind",
+    "key_name",
     "quote",
+    "shown_choice",
 ]
 
 # The configuration document nests 6 levels at most (certificates[].targets[].listeners[]); an
@@ -41,6 +43,10 @@ MAX_DEPTH = 32
 MAX_INTEGER_DIGITS = 20
 QUOTE_LIMIT = 40  # characters of a quoted key shown before "..."
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+# A wrong value of an enumerated setting (OCI_AUTH, keyType, an action) is shown when it is a
+# short word: that is how a typo is spotted, and 20 letters/digits hold no key (an HMAC key is
+# 32+ bytes, 43+ base64 characters; a PEM block has dashes and lines).
+_CHOICE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
 class UnreadableJson(ValueError):
@@ -167,11 +173,29 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
 
     A plain name (letters, digits, ``_.-``) is shown as ``repr`` would. Anything else is escaped
     as JSON with ``ensure_ascii``, which makes control characters (a newline that would start a
-    forged problem line), bidirectional overrides and quotes visible; the cut bounds a message
-    whatever the input.
+    forged problem line), bidirectional overrides and quotes visible. The *escaped* text is cut,
+    so the result stays under ``limit`` + 30 characters whatever the input; a cut inside an
+    escape sequence leaves harmless ASCII.
     """
-    if _PLAIN.fullmatch(text) and len(text) <= limit:
+    if len(text) <= limit and _PLAIN.fullmatch(text):
         return f"'{text}'"
-    if len(text) <= limit:
-        return json.dumps(text, ensure_ascii=True)
-    return json.dumps(text[:limit], ensure_ascii=True) + f"... ({len(text):,} characters)"
+    escaped = json.dumps(text[: limit + 1], ensure_ascii=True)[1:-1]
+    if len(escaped) <= limit and len(text) <= limit:
+        return f'"{escaped}"'
+    return f'"{escaped[:limit]}"... ({len(text):,} characters)'
+
+
+def key_name(key: str) -> str:
+    """An object key for a JSON path: bare when it is a plain name (``dnsname``), else quoted."""
+    if len(key) <= QUOTE_LIMIT and _PLAIN.fullmatch(key):
+        return key
+    return quote(key)
+
+
+def shown_choice(value: object) -> str:
+    """A wrong value of an enumerated setting: ``'word'`` when short and plain, else described."""
+    if isinstance(value, str) and _CHOICE.fullmatch(value):
+        return f"'{value}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # at most MAX_INTEGER_DIGITS digits when it came from decode_json
+    return f"({describe(value)})"

@@ -437,11 +437,11 @@ def test_operations_section_parsed():
     [
         (
             {"metrics": {"namespace": "oci_certs"}},
-            "operations.metrics.namespace: 'oci_certs' uses a prefix OCI reserves",
+            "operations.metrics.namespace: uses a prefix OCI reserves",
         ),
         (
             {"metrics": {"namespace": "9lives"}},
-            "operations.metrics.namespace: '9lives' is not valid",
+            "operations.metrics.namespace: a string of 6 characters is not valid",
         ),
         ({"metrics": {"compartmentId": "ocid1.vault.oc1..v"}}, "operations.metrics.compartmentId"),
         ({"notifications": {}}, "operations.notifications.topicId: is required"),
