@@ -98,6 +98,9 @@ _EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+\.[^@\s:]+")
 _PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _BUCKET = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _LISTENER = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_EAB_KEY_ID = re.compile(r"[!-~]{1,256}")  # printable ASCII without spaces
+_OS_NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_CHAIN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # one line of text: an issuer's CN
 _OCID = re.compile(r"ocid1\.([a-z0-9]+)\.[a-z0-9-]*\.[a-z0-9-]*\.[A-Za-z0-9._-]+")
 # OCI Monitoring: "starts with an alphabetical character and includes only alphanumeric
 # characters and underscores"; custom metrics may not use the prefixes oci_ and oracle_.
@@ -411,7 +414,12 @@ def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
             section["eab"], f"{path}.eab", required={"keyId", "hmacKeySecretId"}
         )
         if eab_section is not None:
-            key_id = check.string(eab_section.get("keyId"), f"{path}.eab.keyId")
+            key_id = check.string(
+                eab_section.get("keyId"),
+                f"{path}.eab.keyId",
+                _EAB_KEY_ID,
+                "the key id your CA gave you: printable characters, no spaces, at most 256",
+            )
             secret = check.ocid(
                 eab_section.get("hmacKeySecretId"), f"{path}.eab.hmacKeySecretId", "vaultsecret"
             )
@@ -457,7 +465,13 @@ def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
         )
     namespace = None
     if section.get("namespace") is not None:
-        namespace = check.string(section["namespace"], f"{path}.namespace")
+        namespace = check.string(
+            section["namespace"],
+            f"{path}.namespace",
+            _OS_NAMESPACE,
+            "the tenancy's Object Storage namespace (letters, digits, '-', '_'), or null to look"
+            " it up",
+        )
     prefix = check.string(section.get("namePrefix", naming.DEFAULT_PREFIX), f"{path}.namePrefix")
     if prefix is not None:
         try:
@@ -664,7 +678,13 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         )
     chain = None
     if section.get("preferredChain") is not None:
-        chain = check.string(section["preferredChain"], f"{path}.preferredChain")
+        chain = check.string(
+            section["preferredChain"],
+            f"{path}.preferredChain",
+            _CHAIN_NAME,
+            "the common name of the chain's root, one line of at most 200 characters, e.g."
+            " 'ISRG Root X1'",
+        )
     reuse = check.typed(section.get("reuseKey", False), f"{path}.reuseKey", bool, "true or false")
     targets: list[Target] | None = check.each(
         section.get("targets"), f"{path}.targets", functools.partial(_target, check), minimum=1
