@@ -50,6 +50,34 @@ class ChallengeStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ChallengeSweep:
+    """What :meth:`ChallengeSweeper.sweep` did: the tokens it removed, and how many it left.
+
+    ``younger`` counts challenge objects created at or after the cutoff: they may belong to a
+    run that is still alive, so they were left for a later sweep.
+    """
+
+    removed: tuple[str, ...] = ()
+    younger: int = 0
+
+
+class ChallengeSweeper(Protocol):
+    """Removes key authorizations that no live run can still need (a dead run's leftovers).
+
+    A run that is killed between ``present`` and ``clean_up`` — or whose ``clean_up`` failed —
+    leaves ``.well-known/acme-challenge/<token>`` objects behind, and nobody knows their tokens
+    any more. ``sweep`` lists the challenge objects and deletes every one created before
+    ``created_before`` (callers pass a cutoff older than any run can live: now minus the lease
+    TTL, which is longer than the function timeout), so a live run's tokens are never touched.
+    Idempotent: an object already gone is success. Errors: TransientError, ConfigError.
+    """
+
+    def sweep(self, *, created_before: datetime) -> ChallengeSweep:
+        """Delete challenge objects created before ``created_before``; what was done."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class AccountRecord:
     """An ACME account: its private key (PEM, PKCS#8) and, once registered, its URL (``kid``).
 

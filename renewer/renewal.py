@@ -39,8 +39,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from renewer import pki
@@ -70,6 +70,7 @@ from renewer.policy import (
 )
 from renewer.ports import (
     CertificateStore,
+    ChallengeSweeper,
     Deployer,
     Issuer,
     Lease,
@@ -109,6 +110,7 @@ class RenewalService:
         max_workers: certificates processed at once.
         checks: read-only checks (besides ``certificates.check``) that must pass before the
             first order of a run, e.g. that the challenge bucket is usable.
+        challenges: removes the challenge objects a dead run left; None skips that sweep.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -132,6 +134,7 @@ class RenewalService:
         step_budget: float = 60.0,
         max_workers: int = 4,
         checks: Sequence[Callable[[], None]] = (),
+        challenges: ChallengeSweeper | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -154,6 +157,7 @@ class RenewalService:
         self._step_budget = step_budget
         self._max_workers = max_workers
         self._checks = tuple(checks)
+        self._challenges = challenges
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -313,12 +317,15 @@ class RenewalService:
                 self._check_stores()
                 for target in job.managed.targets:
                     self._deployer_for(target).check(target)
+        job.inherited = _outstanding(job)
         with self._step(job, "lock"):
-            job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
+            self._lock(job)
         if job.lease is None:
             return self._locked(job)
         with self._step(job, "recheck"):
             self._recheck(job, force=force)
+            job.inherited = job.inherited or _left_by_another(job, self._holder)
+            self._mark_unfinished(job)
         if job.planned.renew:
             with self._step(job, "issue", budget):
                 issued, key_pem = self._issue(job, deadline=budget.step_deadline())
@@ -327,33 +334,31 @@ class RenewalService:
                 self._store(job, issued, key_pem)
         if job.stored is not None:
             self._deploy(job, budget)
-            if job.issued or any(d.changed for d in job.deployed) or _outstanding(job):
-                # Once targets switched, the outcome is what happened to them: verification
-                # always runs (bounded by its own timeout); only retirement, which leaving for
-                # the next renewal is harmless, waits for a run with time to spare.
+            if job.issued or any(d.changed for d in job.deployed) or job.inherited:
                 self._verify(job)
-                if budget.remaining() >= budget.step:
-                    self._retire(job, budget)
-                else:
-                    logger.info("retire postponed cert=%s reason=TimeBudget", job.name)
+                self._when_time_allows(job, budget, "retire", lambda: self._retire(job, budget))
+        if job.inherited:
+            self._when_time_allows(job, budget, "sweep", lambda: self._sweep_challenges(job))
         job.completed = True
-        with self._step(job, "record"):
-            self._record(job)
+        self._unlock_and_record(job)
         return self._completed(job)
 
     def _roll_back(self, job: _Job, version: int, budget: _Budget) -> CertificateReport:
         with self._step(job, "lock"):
             job.saved = _SavedState.parse(self._state.load(job.name))
-            job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
+            job.inherited = _outstanding(job)
+            self._lock(job)
         if job.lease is None:
             return self._locked(job)
         with self._step(job, "store"):
             self._restore(job, version)
         self._deploy(job, budget)
         self._verify(job)
+        # A rollback retires nothing, so what a dead or failed run left stays owed (the marker
+        # is kept) for the next renewal run.
+        job.owed = job.inherited
         job.completed = True
-        with self._step(job, "record"):
-            self._record(job)
+        self._unlock_and_record(job)
         changed = any(d.changed for d in job.deployed)
         stored = job.certificate
         return self._report(
@@ -476,6 +481,76 @@ class RenewalService:
                 removed.expires_at.isoformat(),
             )
 
+    def _when_time_allows(
+        self, job: _Job, budget: _Budget, step: str, work: Callable[[], None]
+    ) -> None:
+        """Run housekeeping ``step`` if a step still fits, else leave it owed to the next run.
+
+        Once targets switched, the outcome is what happened to them: VERIFY always runs
+        (bounded by its own timeout); only RETIRE and the sweep, which leaving for later is
+        harmless, wait for a run with time to spare — the unfinished marker then stays, so the
+        next run, due or not, does them.
+        """
+        if budget.remaining() < budget.step:
+            job.owed = True
+            logger.info("%s postponed cert=%s reason=TimeBudget", step, job.name)
+            return
+        with self._step(job, step):
+            work()
+
+    def _lock(self, job: _Job) -> None:
+        """LOCK: mark the state unfinished, then take the lease (``job.lease``; None: held).
+
+        A live lease of another run is looked at first (one read), so a run that will be
+        ``Locked`` writes nothing; the marker is written before the lease is taken, so there
+        is no moment at which this run holds a lease the state does not say is owed.
+        """
+        held = self._leases.current(job.name)
+        if held is not None and held.holder != self._holder and held.expires_at > self._clock.now():
+            job.holder_seen = held
+            return
+        self._mark_unfinished(job)
+        job.lease = self._leases.acquire(job.name, holder=self._holder, ttl=self._lease_ttl)
+
+    def _mark_unfinished(self, job: _Job) -> None:
+        """Record in the state that a run is about to change things and has not finished.
+
+        Written before LOCK (and again after RE-CHECK if a run that finished meanwhile cleared
+        it), so every moment at which this run can die — holding the lease, with challenge
+        objects published, between the switch and RETIRE — is covered by it; RECORD of a run
+        that finished clears it. A run that finds it set is never read-only: it takes the
+        lease (taking over the dead run's expired one, which it then releases) and verifies,
+        retires, prunes and sweeps, whether or not anything is due. One state write, only by
+        runs that are about to work anyway; a healthy not-due run never writes it.
+        """
+        saved = job.saved
+        if saved is None or saved.unfinished is not None:
+            return  # unreadable state is not overwritten; an existing marker is enough
+        marked = replace(saved, unfinished=_Unfinished(self._holder, self._clock.now()))
+        self._state.save(
+            job.name, marked.to_document(now=self._clock.now(), next_check=self._next(job))
+        )
+        job.saved = marked
+
+    def _sweep_challenges(self, job: _Job) -> None:
+        """Remove challenge objects older than any live run (a dead run's); may leave some.
+
+        Objects younger than the lease TTL may belong to a live run (of any certificate: the
+        bucket is shared), so they stay, and so does the unfinished marker: a later run sweeps
+        again once they are old enough.
+        """
+        if self._challenges is None:
+            return
+        swept = self._challenges.sweep(created_before=self._clock.now() - self._lease_ttl)
+        if swept.removed:
+            logger.info(
+                "challenges removed cert=%s tokens=%d reason=LeftByAnotherRun",
+                job.name,
+                len(swept.removed),
+            )
+        if swept.younger:
+            job.owed = True
+
     def _recheck(self, job: _Job, *, force: bool) -> None:
         """RE-CHECK under the lease: re-read the store and the state, decide again.
 
@@ -507,7 +582,8 @@ class RenewalService:
 
         A new order is recorded in the store with its key (``save_pending``) right after
         newOrder, before any challenge is answered: a run killed from then until STORE leaves
-        it open, and the next run resumes it instead of ordering again.
+        it open, and the next run resumes it instead of ordering again. The record only serves
+        a run that dies: when the store refuses it, this run still finishes its order.
         """
         resumed = self._resume(job, deadline=deadline)
         if resumed is not None:
@@ -526,18 +602,32 @@ class RenewalService:
         created_at = self._clock.now()
 
         def record(order_url: str, account_url: str) -> None:
-            self._certificates.save_pending(
-                job.name,
-                PendingOrder(
-                    order_url=order_url,
-                    account_url=account_url,
-                    private_key_pem=key_pem,
-                    dns_names=spec.dns_names,
-                    key_type=pki.key_type_of(key.public_key()),
-                    profile=spec.profile,
-                    created_at=created_at,
-                ),
-            )
+            # The record is for a run that dies; this one is alive and holds the order. A store
+            # that refuses the record must not make a live run abandon an order it can still
+            # finish (and place a second one next run): it is logged, and the order goes on.
+            try:
+                self._certificates.save_pending(
+                    job.name,
+                    PendingOrder(
+                        order_url=order_url,
+                        account_url=account_url,
+                        private_key_pem=key_pem,
+                        dns_names=spec.dns_names,
+                        key_type=pki.key_type_of(key.public_key()),
+                        profile=spec.profile,
+                        created_at=created_at,
+                    ),
+                )
+            except RenewerError as exc:
+                logger.warning(
+                    "pending order not recorded cert=%s order=%s error_type=%s error=%s;"
+                    " finishing it in this run (only a crash before STORE would now cost a"
+                    " second order)",
+                    job.name,
+                    order_url,
+                    type(exc).__name__,
+                    exc,
+                )
 
         issued = self._issuer.issue(request, deadline=deadline, on_order=record)
         logger.info(
@@ -761,11 +851,12 @@ class RenewalService:
                     _target_key(target),
                     ",".join(removed),
                 )
-        if job.issued:
-            with self._step(job, "retire", budget):
-                pruned = self._certificates.prune(job.name, keep=renewal.retention)
-            if pruned:
-                logger.info("pruned cert=%s versions=%s", job.name, ",".join(map(str, pruned)))
+        # Every retirement prunes, not only an issuing run's: a run that issued and then failed
+        # (or died) before this point leaves the pruning to the run that finishes its job.
+        with self._step(job, "retire", budget):
+            pruned = self._certificates.prune(job.name, keep=renewal.retention)
+        if pruned:
+            logger.info("pruned cert=%s versions=%s", job.name, ",".join(map(str, pruned)))
 
     def _record(self, job: _Job, *, error: BaseException | None = None) -> None:
         """RECORD the derived state: failures, ARI answer, last success, what is deployed."""
@@ -783,7 +874,9 @@ class RenewalService:
         if job.stored is not None:
             deployed.update({_target_key(t): job.stored.serial_hex for t in job.served})
             deployed.update({_target_key(d.target): job.stored.serial_hex for d in job.deployed})
+        finished = error is None and job.completed and not job.owed
         updated = _SavedState(
+            unfinished=None if finished else saved.unfinished,
             failures=failures,
             ari=job.ari,
             ari_serial=job.current.serial_hex if job.ari and job.current else None,
@@ -795,6 +888,18 @@ class RenewalService:
         )
         job.saved = updated
         self._state.save(job.name, updated.to_document(now=now, next_check=self._next(job)))
+
+    def _unlock_and_record(self, job: _Job) -> None:
+        """UNLOCK, then RECORD, which clears the unfinished marker.
+
+        In that order, so that a run killed between the two leaves the marker — and the next
+        run, due or not, makes sure all is done — rather than a lease the state no longer says
+        is owed.
+        """
+        with self._step(job, "unlock"):
+            self._unlock(job)
+        with self._step(job, "record"):
+            self._record(job)
 
     def _unlock(self, job: _Job) -> None:
         """UNLOCK: release the lease if held. A failed release only delays the next holder."""
@@ -960,10 +1065,12 @@ class RenewalService:
             if job.decision is not None
             else "rollback"
         )
-        try:
-            held = self._leases.current(job.name)
-        except RenewerError:
-            held = None  # only for the message: the outcome is Locked either way
+        held = job.holder_seen
+        if held is None:
+            try:
+                held = self._leases.current(job.name)
+            except RenewerError:
+                held = None  # only for the message: the outcome is Locked either way
         who = (
             f"run {held.holder} holds the lease until {held.expires_at.isoformat()}"
             if held is not None
@@ -1066,6 +1173,9 @@ class _Job:
     served: tuple[Target, ...] = ()  # targets seen serving ``stored`` by the read-only check
     deployed: list[DeployedTarget] = field(default_factory=list)
     completed: bool = False
+    inherited: bool = False  # a dead or failed run left work owed (marker or failures)
+    owed: bool = False  # this run left some of that work for the next run
+    holder_seen: LeaseHandle | None = None  # the live lease of another run LOCK found
 
     @property
     def name(self) -> str:
@@ -1110,6 +1220,7 @@ class _SavedState:
     last_renewed_at: datetime | None = None
     last_error_type: str | None = None
     last_error_step: str | None = None
+    unfinished: _Unfinished | None = None  # a run started changing things and did not finish
 
     @classmethod
     def parse(cls, document: Mapping[str, object] | None) -> _SavedState:
@@ -1133,6 +1244,7 @@ class _SavedState:
             last_renewed_at=_time(document.get("last_renewed_at")),
             last_error_type=error_type if isinstance(error_type, str) else None,
             last_error_step=error_step if isinstance(error_step, str) else None,
+            unfinished=_Unfinished.parse(document.get("unfinished")),
         )
 
     def to_document(self, *, now: datetime, next_check: datetime | None) -> dict[str, object]:
@@ -1158,7 +1270,32 @@ class _SavedState:
                 "explanation_url": ari.explanation_url,
             },
             "deployed": dict(self.deployed),
+            "unfinished": None if self.unfinished is None else self.unfinished.to_document(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Unfinished:
+    """The state's "cleanup owed" marker: which run started changing things, and when."""
+
+    holder: str
+    since: datetime
+
+    @classmethod
+    def parse(cls, value: object) -> _Unfinished | None:
+        """The marker in ``value``; a damaged one still counts (cleaning up costs little)."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            return cls("unknown", datetime.min.replace(tzinfo=UTC))
+        holder, since = value.get("holder"), _time(value.get("since"))
+        return cls(
+            holder if isinstance(holder, str) else "unknown",
+            since or datetime.min.replace(tzinfo=UTC),
+        )
+
+    def to_document(self) -> dict[str, object]:
+        return {"holder": self.holder, "since": _iso(self.since)}
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -1193,12 +1330,29 @@ def _check_rollback(
 
 
 def _outstanding(job: _Job) -> bool:
-    """The last run failed: its switch may be unverified and its old bundles unretired.
+    """A run failed or died, so work may be owed: verify, retire, prune, sweep, unlock.
 
-    Such a run is never read-only, and it verifies (and retires) again even when no target
-    changes now, so the failure is cleared only by a run that saw the result work.
+    Its switch may be unverified, its old bundles unretired, its store versions unpruned, its
+    challenge objects and its lease still there. Such a run is never read-only, and it
+    verifies, retires, prunes and sweeps even when nothing is due and no target changes now,
+    so the failure (or the unfinished marker) is cleared only by a run that saw the result
+    work.
     """
-    return job.saved is not None and job.saved.failures.consecutive_failures > 0
+    saved = job.saved
+    return saved is not None and (
+        saved.failures.consecutive_failures > 0 or saved.unfinished is not None
+    )
+
+
+def _left_by_another(job: _Job, holder: str) -> bool:
+    """Like :func:`_outstanding`, not counting the marker this run (``holder``) wrote."""
+    saved = job.saved
+    if saved is None:
+        return False
+    unfinished = saved.unfinished
+    return saved.failures.consecutive_failures > 0 or (
+        unfinished is not None and unfinished.holder != holder
+    )
 
 
 def _backing_off(job: _Job) -> bool:

@@ -35,7 +35,7 @@ from renewer import naming
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
 from renewer.errors import ConfigError, TransientError
-from renewer.ports import LeaseHandle
+from renewer.ports import ChallengeSweep, LeaseHandle
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +138,16 @@ class Bucket:
 
     def names(self, prefix: str, *, page_size: int = 1000) -> list[str]:
         """Every object name under ``prefix``, all pages (ListObjects answers 1000 at most)."""
-        names: list[str] = []
+        return [str(s.name) for s in self.summaries(prefix, fields="name", page_size=page_size)]
+
+    def summaries(
+        self, prefix: str, *, fields: str = "name,timeCreated", page_size: int = 1000
+    ) -> list[Any]:
+        """Every ``ObjectSummary`` under ``prefix`` with ``fields``, all pages."""
+        found: list[Any] = []
         start: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"prefix": prefix, "fields": "name", "limit": page_size}
+            kwargs: dict[str, Any] = {"prefix": prefix, "fields": fields, "limit": page_size}
             if start is not None:
                 kwargs["start"] = start
             page = self._call(
@@ -150,10 +156,10 @@ class Bucket:
                 self._client.list_objects,
                 **kwargs,
             ).data
-            names.extend(str(summary.name) for summary in page.objects or [])
+            found.extend(page.objects or [])
             start = page.next_start_with
             if not start:
-                return names
+                return found
 
     def _call(
         self,
@@ -236,6 +242,47 @@ class ObjectStorageChallengeStore:
             self._bucket.name,
             refused is not None,
         )
+
+    def sweep(self, *, created_before: datetime) -> ChallengeSweep:
+        """``ChallengeSweeper``: delete challenge objects created before ``created_before``.
+
+        One ListObjects (``name,timeCreated``, all pages) under the challenge prefix, then one
+        DeleteObject per object older than the cutoff (404: already gone, success). Objects
+        whose name is not a valid token object are not ours to judge and are left alone; so is
+        an object without a creation time. Nothing else in the bucket is listed or touched.
+        """
+        prefix = naming.CHALLENGE_PREFIX
+        cutoff = created_before.astimezone(UTC)
+        removed: list[str] = []
+        younger = 0
+        for summary in self._bucket.summaries(prefix):
+            object_name = str(summary.name)
+            token = object_name.removeprefix(prefix)
+            created = getattr(summary, "time_created", None)
+            if not isinstance(created, datetime) or not _is_token_object(object_name, token):
+                continue
+            created = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+            if created >= cutoff:
+                younger += 1
+                continue
+            self._bucket.delete(object_name)
+            removed.append(token)
+        if removed or younger:
+            logger.info(
+                "challenges swept bucket=%s removed=%d younger=%d cutoff=%s",
+                self._bucket.name,
+                len(removed),
+                younger,
+                _rfc3339(cutoff),
+            )
+        return ChallengeSweep(removed=tuple(removed), younger=younger)
+
+
+def _is_token_object(object_name: str, token: str) -> bool:
+    try:
+        return naming.challenge_object(token) == object_name
+    except ConfigError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,16 +210,23 @@ class Runner:
 
 
 @contextmanager
-def runner(world: SandboxWorld, workdir: Path) -> Iterator[Runner]:
+def runner(
+    world: SandboxWorld,
+    workdir: Path,
+    *,
+    document: dict[str, Any] | None = None,
+    force: bool = False,
+) -> Iterator[Runner]:
     """Start the renewer in a subprocess for ``world``; always killed and reaped on exit.
 
     It signs as the fixture's ``renewer`` resource principal (fresh credentials of its own,
     passed through the environment as in a function container) and uses the production lease
-    TTL. Output goes to files, so a chatty child can never block on a full pipe.
+    TTL. Output goes to files, so a chatty child can never block on a full pipe. ``document``
+    replaces the world's configuration document; ``force`` renews regardless of the policy.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.json"
-    config.write_text(json.dumps(world.config_document()))
+    config.write_text(json.dumps(document or world.config_document()))
     service = world.emulator.services["loadbalancer"]
     assert isinstance(service, lb_emulator.LoadBalancer)
     port_map = {
@@ -241,6 +248,7 @@ def runner(world: SandboxWorld, workdir: Path) -> Iterator[Runner]:
         "--lb-port-map", json.dumps(port_map),
         "--lease-ttl", str(RUNNER_LEASE_TTL.total_seconds()),
         "--budget", str(BUDGET),
+        *(["--force"] if force else []),
     ]  # fmt: skip
     stdout, stderr = workdir / "stdout", workdir / "stderr"
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -277,16 +285,32 @@ def kill_9(run: Runner) -> None:
 class Boundary:
     """Where the run is killed: the fault rules whose last one hangs the next step's call.
 
-    ``issued``: the CA had issued the certificate before the kill; ``stored``: it was in Vault.
+    ``issued``: the CA had issued the certificate before the kill; ``stored``: it was in Vault;
+    ``switched``: the listener served it; ``locked``: the dead run's lease was left behind.
     """
 
     rules: tuple[dict[str, Any], ...]
     rerun_outcome: Outcome
     issued: bool = True
     stored: bool = True
+    switched: bool = False
+    locked: bool = True
+    ordered: bool = True
+
+
+STATE_PUT = {"operation": "PutObject", "path": r"/o/state(/|%2F)"}
 
 
 BOUNDARIES = {
+    # The state says a run is unfinished (written before LOCK), the lease is not taken yet.
+    "after-marker-before-lock": Boundary(
+        ({"operation": "PutObject", "path": r"/o/leases(/|%2F)", "times": 1, "hang": True},),
+        Outcome.RENEWED,
+        issued=False,
+        stored=False,
+        locked=False,
+        ordered=False,
+    ),
     # newOrder answered and the order recorded in Vault (its key too), no challenge presented:
     # the first PutObject to the challenge bucket hangs.
     "after-order-before-challenges": Boundary(
@@ -323,10 +347,22 @@ BOUNDARIES = {
         ({"operation": "UpdateListener", "times": 1, "hang": True},),
         Outcome.DEPLOYED,
     ),
-    # Switched, verified and retired; RECORD (the state object) and UNLOCK not done.
-    "after-switch-before-record": Boundary(
-        ({"operation": "PutObject", "path": r"/o/state(/|%2F)", "times": 1, "hang": True},),
+    # Switched, verified, retired and pruned; UNLOCK (deleting the lease) and RECORD not done.
+    "after-retire-before-unlock": Boundary(
+        ({"operation": "DeleteObject", "path": r"/o/leases(/|%2F)", "times": 1, "hang": True},),
         Outcome.SKIPPED,
+        switched=True,
+    ),
+    # Unlocked; RECORD (the state object, which clears the unfinished marker) not done: the
+    # first state write (the marker) passes, the second (RECORD) hangs.
+    "after-unlock-before-record": Boundary(
+        (
+            {**STATE_PUT, "times": 1, "latency": 0.001},
+            {**STATE_PUT, "times": 1, "hang": True},
+        ),
+        Outcome.SKIPPED,
+        switched=True,
+        locked=False,
     ),
 }
 
@@ -343,14 +379,20 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
         kill_9(run)
     world.emulator.faults.clear()
 
-    # What the dead run left: its lease, and exactly what it finished before the hang.
-    assert objects(world, STATE_BUCKET, "leases/") == [naming.lease_object(CERT)]
-    assert orders(world) == 1
+    # What the dead run left: its lease (unless it died before LOCK or after UNLOCK), the
+    # unfinished marker, and exactly what it finished before the hang.
+    assert objects(world, STATE_BUCKET, "leases/") == (
+        [naming.lease_object(CERT)] if boundary.locked else []
+    )
+    assert state_document(world)["unfinished"] is not None
+    assert orders(world) == (1 if boundary.ordered else 0)
     issued_before = issued_serials(world)
     assert len(issued_before) == (1 if boundary.issued else 0)
     pending_url = None
     if boundary.stored:
         assert vault_serial(world) == issued_before[0]
+    elif not boundary.ordered:
+        assert vault_document(world, naming.secret_name(CERT)) is None
     else:
         # The order, with its key, is in the certificate's secret (version 1, CURRENT because
         # the secret did not exist), not a certificate: nothing can be deployed from it.
@@ -359,10 +401,9 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
         assert found is not None
         assert found[0]["kind"] == "pending-order"
         pending_url = found[0]["orderUrl"]
-    switched = where == "after-switch-before-record"
     listener = load_balancer(world)["listeners"][HTTPS_LISTENER]
     assert listener["sslConfiguration"]["certificateName"] == (
-        naming.bundle_name(CERT, issued_before[0]) if switched else SEED_BUNDLE
+        naming.bundle_name(CERT, issued_before[0]) if boundary.switched else SEED_BUNDLE
     )
     mark = len(world.emulator.requests)
 
@@ -370,12 +411,13 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
     changes = [
         (e["operation"], unquote(e["path"]))
         for e in world.emulator.requests[mark:]
-        if e["method"] not in ("GET", "HEAD")
+        if e["method"] not in ("GET", "HEAD") and e["status"] < 400
     ]
 
     assert rerun.outcome is boundary.rerun_outcome, rerun.to_dict()
     # No second ACME order at any boundary, and the CA issued exactly one certificate.
     served = assert_converged(world, expected_orders=1)
+    assert state_document(world)["unfinished"] is None
     assert issued_serials(world) == [served]
     assert pki.normalize_serial(rerun.serial or "") == served
     if pending_url is not None:
@@ -389,15 +431,18 @@ def test_a_run_killed_between_steps_is_finished_by_the_next_run(
         if e["operation"] == "CreateCertificate" and e["path"].startswith("/20170115/")
     ]
     assert [e["status"] for e in created] == [204]
-    # Every rerun leaves no lease behind. The one after a switch took no lease: it is read-only
-    # but for recording the deployment (one state write) and removing the dead run's expired
-    # lease (one read, one conditional delete); it changed nothing else.
+    # Every rerun leaves no lease behind. The one after a switch has nothing due, but the
+    # dead run's marker makes it finish the job under the lease (taking over the dead run's
+    # expired one): it verified, retired and pruned (nothing left to do for a first issuance)
+    # and changed nothing else than the lease and the state.
     assert objects(world, STATE_BUCKET, "leases/") == []
-    if switched:
+    if boundary.switched:
         state = f"/n/{NAMESPACE}/b/{STATE_BUCKET}/o/"
+        lease = ("PutObject", f"{state}{naming.lease_object(CERT)}")
         assert changes == [
-            ("PutObject", f"{state}state/{CERT}.json"),
+            lease,
             ("DeleteObject", f"{state}{naming.lease_object(CERT)}"),
+            ("PutObject", f"{state}state/{CERT}.json"),
         ]
         assert set(state_document(world)["deployed"].values()) == {rerun.serial}
 

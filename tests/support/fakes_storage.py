@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from renewer import naming
 from renewer.clock import Clock, SystemClock
 from renewer.errors import ConfigError
-from renewer.ports import LeaseHandle
+from renewer.ports import ChallengeSweep, LeaseHandle
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +140,43 @@ class InMemoryStateRepository:
         with self._lock:
             self._documents[name] = text
             self.saves.append(name)
+
+
+class InMemoryChallengeBucket:
+    """``ChallengeStore`` and ``ChallengeSweeper`` in a dict: token -> (key authorization,
+    creation time by the injected clock), like the challenge bucket's objects.
+
+    ``present`` overwrites (a new creation time, as an Object Storage overwrite has);
+    ``clean_up`` of an absent token is a no-op; ``sweep`` deletes what was created before the
+    cutoff and counts what it left. ``sweeps`` records every cutoff asked for. Thread-safe.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._objects: dict[str, tuple[str, datetime]] = {}
+        self.sweeps: list[datetime] = []
+
+    @property
+    def tokens(self) -> list[str]:
+        """The tokens published now, sorted."""
+        with self._lock:
+            return sorted(self._objects)
+
+    def present(self, token: str, key_authorization: str) -> None:
+        naming.challenge_object(token)
+        with self._lock:
+            self._objects[token] = (key_authorization, self._clock.now())
+
+    def clean_up(self, token: str) -> None:
+        naming.challenge_object(token)
+        with self._lock:
+            self._objects.pop(token, None)
+
+    def sweep(self, *, created_before: datetime) -> ChallengeSweep:
+        with self._lock:
+            self.sweeps.append(created_before)
+            old = sorted(t for t, (_, created) in self._objects.items() if created < created_before)
+            for token in old:
+                del self._objects[token]
+            return ChallengeSweep(removed=tuple(old), younger=len(self._objects))

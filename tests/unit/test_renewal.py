@@ -167,6 +167,9 @@ class HookedLease:
     def release(self, handle: LeaseHandle) -> None:
         self.inner.release(handle)
 
+    def current(self, name: str) -> LeaseHandle | None:
+        return self.inner.current(name)
+
 
 @dataclass
 class World:
