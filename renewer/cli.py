@@ -10,11 +10,18 @@ Output: a table (expiry, days left, what happens next) or, with ``--json``, the 
 response. Progress lines go to stderr while a run works (``--quiet`` silences them). Exit
 status: 0 when nothing failed, 1 when a certificate failed, 2 for a usage or configuration
 error (the message says what to fix).
+
+Every file the operator names — ``--config``, the OCI config file (``--oci-config-file``, else
+``OCI_CONFIG_FILE``, else ``~/.oci/config``) and its profile's ``key_file``, ``--ca-bundle`` — is
+read and checked before anything runs: missing, unreadable, empty, not UTF-8, not INI, not a key,
+not a certificate are exit 2 with the file's name and what it should hold, never a traceback.
+Messages never quote a file's content (it may hold a key or a pass phrase).
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import dataclasses
 import json
 import logging
@@ -26,12 +33,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from renewer import pki
 from renewer.environment import Environment
 from renewer.errors import ConfigError, RenewerError
 from renewer.invocation import Action, Invocation, Trigger, parse_payload
 from renewer.runner import Result, budget_from_deadline, execute
+from renewer.settings import load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_OCI_CONFIG = "~/.oci/config"  # the OCI CLI's and SDK's default
+DEFAULT_PROFILE = "DEFAULT"
+MAX_FILE_BYTES = 1_000_000  # a configuration, an OCI config, a key or a CA bundle is far smaller
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m renewer",
         description="Renew ACME certificates for OCI Load Balancers (the function, by hand).",
     )
-    source = parser.add_argument_group("configuration (one of; default: the environment)")
+    group = parser.add_argument_group("configuration (one of; default: the environment)")
+    source = group.add_mutually_exclusive_group()  # argparse refuses both, exit 2
     source.add_argument("--config", type=Path, help="the configuration JSON file")
     source.add_argument(
         "--config-object", metavar="BUCKET/OBJECT", help="the configuration object in OCI"
@@ -79,8 +92,10 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        environment = Environment.from_env(_environment(args, os.environ))
-        invocation = _invocation(args)
+        invocation = _invocation(args)  # the flags first: no file is read for a usage error
+        variables = _environment(args, os.environ)
+        environment = Environment.from_env(variables)
+        _check_files(args, variables)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
@@ -102,11 +117,13 @@ def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str,
     env = dict(base)
     env.setdefault("OCI_AUTH", "config_file")  # a workstation, unless told otherwise
     if args.config is not None:
+        text = read_user_file(f"--config {args.config}", args.config, "the configuration JSON")
         try:
-            env["RENEWER_CONFIG"] = args.config.read_text(encoding="utf-8")
-        except OSError as exc:
-            msg = f"--config {args.config}: {exc.strerror}"
+            load_config(text)  # here, so the error names the file rather than RENEWER_CONFIG
+        except ConfigError as exc:
+            msg = f"--config {args.config}: {exc}"
             raise ConfigError(msg) from None
+        env["RENEWER_CONFIG"] = text
         env.pop("RENEWER_CONFIG_OBJECT", None)
     if args.config_object:
         env["RENEWER_CONFIG_OBJECT"] = args.config_object
@@ -122,6 +139,91 @@ def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str,
     if args.resource_principal:
         env["OCI_AUTH"] = "resource_principal"
     return env
+
+
+def read_user_file(label: str, path: Path, holds: str) -> str:
+    """The UTF-8 text of a file the operator named; ConfigError naming it (``label``) otherwise.
+
+    ``holds`` says what the file should hold, for the message. The content is never quoted.
+    """
+    try:
+        with path.expanduser().open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        msg = f"{label}: cannot read it ({reason}); it should hold {holds}"
+        raise ConfigError(msg) from None
+    if len(data) > MAX_FILE_BYTES:
+        msg = f"{label}: the file is over {MAX_FILE_BYTES:,} bytes; it should hold {holds}"
+        raise ConfigError(msg)
+    if not data.strip():
+        msg = f"{label}: the file is empty; it should hold {holds}"
+        raise ConfigError(msg)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = (
+            f"{label}: the file is not UTF-8 text (byte {exc.start + 1} of {len(data):,});"
+            f" it should hold {holds}"
+        )
+        raise ConfigError(msg) from None
+
+
+def _check_files(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    """Read every other file the run will use, so a bad one is exit 2 naming it (see module)."""
+    if env.get("OCI_AUTH") == "config_file":
+        _check_oci_config(
+            Path(env.get("OCI_CONFIG_FILE") or DEFAULT_OCI_CONFIG),
+            env.get("OCI_CONFIG_PROFILE") or DEFAULT_PROFILE,
+            flag="--oci-config-file" if args.oci_config_file else "OCI config file",
+        )
+    bundle = env.get("RENEWER_ACME_CA_BUNDLE")
+    if bundle:
+        flag = "--ca-bundle" if args.ca_bundle else "RENEWER_ACME_CA_BUNDLE"
+        holds = "the PEM certificates of the CA to trust"
+        text = read_user_file(f"{flag} {bundle}", Path(bundle), holds)
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            msg = f"{flag} {bundle}: the file holds no PEM certificate; it should hold {holds}"
+            raise ConfigError(msg)
+
+
+def _check_oci_config(location: Path, profile: str, *, flag: str) -> None:
+    """The OCI config file parses as the SDK parses it, has the profile, and its key is a key."""
+    label = f"{flag} {location}"
+    holds = "OCI CLI profiles (INI sections such as [DEFAULT]); create it with `oci setup config`"
+    text = read_user_file(label, location, holds)
+    parser = configparser.ConfigParser(interpolation=None)  # as oci.config.from_file
+    try:
+        parser.read_string(text, source=str(location))
+    except configparser.Error as exc:
+        # configparser's own message quotes the offending line: it may hold a pass phrase.
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        msg = f"{label}: the file is not INI{where}; it should hold {holds}"
+        raise ConfigError(msg) from None
+    if profile != configparser.DEFAULTSECT and not parser.has_section(profile):
+        known = ", ".join(parser.sections()) or "none besides DEFAULT"
+        msg = f"{label}: there is no profile [{profile}] (profiles: {known})"
+        raise ConfigError(msg)
+    key_file = parser.get(profile, "key_file", fallback=None)
+    if not key_file:
+        msg = f"{label}: profile [{profile}] has no key_file (the API signing key)"
+        raise ConfigError(msg)
+    key_label = f"key_file {key_file} of profile [{profile}] in {location}"
+    key_holds = "the PEM private key of the profile's API signing key"
+    pem = read_user_file(key_label, Path(key_file), key_holds)
+    if "-----BEGIN" not in pem or "PRIVATE KEY-----" not in pem:
+        msg = f"{key_label}: the file holds no PEM private key; it should hold {key_holds}"
+        raise ConfigError(msg)
+    if parser.get(profile, "pass_phrase", fallback=None) is None and "ENCRYPTED" not in pem:
+        try:
+            pki.load_private_key(pem)
+        except ConfigError:
+            msg = (
+                f"{key_label}: the file is not a readable PEM private key;"
+                f" it should hold {key_holds}"
+            )
+            raise ConfigError(msg) from None
 
 
 def _invocation(args: argparse.Namespace) -> Invocation:
