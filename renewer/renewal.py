@@ -326,12 +326,7 @@ class RenewalService:
             self._recheck(job, force=force)
             job.inherited = job.inherited or _left_by_another(job, self._holder)
             self._mark_unfinished(job)
-        if job.planned.renew:
-            with self._step(job, "issue", budget):
-                issued, key_pem = self._issue(job, deadline=budget.step_deadline())
-            # No budget check here: an issued certificate is always stored, or the order is lost.
-            with self._step(job, "store"):
-                self._store(job, issued, key_pem)
+        self._obtain(job, budget)
         if job.stored is not None:
             self._deploy(job, budget)
             if job.issued or any(d.changed for d in job.deployed) or job.inherited:
@@ -480,6 +475,29 @@ class RenewalService:
                 removed.holder,
                 removed.expires_at.isoformat(),
             )
+
+    def _obtain(self, job: _Job, budget: _Budget) -> None:
+        """ISSUE and STORE when due; when not, only finish an order a dead run left open.
+
+        A forced run killed after newOrder leaves an open order that no due run will come to
+        resume: a run cleaning up after it finishes that order (never placing one), so what
+        the operator asked for is done and the record is closed.
+        """
+        if job.planned.renew:
+            with self._step(job, "issue", budget):
+                issued, key_pem = self._issue(job, deadline=budget.step_deadline())
+        elif job.inherited:
+            with self._step(job, "issue", budget):
+                resumed = self._resume(job, deadline=budget.step_deadline())
+            if resumed is None:
+                return
+            issued, key_pem = resumed
+            job.reason = RunReason.RESUMED
+        else:
+            return
+        # No budget check here: an issued certificate is always stored, or the order is lost.
+        with self._step(job, "store"):
+            self._store(job, issued, key_pem)
 
     def _when_time_allows(
         self, job: _Job, budget: _Budget, step: str, work: Callable[[], None]
@@ -1043,7 +1061,7 @@ class RenewalService:
             return self._report(
                 job,
                 Outcome.RENEWED,
-                decision.reason,
+                job.reason or decision.reason,
                 f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
                 f" {job.certificate.version}{resumed}; {_switched(job)}",
             )

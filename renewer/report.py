@@ -42,6 +42,7 @@ class RunReason(enum.StrEnum):
     ALREADY_CURRENT = "AlreadyCurrent"  # after locking, another run had already renewed it
     ROLLBACK = "Rollback"  # an operator rolled the targets back to a stored version
     INTERNAL_ERROR = "InternalError"  # an unexpected exception (a bug); details only in the log
+    RESUMED = "Resumed"  # nothing was due; an order a run that died left open was finished
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ subprocess, an emulator fault rule hangs the request that starts the chosen step
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -22,9 +23,12 @@ import oci
 import pytest
 
 from renewer import naming
+from renewer.adapters.oci_clients import OciClients
+from renewer.adapters.oci_object_storage import ObjectStorageChallengeStore
+from renewer.ports import ChallengeSweep
 from renewer.report import Outcome
 from renewer.settings import parse_config
-from sandbox.world import CHALLENGE_BUCKET, STATE_BUCKET, VAULT_ID, SandboxWorld
+from sandbox.world import CHALLENGE_BUCKET, NAMESPACE, STATE_BUCKET, VAULT_ID, SandboxWorld
 from tests.e2e.test_faults import (
     BUDGET,
     CERT,
@@ -216,3 +220,30 @@ def test_a_refused_pending_order_record_does_not_cost_a_second_order(world: Sand
         if e["operation"] == "CreateSecret" and e["status"] < 400
     ]
     assert len(changed) == 2  # the account and the certificate: one secret each
+
+
+def test_the_sweep_removes_only_challenge_objects_older_than_the_cutoff(world: SandboxWorld):
+    """``ObjectStorageChallengeStore.sweep`` through the real SDK against the emulator."""
+    clients = OciClients(world.oci_settings())
+    store = ObjectStorageChallengeStore(clients, namespace=NAMESPACE, bucket=CHALLENGE_BUCKET)
+    store.present("dead-run-token", "dead-run-token.thumbprint")
+    store.present("other-token", "other-token.thumbprint")
+    storage = operator_client(world, oci.object_storage.ObjectStorageClient)
+    # Not a token object (a dot is not base64url): not the sweep's to judge.
+    storage.put_object(NAMESPACE, CHALLENGE_BUCKET, ".well-known/acme-challenge/odd.name", b"x")
+    storage.put_object(NAMESPACE, CHALLENGE_BUCKET, "elsewhere/object", b"x")
+
+    young = store.sweep(created_before=datetime.now(UTC) - timedelta(minutes=10))
+
+    assert young == ChallengeSweep(removed=(), younger=2)
+    assert len(objects(world, CHALLENGE_BUCKET)) == 4
+
+    old = store.sweep(created_before=datetime.now(UTC) + timedelta(minutes=1))
+
+    assert sorted(old.removed) == ["dead-run-token", "other-token"]
+    assert old.younger == 0
+    assert sorted(objects(world, CHALLENGE_BUCKET)) == [
+        ".well-known/acme-challenge/odd.name",
+        "elsewhere/object",
+    ]
+    assert store.sweep(created_before=datetime.now(UTC) + timedelta(minutes=1)) == ChallengeSweep()

@@ -242,6 +242,7 @@ def assert_clean(world: World, where: str = "") -> None:
     assert world.served_is_newest()
     assert len(world.deployer.bundles(TARGET)) <= 2  # serving + keepPreviousBundles
     assert DEPRECATED not in world.store.stages("shop").values()  # pruned
+    assert world.store.load_pending("shop") is None, where  # no order left open
     state = world.state_doc()
     assert state.get("unfinished") is None
     assert state["consecutive_failures"] == 0
@@ -403,13 +404,33 @@ def test_tokens_that_may_belong_to_a_live_run_are_swept_by_a_later_run():
 
     first = world.run()
 
-    assert first.outcome is Outcome.SKIPPED
+    assert (first.outcome, first.reason) == (Outcome.RENEWED, "Resumed")  # the forced order
     assert world.bucket.tokens == ["live-token"]
     assert world.state_doc()["unfinished"] is not None  # owed: swept again later
     world.bucket.clean_up("live-token")  # that run finished
     world.advance(DAY)
     world.run()
     assert_clean(world)
+
+
+def test_a_forced_run_killed_after_new_order_is_finished_by_a_not_due_run():
+    world = two_certificates()
+    with pytest.raises(Killed):  # killed right after the order was recorded
+        world.run(
+            KillSwitch(kill_at=index_in_forced_run(two_certificates, "store.save_pending") + 1),
+            force=True,
+        )
+    pending = world.store.load_pending("shop")
+    assert pending is not None
+    world.advance(NEXT_RUN)
+
+    rerun = world.run()
+
+    assert (rerun.outcome, rerun.reason) == (Outcome.RENEWED, "Resumed"), rerun.to_dict()
+    assert f"finished order {pending.order_url}" in rerun.message
+    assert world.orders() == 3  # the dead run's order, finished: none placed
+    assert_clean(world)
+    assert world.run().reason == "NotDue"
 
 
 # --- item 11: a refused pending-order record ------------------------------------------------
