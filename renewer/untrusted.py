@@ -161,7 +161,7 @@ def describe(value: object) -> str:
         if lines > 1:
             text += f" on {lines:,} lines"
         if "-----BEGIN " in value:
-            text += " holding a PEM block (key material never belongs in the configuration)"
+            text += " holding a PEM block, and key material never belongs in the configuration"
         return text
     if isinstance(value, list):
         return f"a list of {len(value):,} item{'s' if len(value) != 1 else ''}"

@@ -21,6 +21,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -31,6 +32,7 @@ from renewer.environment import Environment
 from renewer.errors import ConfigError
 from renewer.invocation import Invocation
 from renewer.runner import execute
+from sandbox.fn_server import FnServer
 from sandbox.world import (
     CHALLENGE_BUCKET,
     DISABLED_KEY_ID,
@@ -45,6 +47,13 @@ from sandbox.world import (
 pytestmark = pytest.mark.e2e
 
 Change = Callable[[dict[str, Any]], None]
+# A throwaway P-256 key (never used anywhere): what an operator might paste by mistake.
+PEM_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXRCEaaaNuBwZ5v9W
+oy7RoPmnQezHTaPAlHYVIwrFSzChRANCAAQl1h8J6DjHB03K87NHgCt2yxhAjUSA
+23Au+sEoCiemiGSzwF0EeB9G3HhuSze5C3L2yJO+zHRVz5J4vu4c1u0P
+-----END PRIVATE KEY-----
+"""
 CHANGING_SERVICES = ("/20170115/", "/20180608/", "/20210224/")  # LB, Vault/KMS, Certificates
 
 
@@ -118,13 +127,28 @@ SHAPE = {
     "eab-key-inline": Case(_set("acme.eab", {"keyId": "kid", "hmacKey": "c2VjcmV0"}), "acme.eab"),
     "same-listener-twice": Case(
         _second_certificate(targets=[{"loadBalancerId": LB_ID, "listeners": [HTTPS_LISTENER]}]),
-        HTTPS_LISTENER,
+        "certificates[1].targets[0].listeners[0]: is already the target of"
+        " certificates[0].targets[0].listeners[0]",
     ),
     "plain-http-directory": Case(
         _set("acme.directoryUrl", "http://acme.example/directory"), "acme.directoryUrl"
     ),
     "same-bucket-twice": Case(_set("oci.stateBucket", CHALLENGE_BUCKET), "oci.stateBucket"),
     "no-targets": Case(_set("certificates.0.targets", []), "certificates[0].targets"),
+    # Names a public CA refuses (Pebble issued shop.example.123 before this was checked).
+    "short-ipv4-form": Case(_set("certificates.0.dnsNames", ["127.1"]), "numbers only"),
+    "hex-ipv4-form": Case(_set("certificates.0.dnsNames", ["0x7f.0.0.1"]), "numbers only"),
+    "octal-ipv4-form": Case(_set("certificates.0.dnsNames", ["0177.0.0.1"]), "numbers only"),
+    "numeric-top-label": Case(
+        _set("certificates.0.dnsNames", ["shop.example.123"]), "top-level label must be letters"
+    ),
+    "unicode-name": Case(
+        _set("certificates.0.dnsNames", ["bücher.example"]), '"xn--bcher-kva.example"'
+    ),
+    "unknown-key-with-a-newline": Case(
+        lambda document: document["oci"].update({"x\n- oci.vaultId: fine": 1}),
+        '- oci."x\\n- oci.vaultId: fine": unknown key',
+    ),
 }
 
 TENANCY = {
@@ -274,3 +298,63 @@ def test_a_certificates_service_target_pending_deletion_fails_before_any_order(
     )
     assert orders(world) == 0
     assert changes(world, mark) == []
+
+
+HOSTILE_TEXT = {  # appended to the document as one more top-level key: the text, not a value
+    "integer-over-4300-digits": ("9" * 5000, "holds a number with 5,000 digits"),
+    "nested-100000-deep": ("[" * 100_000 + "]" * 100_000, "too deeply"),
+    "repeated-key": ('1, "acme": {}', "repeats the key 'acme'"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_TEXT), ids=list(HOSTILE_TEXT))
+def test_hostile_json_in_the_configuration_is_a_typed_error_before_any_request(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch, case: str
+):
+    tail, expected = HOSTILE_TEXT[case]
+    variables = world.function_environment()
+    variables["RENEWER_CONFIG"] = variables["RENEWER_CONFIG"][:-1] + f', "x": {tail}}}'
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    mark = len(world.emulator.requests)
+
+    with pytest.raises(ConfigError) as info:
+        execute(Invocation(), Environment.from_env(variables), call_id="hostile", budget_s=60.0)
+
+    assert str(info.value).startswith("RENEWER_CONFIG: the configuration is not valid JSON: it ")
+    assert expected in str(info.value)
+    assert world.emulator.requests[mark:] == []
+    assert orders(world) == 0
+
+
+HMAC_KEY = "c2VjcmV0LWhtYWMta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr"  # base64url, as a CA hands it out
+
+
+def test_a_secret_pasted_into_a_field_is_in_neither_the_502_body_nor_the_function_log(
+    world: SandboxWorld, tmp_path: Path
+):
+    """The function for real (the fdk server): the body and every log line are checked."""
+    document = world.config_document()
+    document["acme"]["eab"] = {"keyId": "kid-1", "hmacKeySecretId": HMAC_KEY}
+    pem = PEM_KEY.strip()
+    document["certificates"][0]["name"] = pem
+    document["certificates"][0]["dnsNames"] = [pem]
+    server = FnServer(tmp_path / "fn", world.function_environment(document))
+    server.workdir.mkdir()
+    with server:
+        answer = server.invoke(b"")
+        hostile = server.invoke(b'{"version": ' + b"9" * 5000 + b"}")
+        log = server.log()
+
+    assert answer.status == 502
+    assert "acme.eab.hmacKeySecretId: is not a vaultsecret OCID" in answer.text
+    assert "holding a PEM block" in answer.text
+    for text in (answer.text, log):
+        assert HMAC_KEY not in text
+        assert HMAC_KEY[:16] not in text
+        for line in pem.splitlines()[1:-1]:
+            assert line not in text
+    # Hostile JSON is a typed error the caller can act on, not "internal error ... (a bug)".
+    assert hostile.status == 502
+    assert "InvalidRequest: the payload holds a number with 5,000 digits" in hostile.text
+    assert "a bug" not in log
