@@ -3,7 +3,10 @@
 The document lives inline in the function's configuration (``RENEWER_CONFIG``) or as an object in
 the private bucket; either way it is parsed here into frozen values. Every problem is reported at
 once, each naming the JSON path of the field and the fix, so an operator fixes them in one pass.
-Unknown keys are errors (a typo must not silently disable something). Pure: no I/O.
+Unknown keys are errors (a typo must not silently disable something). A problem never repeats
+the value (one pasted into the wrong field may be a key): it describes it — its type, its length,
+that it is not an OCID — with :mod:`renewer.untrusted`, which also decodes the text within bounds.
+DNS names are checked by :mod:`renewer.hostnames`. Pure: no I/O.
 
 Example (every optional key shown with its default)::
 
