@@ -1,29 +1,39 @@
 """The renewal orchestrator: one certificate at a time through idempotent steps, over ports only.
 
-Per certificate (ARCHITECTURE §3)::
+Per certificate (ARCHITECTURE §3; docs/crash-recovery.md)::
 
-    PLAN -> LOCK -> RE-CHECK -> ISSUE -> STORE -> DEPLOY -> VERIFY -> RETIRE -> RECORD -> UNLOCK
+    PLAN -> MARK -> LOCK -> RE-CHECK -> ISSUE -> STORE -> DEPLOY -> VERIFY -> RETIRE
+         -> SWEEP -> UNLOCK -> RECORD
 
 * PLAN reads the newest stored certificate and the derived state, asks the CA for renewal
   information when it is due (a failure there is a warning: ARI never blocks a renewal) and lets
   :func:`renewer.policy.decide` answer. Nothing is written.
-* LOCK takes the certificate's lease; another holder means ``skipped`` / ``Locked``.
+* MARK records in the state that a run has started changing things ("unfinished"), before LOCK,
+  so that a run killed at any later moment leaves that marker; RECORD of a run that finished
+  clears it. A run that finds it (or a failure count) is never read-only: due or not, it takes
+  the lease (a dead run's expired lease is taken over, then released) and verifies, retires,
+  prunes, sweeps and finishes an order left open. A healthy run with nothing due reads the
+  state, the store and the targets, and writes nothing.
+* LOCK takes the certificate's lease; another holder means ``skipped`` / ``Locked`` (seen by a
+  read before MARK, so such a run writes nothing).
 * RE-CHECK re-reads the store and the state under the lease (CertMagic's rule): a certificate
   another run stored meanwhile is not ordered again.
 * ISSUE orders only when the decision says so; STORE always follows a successful order (the
   time budget is never checked between them, so no order is wasted). Right after newOrder, the
   order and its key are recorded in the store as a pending order; a run killed anywhere
   between that and STORE leaves it open, and the next run's ISSUE resumes it (when it still
-  fits the spec) instead of ordering again.
+  fits the spec) instead of ordering again — also a run with nothing due. A store that refuses
+  the record does not stop a live run: the record is for crashes only.
 * DEPLOY runs on every run, due or not: the deployer is idempotent, so a target still on an
   older certificate after a crash between STORE and DEPLOY is switched without a second order.
-* VERIFY (when something changed) reads back the serial each listener presents for each name;
-  RETIRE then removes superseded bundles and prunes old store versions (rule 1: nothing is
-  deleted before the switch is verified).
-* RECORD writes the derived state (failures, ARI answer, what is deployed where); UNLOCK always.
-  A run with nothing to do takes no lease and writes nothing, except when the state lags what
-  the targets serve (a run died before RECORD): it then records that and removes the dead
-  run's lease if it has expired.
+* VERIFY (when something changed or was owed) reads back the serial each listener presents for
+  each name; RETIRE then removes superseded bundles and prunes old store versions (rule 1:
+  nothing is deleted before the switch is verified); SWEEP removes challenge objects a dead run
+  left (only in runs cleaning up after one).
+* UNLOCK, then RECORD writes the derived state (failures, ARI answer, what is deployed where)
+  and clears the marker: a kill between the two leaves the marker, never an unannounced lease.
+  A read-only run writes only when the state lags what the targets serve (a run of an older
+  version died before RECORD) or it learnt an ARI answer.
 
 Isolation (the acmebot pattern): each certificate runs in its own try block in a bounded thread
 pool; an error is that certificate's ``failed`` outcome and never stops the others. Time: a

@@ -20,6 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from renewer import naming
 from renewer.errors import ConfigError, DeploymentError, TransientError
@@ -279,6 +281,52 @@ def test_a_kill_at_any_call_of_a_renewal_is_cleaned_up_by_the_next_run_even_if_n
         # Bounded cost: the run after the recovery is read-only again.
         after = port_calls(world)
         assert after == HEALTHY_NOT_DUE, where
+
+
+def _due_by_lifetime() -> World:
+    world = two_certificates()
+    world.advance(25 * DAY)  # 66 days into a 90-day certificate: due by lifetime
+    return world
+
+
+SCENARIOS: dict[str, tuple[Callable[[], World], dict[str, Any]]] = {
+    "first issuance": (World, {}),
+    "forced renewal": (two_certificates, {"force": True}),
+    "due renewal": (_due_by_lifetime, {}),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scenario=st.sampled_from(sorted(SCENARIOS)),
+    fraction=st.floats(min_value=0, max_value=1, exclude_max=True),
+    early=st.booleans(),
+)
+def test_whatever_run_dies_wherever_the_runs_after_it_converge_without_a_second_order(
+    scenario: str, fraction: float, early: bool
+):
+    setup, kwargs = SCENARIOS[scenario]
+    calls = port_calls(setup(), **kwargs)
+    kill_at = int(fraction * len(calls))
+    world = setup()
+    orders_before = world.orders()
+    with pytest.raises(Killed):
+        world.run(KillSwitch(kill_at=kill_at), **kwargs)
+    where = f"{scenario} killed at call {kill_at} ({calls[kill_at]})"
+
+    if early:  # a run while the dead run's lease is live: it must leave everything alone
+        world.advance(timedelta(minutes=1))
+        held = world.lease.current("shop")
+        early_run = world.run()
+        if held is not None:
+            assert (early_run.outcome, early_run.reason) == (Outcome.SKIPPED, "Locked"), where
+    world.advance(NEXT_RUN)
+    recovery = world.run()
+
+    assert recovery.outcome is not Outcome.FAILED, (where, recovery.to_dict())
+    assert world.orders() - orders_before <= 1, where
+    assert_clean(world, where)
+    assert port_calls(world) == HEALTHY_NOT_DUE, where
 
 
 def test_a_healthy_not_due_run_makes_three_reads_and_nothing_else():
