@@ -324,7 +324,11 @@ def test_whatever_run_dies_wherever_the_runs_after_it_converge_without_a_second_
     recovery = world.run()
 
     assert recovery.outcome is not Outcome.FAILED, (where, recovery.to_dict())
-    assert world.orders() - orders_before <= 1, where
+    # The one window no record can cover: the CA created the order, and the run died before
+    # Vault stored its record (here: inside save_pending). A run that must order then orders
+    # again; everywhere else the dead run's order is the only one.
+    lost = calls[kill_at] == "store.save_pending"
+    assert world.orders() - orders_before <= (2 if lost else 1), where
     assert_clean(world, where)
     assert port_calls(world) == HEALTHY_NOT_DUE, where
 
