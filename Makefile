@@ -11,7 +11,7 @@ CERTBOT_VENV := .cache/certbot-venv
 CERTBOT_VERSION := 5.8.0
 PYTEST_ARGS ?=
 
-.PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart bench-tokenserver check-terraform clean
+.PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart bench-tokenserver bench-image check-terraform lock clean
 
 help:
 	@echo "make test        set up (venv, Pebble), lint, and run the whole test suite"
@@ -19,14 +19,41 @@ help:
 	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble;"
 	@echo "                 bench-coldstart: a fresh fdk process until its first answer;"
 	@echo "                 bench-tokenserver: token server req/s, p99, p99 during a flood)"
-	@echo "make lint        ruff + mypy --strict on renewer/ and tokenserver/"
+	@echo "make lint        ruff + mypy --strict on renewer/, tokenserver/ and build/"
 	@echo "make check-terraform  the offline checks of terraform/ (part of make test)"
+	@echo "make bench-image the function's site-packages as the image builds it: size, cold start, RSS"
+	@echo "make lock        regenerate every hash-checked lock from its .txt (UPGRADE=1: newest versions)"
 
+# The venv installs exactly requirements-dev.lock: every distribution pinned and hash-checked, none
+# resolved afresh, so an upstream release changes nothing until `make lock` and a commit say so.
 venv: $(STAMP)
-$(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(STAMP): requirements-dev.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements-dev.lock
+	$(PY) -m pip check
 	touch $@
+
+# Locks: each *.lock is generated from the *.txt beside it, for Python 3.11 on every platform, with
+# the sha256 of every file PyPI has for each pinned version. The dev and token-server locks are
+# constrained by requirements.lock, so the tests run the exact versions the function image ships.
+# `make lock` keeps the pins a lock already has where its .txt allows; UPGRADE=1 takes the newest.
+LOCK_TOOL := .cache/lock-tool
+UV := $(LOCK_TOOL)/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+
+$(UV): build/lock-tool.lock
+	$(PYTHON) -m venv --clear $(LOCK_TOOL)
+	$(LOCK_TOOL)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r build/lock-tool.lock
+	touch $@
+
+lock: $(UV)
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(UV_COMPILE) tokenserver/requirements.txt -c requirements.lock -o tokenserver/requirements.lock
+	$(UV_COMPILE) build/lock-tool.txt -o build/lock-tool.lock
 
 pebble: $(PEBBLE)
 $(PEBBLE):
@@ -44,9 +71,10 @@ test-unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check renewer tokenserver sandbox bench tests func.py
-	$(VENV)/bin/ruff format --check renewer tokenserver sandbox bench tests func.py
+	$(VENV)/bin/ruff check renewer tokenserver sandbox bench build tests func.py
+	$(VENV)/bin/ruff format --check renewer tokenserver sandbox bench build tests func.py
 	$(VENV)/bin/mypy --strict renewer tokenserver
+	MYPYPATH=build $(VENV)/bin/mypy --strict build/prune_site.py build/image_site.py
 
 demo: venv pebble
 	$(PY) -m sandbox.demo
