@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,8 +70,13 @@ class FnServer:
         *,
         function: Path = ROOT / "func.py",
         name: str = "acme-renewer",
+        python_path: Sequence[Path] | None = None,
     ) -> None:
         self.workdir = workdir
+        # None: this venv's fdk with the repository on the path. Otherwise exactly these
+        # directories and the standard library (``python -S``: no site-packages at all), as
+        # in the function's image (tests/image runs the pruned tree this way).
+        self.python_path = python_path
         self.environment = dict(environment)
         self.function = function
         self.name = name
@@ -103,7 +108,7 @@ class FnServer:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.workdir),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(map(str, self.python_path or [ROOT])),
             "FN_FORMAT": "http-stream",
             "FN_LISTENER": f"unix:{self.socket_path}",
             "FN_TYPE": "sync",
@@ -112,10 +117,15 @@ class FnServer:
             "FN_FN_NAME": self.name,
             **self.environment,
         }
-        fdk = Path(sys.executable).parent / "fdk"
+        if self.python_path is None:
+            command = [str(Path(sys.executable).parent / "fdk"), str(self.function), "handler"]
+        else:
+            # What the image's /python/bin/fdk script runs, from the given tree only.
+            runner = "import sys; from fdk.scripts.fdk import main; sys.argv[0] = 'fdk'; main()"
+            command = [sys.executable, "-S", "-c", runner, str(self.function), "handler"]
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - our own venv's fdk and func.py
-            [str(fdk), str(self.function), "handler"],
+            command,
             env=env,
             cwd=self.workdir,
             stdout=log,

@@ -2,13 +2,14 @@
 
 * The Dockerfile's invariants: pinned slim Python 3.11 bases, a builder stage and a final stage
   that gets only the built venv and the package, no build tools installed in the final stage, a
-  non-root user, EXPOSE 8080, a HEALTHCHECK, nothing from outside tokenserver/ copied.
-* tokenserver/requirements.txt is exactly the oci SDK's dependency closure at the versions the
-  tests run with, and pins oci as ../requirements.txt does.
+  non-root user, EXPOSE 8080, a HEALTHCHECK; the build context (the repository root filtered by
+  tokenserver/Dockerfile.dockerignore) holds the package, its lock and the shared pruning script.
+* tokenserver/requirements.lock is exactly the oci SDK's dependency closure, hash-checked, at
+  the versions of the function's lock.
 * The package imports only the standard library and oci (the image holds nothing else), and its
   token rules agree with the renewer's, which writes the objects.
-* The image's SDK pruning (slim_oci.py) leaves an SDK the server runs on: a pruned copy serves a
-  token from the emulator through ``python -m tokenserver``.
+* The image's pruning (build/prune_site.py, shared with the function) leaves an SDK the server
+  runs on: the tree built as the image builds it serves a token from the emulator.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import ast
 import importlib.metadata
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from renewer import naming
+from tests.image import dockerfile
+from tests.image.conftest import image_site, tokenserver_tree  # noqa: F401 - a fixture
+from tests.image.test_function_image import lock_entries, lock_pins
 from tests.tokenserver.conftest import (
     BUCKET,
     CHALLENGE,
@@ -36,119 +38,91 @@ from tests.tokenserver.conftest import (
     get,
     read_line,
 )
-from tokenserver import server, slim_oci, store
+from tokenserver import server, store
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tokenserver"
 DOCKERFILE = PACKAGE / "Dockerfile"
-PINNED_PYTHON = re.compile(r"python:3\.11\.[0-9]+-slim(?:-[a-z]+)?(?:@sha256:[0-9a-f]{64})?")
-BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "cc ")
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    assert not pending, "a continuation line runs off the end of the Dockerfile"
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in logical]
-
-
-def stages(text: str) -> list[list[tuple[str, str]]]:
-    found: list[list[tuple[str, str]]] = []
-    for instruction, args in instructions(text):
-        if instruction == "FROM":
-            found.append([])
-        assert found, f"{instruction} before the first FROM"
-        found[-1].append((instruction, args))
-    return found
+LOCK = PACKAGE / "requirements.lock"
 
 
 def test_the_dockerfile_builds_in_two_stages_from_a_pinned_slim_python_3_11():
-    all_stages = stages(DOCKERFILE.read_text())
+    all_stages = dockerfile.stages(DOCKERFILE.read_text())
 
     assert len(all_stages) == 2
     for stage in all_stages:
         image = stage[0][1].split()[0]
-        assert PINNED_PYTHON.fullmatch(image), f"{image} is not a pinned python:3.11.x-slim tag"
+        assert dockerfile.PINNED_PYTHON.fullmatch(image), f"{image} is not pinned"
     assert all_stages[0][0][1].split()[-1] == "builder"
 
 
 def test_the_final_stage_runs_as_non_root_without_build_tools():
-    final = stages(DOCKERFILE.read_text())[-1]
-    names = [instruction for instruction, _ in final]
+    final = dockerfile.stages(DOCKERFILE.read_text())[-1]
 
-    users = [args for instruction, args in final if instruction == "USER"]
-    assert users, "the final stage sets no USER: it would run as root"
-    user = users[-1].split(":")[0]
-    assert user not in ("root", "0")
-    assert names.index("USER") < names.index("ENTRYPOINT")
-    for instruction, args in final:
-        if instruction == "RUN":
-            assert "apt-get install" not in args, args
-            assert "pip install" not in args, args
-            assert not any(tool in args for tool in BUILD_TOOLS), args
-        if instruction == "COPY":
-            assert args.startswith("--from=builder "), (
-                f"final stage copies from the context: {args}"
-            )
+    assert dockerfile.final_stage_problems(DOCKERFILE.read_text()) == []
     assert ("EXPOSE", "8080") in final
     assert any(i == "HEALTHCHECK" and "tokenserver.healthcheck" in a for i, a in final)
     assert ("ENTRYPOINT", '["python", "-m", "tokenserver"]') in final
+    assert "OCI_PYTHON_SDK_LAZY_IMPORTS_DISABLED=False" in " ".join(
+        a for i, a in final if i == "ENV"
+    )
 
 
-def test_only_files_of_the_package_are_copied_into_the_image():
-    for stage in stages(DOCKERFILE.read_text()):
+def test_the_build_context_is_the_package_its_lock_and_the_pruning_script():
+    context = image_site.context_files(PACKAGE / "Dockerfile.dockerignore")
+
+    assert "build/prune_site.py" in context
+    assert "tokenserver/requirements.lock" in context
+    assert "tokenserver/server.py" in context
+    outside = [f for f in context if not f.startswith("tokenserver/")]
+    assert outside == ["build/prune_site.py"]
+    # No tests, sandbox, terraform or renewer code; only Python files and the lock.
+    assert all(f.endswith((".py", ".lock")) for f in context)
+    for stage in dockerfile.stages(DOCKERFILE.read_text()):
         for instruction, args in stage:
             assert instruction != "ADD", "ADD can fetch URLs and unpack archives: use COPY"
             if instruction != "COPY" or args.startswith("--from="):
                 continue
             *sources, _ = args.split()
             for source in sources:
-                assert ".." not in source, source
-                assert not source.startswith("/"), source
-                matched = list(PACKAGE.glob(source))
-                assert matched, f"COPY {source} matches nothing in tokenserver/"
-                for path in matched:
-                    # The context is tokenserver/: no tests, sandbox, terraform or renewer code.
-                    assert path.resolve().is_relative_to(PACKAGE)
-                    assert path.suffix in (".py", ".txt"), path
+                matched = [f for f in context if Path(f).match(source) or f == source]
+                assert matched, f"COPY {source} matches nothing in the build context"
 
 
-def test_the_image_requirements_are_the_oci_closure_at_the_tested_versions():
-    pins = dict(
-        line.split("==")
-        for line in (PACKAGE / "requirements.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    root_pins = dict(
-        line.split("==")
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+def test_the_builder_installs_the_lock_hash_checked_and_prunes_as_the_recipe():
+    text = DOCKERFILE.read_text()
+    builder = dockerfile.stages(text)[0]
+    installs = [args for i, args in builder if i == "RUN" and "pip install" in args]
+    options = dockerfile.prune_arguments(text)
 
-    closure: dict[str, str] = {}
+    assert len(installs) == 1
+    assert "--require-hashes" in installs[0]
+    assert "--no-deps" in installs[0]
+    assert options["app"] == ["/app"]
+    assert tuple(options["lazy"]) == image_site.recipe("tokenserver").lazy
+    assert "module" not in options  # python -m tokenserver: the app is the entry point
+
+
+def test_the_lock_is_the_oci_closure_hash_checked_at_the_function_lock_versions():
+    pins = lock_pins(LOCK)
+    runtime = lock_pins(ROOT / "requirements.lock")
+    closure: set[str] = set()
 
     def walk(name: str) -> None:
         dist = importlib.metadata.distribution(name)
-        if dist.metadata["Name"] in closure:
+        normal = dist.metadata["Name"].lower().replace("_", "-")
+        if normal in closure:
             return
-        closure[dist.metadata["Name"]] = dist.version
+        closure.add(normal)
         for requirement in map(Requirement, dist.requires or []):
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 walk(requirement.name)
 
     walk("oci")
-    assert pins["oci"] == root_pins["oci"]
-    assert pins == closure
+    assert set(pins) == closure
+    assert pins == {name: runtime[name] for name in pins}
+    assert (PACKAGE / "requirements.txt").read_text().count("==") == 1  # only oci, as ../
+    assert all("--hash=sha256:" in entry for entry in lock_entries(LOCK))
 
 
 def test_the_package_imports_only_the_standard_library_and_oci():
@@ -196,20 +170,22 @@ def test_the_paths_agree_with_the_renewer():
 
 
 @pytest.mark.integration
-def test_the_server_runs_on_the_pruned_sdk(world: World, tmp_path: Path):
-    installed = Path(importlib.metadata.distribution("oci").locate_file("oci"))
-    pruned = tmp_path / "site" / "oci"
-    removed = {p.name for p in slim_oci.removable(installed)}
-    shutil.copytree(
-        installed, pruned, ignore=lambda d, _names: removed if Path(d) == installed else ()
-    )
-    assert {"identity", "load_balancer"} <= removed  # it did prune
-    assert slim_oci.size(pruned) < slim_oci.size(installed) / 5
+def test_the_server_runs_on_the_pruned_tree(
+    world: World,
+    tmp_path: Path,
+    tokenserver_tree: image_site.Built,  # noqa: F811 - the fixture imported above
+):
+    site = tokenserver_tree.site
+    assert "object_storage" in {p.name for p in (site / "oci").iterdir()}
+    assert not (site / "oci" / "load_balancer").exists()  # it did prune
+    assert not (site / "oci" / "identity").exists()
     world.put(TOKEN, KEY_AUTHORIZATION)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TOKEN_SERVER_")},
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         **world.rp_env,
-        "PYTHONPATH": f"{tmp_path / 'site'}:{ROOT}",
+        # Only the tree and the package (python -S: no site-packages), as in the image.
+        "PYTHONPATH": f"{site}:{tokenserver_tree.app}",
+        "OCI_PYTHON_SDK_LAZY_IMPORTS_DISABLED": "False",
         "TOKEN_SERVER_BUCKET": BUCKET,
         "TOKEN_SERVER_PORT": "0",
         "TOKEN_SERVER_HOST": "127.0.0.1",
@@ -218,6 +194,7 @@ def test_the_server_runs_on_the_pruned_sdk(world: World, tmp_path: Path):
     probe = subprocess.run(  # noqa: S603 - our own arguments
         [
             sys.executable,
+            "-S",
             "-c",
             "import oci, tokenserver.store as s; print(oci.__file__);"
             " oci.auth.signers.InstancePrincipalsSecurityTokenSigner;"
@@ -229,10 +206,10 @@ def test_the_server_runs_on_the_pruned_sdk(world: World, tmp_path: Path):
         timeout=60,
         check=True,
     )
-    assert probe.stdout.startswith(str(pruned))
+    assert probe.stdout.startswith(str(site))
 
     proc = subprocess.Popen(  # noqa: S603 - our own arguments
-        [sys.executable, "-m", "tokenserver"],
+        [sys.executable, "-S", "-m", "tokenserver"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
