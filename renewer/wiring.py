@@ -9,10 +9,11 @@ loopback the CA, port 80 and the listeners' addresses are not where they are in 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from renewer.adapters.acme_issuer import AcmeIssuer, ExternalAccountBinding
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_clients import OciClients, OciSettings
@@ -25,10 +26,20 @@ from renewer.adapters.oci_object_storage import (
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
 from renewer.clock import Clock, SystemClock
-from renewer.model import CertificateServiceTarget, ListenerTarget, Target
-from renewer.ports import Deployer
+from renewer.model import (
+    CertificateServiceTarget,
+    IssuedCertificate,
+    ListenerTarget,
+    OrderRequest,
+    RenewalInfo,
+    Target,
+)
+from renewer.ports import Deployer, Issuer, OrderCreated
 from renewer.renewal import RenewalService
 from renewer.settings import Config
+
+if TYPE_CHECKING:
+    from renewer.adapters.acme_issuer import AcmeIssuer
 
 __all__ = ["build_service"]
 
@@ -93,34 +104,49 @@ def build_service(
         "key_id": resources.key_id,
         "prefix": prefix,
     }
-    eab = None
-    if config.acme.eab is not None:
-        key = read_eab_hmac_key(clients, config.acme.eab.hmac_key_secret_id)
-        eab = ExternalAccountBinding(kid=config.acme.eab.key_id, hmac_key=key)
+    # The EAB key is read now, so a bad secret fails the run before any work (rule 6).
+    eab_key = (
+        read_eab_hmac_key(clients, config.acme.eab.hmac_key_secret_id)
+        if config.acme.eab is not None
+        else None
+    )
     challenges = ObjectStorageChallengeStore(
         clients, namespace=namespace, bucket=resources.challenge_bucket
     )
-    issuer = AcmeIssuer(
-        directory_url=config.acme.directory_url,
-        accounts=VaultAccountStore(clients, **vault),
-        challenges=challenges,
-        self_check=HttpSelfCheck(
-            port=self_check_port,
-            connect_host=self_check_connect_host,
-            resolve=self_check_resolve,
+
+    def acme_issuer() -> AcmeIssuer:
+        # acme, josepy and requests (~0.1 s and ~10 MB at a cold start) load here, on the first
+        # order or ARI question, never in a run that has neither.
+        from renewer.adapters.acme_issuer import (  # noqa: PLC0415 - see above
+            AcmeIssuer,
+            ExternalAccountBinding,
+        )
+
+        eab = None
+        if config.acme.eab is not None and eab_key is not None:
+            eab = ExternalAccountBinding(kid=config.acme.eab.key_id, hmac_key=eab_key)
+        return AcmeIssuer(
+            directory_url=config.acme.directory_url,
+            accounts=VaultAccountStore(clients, **vault),
+            challenges=challenges,
+            self_check=HttpSelfCheck(
+                port=self_check_port,
+                connect_host=self_check_connect_host,
+                resolve=self_check_resolve,
+                clock=clock,
+            )
+            if config.acme.self_check
+            else None,
+            contact=config.acme.contact,
+            eab=eab,
+            terms_of_service_agreed=config.acme.terms_of_service_agreed,
+            ca_bundle=ca_bundle,
             clock=clock,
         )
-        if config.acme.self_check
-        else None,
-        contact=config.acme.contact,
-        eab=eab,
-        terms_of_service_agreed=config.acme.terms_of_service_agreed,
-        ca_bundle=ca_bundle,
-        clock=clock,
-    )
+
     return RenewalService(
         config=config,
-        issuer=issuer,
+        issuer=IssuerOnFirstUse(acme_issuer),
         certificates=VaultCertificateStore(clients, **vault),
         leases=ObjectStorageLease(
             clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
@@ -144,6 +170,48 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
     )
+
+
+class IssuerOnFirstUse:
+    """The :class:`~renewer.ports.Issuer` port, built by ``build`` when first asked anything.
+
+    Most invocations are scheduled runs that find nothing due: they never order, and ask for
+    renewal information only when the last answer's Retry-After has passed. Building the ACME
+    issuer imports the ACME stack, so it is built once, on the first call, by whichever worker
+    thread gets there first; the others wait for that one.
+    """
+
+    def __init__(self, build: Callable[[], Issuer]) -> None:
+        self._build = build
+        self._built: Issuer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the issuer (and so the ACME stack) has been built."""
+        return self._built is not None
+
+    def _issuer(self) -> Issuer:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+            return self._built
+
+    def issue(
+        self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None = None
+    ) -> IssuedCertificate:
+        """:meth:`Issuer.issue` of the built issuer."""
+        return self._issuer().issue(request, deadline=deadline, on_order=on_order)
+
+    def resume(
+        self, order_url: str, request: OrderRequest, *, account_url: str, deadline: float
+    ) -> IssuedCertificate | None:
+        """:meth:`Issuer.resume` of the built issuer."""
+        return self._issuer().resume(order_url, request, account_url=account_url, deadline=deadline)
+
+    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
+        """:meth:`Issuer.renewal_info` of the built issuer."""
+        return self._issuer().renewal_info(cert_pem)
 
 
 def _deployers(
