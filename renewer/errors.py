@@ -155,3 +155,19 @@ class SelfCheckFailed(RenewerError):
         )
         self.url = url
         self.observed = observed
+
+
+class CaAnswerInvalid(AcmeProtocolError):
+    """The CA answered, but the answer is not what RFC 8555 / RFC 9773 say it must be.
+
+    A directory that is not an object or lacks ``newNonce``/``newAccount``/``newOrder``, an order
+    without ``authorizations`` or ``Location``, a renewalInfo window of the wrong types or
+    inverted, a certificate download that is not a PEM chain, or a certificate whose key, names
+    or validity do not match the order (``problem_type`` ``certificateMismatch``). Never a
+    configuration error: the CA (or something between it and us) is at fault, so the renewal is
+    retried later with the usual backoff. The message names the answer and the field, and never
+    quotes more of the answer than a type name.
+    """
+
+    def __init__(self, message: str, *, problem_type: str = "malformedResponse") -> None:
+        super().__init__(message, problem_type=problem_type)

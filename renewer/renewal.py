@@ -988,15 +988,22 @@ class RenewalService:
     def _fetch_ari(
         self, name: str, stored: StoredCertificate, previous: RenewalInfo | None
     ) -> RenewalInfo | None:
-        """Ask the CA for renewal information; on failure keep ``previous`` (never blocks)."""
+        """Ask the CA for renewal information; on any failure keep ``previous`` (never blocks).
+
+        ``previous`` is the last window this certificate's CA gave (None: the lifetime policy
+        decides). ARI is advisory (RFC 9773 section 4.3): whatever goes wrong here, a CA that
+        is unreachable or answers nonsense, or a fault of ours reading the answer, must not
+        keep a due certificate from renewing, so nothing raised here leaves the method.
+        """
         try:
             return self._issuer.renewal_info(stored.fullchain_pem)
-        except RenewerError as exc:
+        except Exception as exc:  # noqa: BLE001 - advisory: every failure falls back, logged
             logger.warning(
-                "ari_failed cert=%s error_type=%s error=%s; deciding by lifetime",
+                "ari_failed cert=%s error_type=%s error=%s; deciding by %s",
                 name,
                 type(exc).__name__,
-                exc,
+                exc if isinstance(exc, RenewerError) else "-",
+                "the previous window" if previous is not None else "lifetime",
             )
             return previous
 

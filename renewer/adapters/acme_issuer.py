@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +47,9 @@ from josepy import errors as jose_errors
 from josepy import jwa, jwk
 
 from renewer import pki
+from renewer.adapters import acme_answers as answers
 from renewer.adapters.acme_transport import (
+    BAD_NONCE_RETRIES,
     AcmeNetwork,
     NewOrder,
     from_problem,
@@ -59,6 +61,7 @@ from renewer.clock import Clock, SystemClock
 from renewer.errors import (
     AcmeProtocolError,
     AcmeTimeout,
+    CaAnswerInvalid,
     ChallengeFailed,
     ConfigError,
     IdentifierFailure,
@@ -86,6 +89,9 @@ PEM_CHAIN = "application/pem-certificate-chain"
 ARI_RETRY_MIN = timedelta(minutes=1)
 ARI_RETRY_MAX = timedelta(days=1)
 ARI_RETRY_DEFAULT = timedelta(hours=6)
+# renewalInfo is advisory: without a deadline from the caller, one answer may take this long in
+# total (connect, TLS, every byte of the answer), then the lifetime policy decides.
+ARI_TIMEOUT = 10.0
 # An order that is gone or not ours: 404 (Pebble answers unknown orders without a problem
 # document) or 403; the caller orders anew.
 _ORDER_GONE = frozenset({403, 404})
@@ -144,8 +150,10 @@ class AcmeIssuer:
         ca_bundle: a PEM file to trust for the ACME server instead of the system store.
         clock: time source for deadlines and waits.
         polling: poll cadence when the CA sends no Retry-After.
-        network_timeout: seconds for one HTTP request.
-        bad_nonce_retries: re-signing attempts after badNonce, per request.
+        network_timeout: seconds for one socket operation of an HTTP request; the request as a
+            whole (connect, TLS, every byte of the answer) never outlasts the order's deadline.
+        bad_nonce_retries: re-signing attempts after badNonce, per request (the default
+            survives a CA that rejects half of all nonces).
         max_workers: concurrency for presenting, self-checking and cleaning up tokens.
         user_agent: sent to the CA.
 
@@ -165,7 +173,7 @@ class AcmeIssuer:
         clock: Clock | None = None,
         polling: PollingPolicy | None = None,
         network_timeout: float = 30.0,
-        bad_nonce_retries: int = 5,
+        bad_nonce_retries: int = BAD_NONCE_RETRIES,
         max_workers: int = 10,
         user_agent: str = "oci-acme-renewer/0.1",
     ) -> None:
@@ -255,7 +263,7 @@ class AcmeIssuer:
         if _origin(order_url) != _origin(self.directory_url):
             logger.info("acme order not resumed url=%s reason=another-ca", order_url)
             return None
-        client, current_account = self._client()
+        client, current_account = self._client(deadline)
         if account_url != current_account:
             logger.info("acme order not resumed url=%s reason=another-account", order_url)
             return None
@@ -263,7 +271,7 @@ class AcmeIssuer:
         try:
             with translate("order"):
                 response = client._post_as_get(order_url)  # noqa: SLF001
-                body = messages.Order.from_json(response.json())
+                body = answers.order(response)
         except AcmeProtocolError as exc:
             if exc.problem_type == "accountDoesNotExist":
                 self._forget_account_url()
@@ -305,8 +313,8 @@ class AcmeIssuer:
         if started >= deadline:
             raise AcmeTimeout("ACME order not started: the deadline has already passed")
         # Bad input changes nothing at the CA: check the profile before any account request.
-        self._check_profile(request.profile)
-        client, account_url = self._client()
+        self._check_profile(request.profile, deadline)
+        client, account_url = self._client(deadline)
         timings["account"] = self._clock.monotonic() - started
 
         mark = self._clock.monotonic()
@@ -365,7 +373,10 @@ class AcmeIssuer:
         fullchain = pki.select_chain(chains, request.preferred_chain)
         timings["download"] = self._clock.monotonic() - mark
 
-        leaf = pki.split_chain(fullchain)[0]
+        # Never hand on a certificate that is not for our key, our names and now.
+        leaf = answers.check_issued(
+            fullchain, request.csr_pem, request.dns_names, now=self._clock.now()
+        )
         timings["total"] = self._clock.monotonic() - started
         issued = IssuedCertificate(
             fullchain_pem=fullchain,
@@ -387,45 +398,57 @@ class AcmeIssuer:
         )
         return issued
 
-    def profiles(self) -> dict[str, str]:
+    def profiles(self, deadline: float | None = None) -> dict[str, str]:
         """The CA's advertised profiles (name -> description); empty when it has none."""
-        meta = self._get_directory().meta
-        return dict(getattr(meta, "profiles", None) or {})
+        meta = self._get_directory(deadline).meta
+        profiles = getattr(meta, "profiles", None) or {}
+        if not isinstance(profiles, Mapping):
+            msg = f"the CA's directory has 'meta.profiles' of {answers.json_kind(profiles)}"
+            raise CaAnswerInvalid(msg)
+        return {str(name): str(text) for name, text in profiles.items()}
 
-    def supports_renewal_info(self) -> bool:
+    def supports_renewal_info(self, deadline: float | None = None) -> bool:
         """Whether the directory advertises RFC 9773 ``renewalInfo``."""
-        return _directory_url(self._get_directory(), "renewalInfo") is not None
+        return _directory_url(self._get_directory(deadline), "renewalInfo") is not None
 
     def renewal_info(
-        self, cert_pem: str, *, now: datetime | None = None, rng: Random | None = None
+        self,
+        cert_pem: str,
+        *,
+        now: datetime | None = None,
+        rng: Random | None = None,
+        deadline: float | None = None,
     ) -> RenewalInfo | None:
         """Ask the CA when ``cert_pem`` should be renewed (RFC 9773 section 4.2).
 
         Returns None when the CA has no ``renewalInfo``, the certificate has no CertID, or it
         has already expired (section 4.2: clients must not ask then). ``selected_time`` is a
         uniformly random instant in the suggested window; ``retry_after`` is when to ask again
-        (the CA's Retry-After clamped to [1 min, 1 day], 6 h when absent).
+        (the CA's Retry-After clamped to [1 min, 1 day], 6 h when absent). ``deadline`` (a
+        ``time.monotonic()`` instant) bounds the whole exchange; default :data:`ARI_TIMEOUT`
+        seconds from now.
 
         Raises:
-            TransientError / AcmeProtocolError: the CA could not answer. Callers fall back to
+            TransientError / AcmeProtocolError: the CA could not answer, or its answer is not a
+                window (:class:`CaAnswerInvalid`: wrong types, inverted). Callers fall back to
                 the lifetime-based policy; an ARI failure must never block a renewal.
 
         """
         now = now or self._clock.now()
+        if deadline is None:
+            deadline = self._clock.monotonic() + ARI_TIMEOUT
         leaf = pki.split_chain(cert_pem)[0]
         cert_id = pki.ari_cert_id(leaf)
-        directory = self._get_directory()
+        directory = self._get_directory(deadline)
         base = _directory_url(directory, "renewalInfo")
         if base is None or cert_id is None or leaf.not_valid_after_utc <= now:
             return None
         url = f"{base.rstrip('/')}/{cert_id}"
-        net = self._network(key=None)
+        net = self._network(key=None, deadline=deadline)
         with translate("renewalInfo"):
             response = net.get(url, content_type="application/json")
             document = response.json()
-            info = messages.RenewalInfo.from_json(document)
-        start = _aware(info.suggested_window.start)
-        end = _aware(info.suggested_window.end)
+        start, end = answers.renewal_window(document)
         retry = retry_after_seconds(response)
         wait = ARI_RETRY_DEFAULT if retry is None else timedelta(seconds=retry)
         wait = min(max(wait, ARI_RETRY_MIN), ARI_RETRY_MAX)
@@ -446,7 +469,7 @@ class AcmeIssuer:
 
     # ------------------------------------------------------------------ directory and account
 
-    def _network(self, *, key: jwk.JWK | None) -> AcmeNetwork:
+    def _network(self, *, key: jwk.JWK | None, deadline: float | None) -> AcmeNetwork:
         net = AcmeNetwork(
             key=key,
             alg=jwa.ES256,
@@ -454,32 +477,38 @@ class AcmeIssuer:
             user_agent=self._user_agent,
             timeout=self._timeout,
             bad_nonce_retries=self._bad_nonce_retries,
+            deadline=deadline,
         )
         net.session.verify = self._verify
         return net
 
-    def _get_directory(self) -> messages.Directory:
+    def _get_directory(self, deadline: float | None) -> messages.Directory:
+        if deadline is None:
+            deadline = self._clock.monotonic() + self._timeout
         with self._lock:
             if self._directory is None:
                 with translate("directory"):
-                    net = self._network(key=None)
-                    self._directory = acme_client.ClientV2.get_directory(self.directory_url, net)
+                    net = self._network(key=None, deadline=deadline)
+                    self._directory = answers.directory(net.get(self.directory_url))
             return self._directory
 
-    def _client(self) -> tuple[acme_client.ClientV2, str]:
-        """A client bound to our account and its URL, registering the account on first use."""
-        directory = self._get_directory()
+    def _client(self, deadline: float) -> tuple[acme_client.ClientV2, str]:
+        """A client bound to our account and its URL, registering the account on first use.
+
+        Every request it makes ends by ``deadline``.
+        """
+        directory = self._get_directory(deadline)
         with self._lock:
             if self._account_key is None or self._account_url is None:
-                self._load_or_register(directory)
-            net = self._network(key=self._account_key)
+                self._load_or_register(directory, deadline)
+            net = self._network(key=self._account_key, deadline=deadline)
             account_url = str(self._account_url)
             net.account = messages.RegistrationResource(
                 body=messages.Registration(), uri=account_url
             )
             return acme_client.ClientV2(directory, net), account_url
 
-    def _load_or_register(self, directory: messages.Directory) -> None:
+    def _load_or_register(self, directory: messages.Directory, deadline: float) -> None:
         record = self._accounts.load(self.directory_url)
         if record is None:
             key = ec.generate_private_key(ec.SECP256R1())
@@ -494,13 +523,13 @@ class AcmeIssuer:
         if record.account_url:
             self._account_url = record.account_url
             return
-        self._account_url = self._register(directory, self._account_key)
+        self._account_url = self._register(directory, self._account_key, deadline)
         self._accounts.save(
             self.directory_url,
             AccountRecord(private_key_pem=record.private_key_pem, account_url=self._account_url),
         )
 
-    def _register(self, directory: messages.Directory, key: jwk.JWKEC) -> str:
+    def _register(self, directory: messages.Directory, key: jwk.JWKEC, deadline: float) -> str:
         meta = directory.meta
         tos = getattr(meta, "terms_of_service", None)
         if tos and not self._tos_agreed:
@@ -534,16 +563,16 @@ class AcmeIssuer:
             terms_of_service_agreed=True if tos else None,
             external_account_binding=eab,
         )
-        client = acme_client.ClientV2(directory, self._network(key=key))
+        client = acme_client.ClientV2(directory, self._network(key=key, deadline=deadline))
         try:
-            with translate("newAccount"):
+            with translate("newAccount"), answers.guard("newAccount answer"):
                 try:
                     regr = client.new_account(registration)
                 except acme_errors.ConflictError as exc:
                     # Already registered with this key (RFC 8555 7.3.1: 200 + Location); the
                     # library raises for it. Reuse that account.
                     logger.info("acme account found url=%s", exc.location)
-                    return str(exc.location)
+                    return answers.account_url(exc.location)
         except AcmeProtocolError as exc:
             if self._eab is not None and exc.problem_type in ("unauthorized", "malformed"):
                 raise ConfigError(
@@ -551,8 +580,9 @@ class AcmeIssuer:
                     f" {exc.detail}); check the EAB key id and HMAC key"
                 ) from exc
             raise
-        logger.info("acme account registered url=%s", regr.uri)
-        return str(regr.uri)
+        url = answers.account_url(regr.uri)
+        logger.info("acme account registered url=%s", url)
+        return url
 
     def _forget_account_url(self) -> None:
         """The CA no longer knows our URL: keep the key, register again (same key) next time."""
@@ -565,10 +595,10 @@ class AcmeIssuer:
             self._account_key = None
             self._account_url = None
 
-    def _check_profile(self, profile: str | None) -> None:
+    def _check_profile(self, profile: str | None, deadline: float) -> None:
         if not profile:
             return
-        offered = self.profiles()
+        offered = self.profiles(deadline)
         if not offered:
             raise ConfigError(
                 f"profile {profile!r} was requested, but the CA at {self.directory_url}"
@@ -598,10 +628,10 @@ class AcmeIssuer:
             try:
                 with translate("newOrder"):
                     response = client._post(client.directory["newOrder"], payload)  # noqa: SLF001 - the library has no public way to send extra fields
-                    body = messages.Order.from_json(response.json())
-                    order = messages.OrderResource(
-                        body=body, uri=response.headers.get("Location"), csr_pem=request.csr_pem
-                    )
+                    body = answers.order(response, "newOrder answer")
+                    location = answers.order_location(response)
+                    answers.same_identifiers(body, request.dns_names, "newOrder answer")
+                    order = messages.OrderResource(body=body, uri=location, csr_pem=request.csr_pem)
                     return order, replaces
             except RateLimited:
                 raise
@@ -628,7 +658,7 @@ class AcmeIssuer:
             with translate("authorization"):
                 response = client._post_as_get(url)  # noqa: SLF001
                 authz = messages.AuthorizationResource(
-                    body=messages.Authorization.from_json(response.json()), uri=url
+                    body=answers.authorization(response), uri=url
                 )
             name = str(authz.body.identifier.value)
             status = authz.body.status
@@ -687,7 +717,7 @@ class AcmeIssuer:
                 # Answer every challenge before polling any: the CA validates them in parallel.
                 # Each answer is one short POST; they stay sequential so nonces stay simple.
                 for item in pending:
-                    with translate("challenge"):
+                    with translate("challenge"), answers.guard("challenge answer"):
                         client.answer_challenge(
                             item.challenge, item.challenge.response(client.net.key)
                         )
@@ -714,7 +744,7 @@ class AcmeIssuer:
                 with translate("authorization"):
                     response = client._post_as_get(uri)  # noqa: SLF001
                     authz = messages.AuthorizationResource(
-                        body=messages.Authorization.from_json(response.json()), uri=uri
+                        body=answers.authorization(response), uri=uri
                     )
                 if authz.body.status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
                     ra = retry_after_seconds(response)
@@ -763,7 +793,7 @@ class AcmeIssuer:
                 with translate("order"):
                     response = client._post_as_get(order.uri)  # noqa: SLF001
             with translate("order"):
-                body = messages.Order.from_json(response.json())
+                body = answers.order(response)
             state["order"] = body
             if body.status == messages.STATUS_INVALID:
                 if body.error is not None:
@@ -791,7 +821,8 @@ class AcmeIssuer:
             if want_alternates:
                 alternates = client._get_links(response, "alternate")  # noqa: SLF001
                 chains.extend(client._post_as_get(url).text for url in alternates)  # noqa: SLF001
-        return chains
+        # A CA failure, not a configuration error: the download must be a PEM chain.
+        return answers.chains(chains)
 
     # ------------------------------------------------------------------ waiting
 

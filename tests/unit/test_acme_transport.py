@@ -448,7 +448,7 @@ def test_client_error_without_a_response_is_transient():
     with pytest.raises(TransientError) as info, translate("newNonce"):
         raise acme_errors.ClientError
 
-    assert str(info.value) == "ACME newNonce: unexpected response from the ACME server (HTTP None)"
+    assert str(info.value) == "ACME newNonce: the ACME server's answer is unusable (ClientError)"
 
 
 def test_conflict_keeps_the_location():
