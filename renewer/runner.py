@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 # Seconds kept back from the deadline: unlock, journal, metrics and the response itself.
 RESERVE_S = 15.0
+ANSWER_S = 5.0  # of the reserve, kept for the response itself after the last OCI call
 MIN_BUDGET_S = 5.0
 MAX_STEP_S = 60.0
 STATUS_RUNS = 10  # journal records shown by `status`
@@ -91,12 +92,15 @@ def execute(
 
     from renewer.adapters.oci_clients import OciClients  # noqa: PLC0415 - the SDK, on use
 
+    # Every OCI call ends by the invocation's deadline (the run's budget and its reserve, less
+    # time to answer), whatever OCI does: see renewer.adapters.oci_clients.
+    oci_deadline = time.monotonic() + budget_s + RESERVE_S - ANSWER_S
     clients = None
     if environment.config_object is not None:
-        clients = OciClients(environment.oci_settings())
+        clients = OciClients(environment.oci_settings(), deadline=oci_deadline)
     # An inline document is validated before credentials are even loaded (rule 6).
     config = load_configuration(environment, clients)
-    clients = clients or OciClients(environment.oci_settings())
+    clients = clients or OciClients(environment.oci_settings(), deadline=oci_deadline)
     try:
         names = list(invocation.certificates) or None
         for name in names or ():

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from renewer.clock import Clock, SystemClock
+from renewer.deadline import SocketCutoff, cut_at
 from renewer.errors import SelfCheckFailed
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ Address = tuple[str, int]
 class SelfCheckPolicy:
     """How hard to try: ``tries`` fetches, waiting ``interval``, doubling up to ``max_interval``.
 
-    Defaults mirror cert-manager (a handful of passes, seconds apart) while staying well inside
-    one function invocation.
+    ``timeout`` bounds one fetch in total (every hop, connect, TLS and every byte of the answer),
+    and no fetch outlasts the caller's deadline. Defaults mirror cert-manager (a handful of
+    passes, seconds apart) while staying well inside one function invocation.
     """
 
     tries: int = 5
@@ -98,9 +100,12 @@ class HttpSelfCheck:
         wait = self._policy.interval
         observed = "not tried before the deadline"
         for attempt in range(1, self._policy.tries + 1):
-            if self._clock.monotonic() >= deadline:
+            now = self._clock.monotonic()
+            if now >= deadline:
                 break
-            observed = self._fetch_once(url, key_authorization)
+            observed = self._fetch_once(
+                url, key_authorization, until=min(deadline, now + self._policy.timeout)
+            )
             if not observed:
                 logger.debug("self-check ok url=%s attempt=%d", url, attempt)
                 return
@@ -110,19 +115,35 @@ class HttpSelfCheck:
                 wait = min(wait * 2, self._policy.max_interval)
         raise SelfCheckFailed(url, observed)
 
-    def _fetch_once(self, url: str, expected: str) -> str:
-        """One fetch with redirects; '' on success, otherwise what was observed.
+    def _fetch_once(self, url: str, expected: str, *, until: float) -> str:
+        """One fetch with redirects, ended at ``until``; '' on success, else what was observed.
 
         After a redirect, what was observed names the URL that answered it. Those URLs are the
         ones the load balancer hands to anyone who asks (a redirect mode PAR URL is public by
         construction and reads only key authorizations), so naming them discloses nothing.
         """
+        with cut_at(until, monotonic=self._clock.monotonic) as cutoff:
+            return self._follow(url, expected, until=until, cutoff=cutoff)
+
+    def _follow(self, url: str, expected: str, *, until: float, cutoff: SocketCutoff) -> str:
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            try:
-                status, location, body = self._get(current, first_hop=current == url)
-            except (OSError, http.client.HTTPException) as exc:
-                return f"{type(exc).__name__} fetching {current}"
+            failure = ""
+            if until <= self._clock.monotonic():
+                failure = "no time left"
+            else:
+                try:
+                    status, location, body = self._get(
+                        current, first_hop=current == url, until=until, cutoff=cutoff
+                    )
+                except (OSError, http.client.HTTPException) as exc:
+                    failure = type(exc).__name__
+            if cutoff.fired or failure:  # a cut answer may look complete: never trust it
+                return (
+                    f"no complete answer from {current} within the time allowed"
+                    if cutoff.fired or failure == "no time left"
+                    else f"{failure} fetching {current}"
+                )
             where = "" if current == url else f" from {current}"
             if status in _REDIRECT_CODES and location:
                 current = urllib.parse.urljoin(current, location)
@@ -168,13 +189,21 @@ class HttpSelfCheck:
             return self._connect_host, port
         return self._resolve.get((host.lower(), port), (host, port))
 
-    def _get(self, url: str, *, first_hop: bool) -> tuple[int, str | None, bytes]:
+    def _left(self, until: float) -> float:
+        return max(0.001, until - self._clock.monotonic())
+
+    def _get(
+        self, url: str, *, first_hop: bool, until: float, cutoff: SocketCutoff
+    ) -> tuple[int, str | None, bytes]:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme, self._port)
-        timeout = self._policy.timeout
-        raw = socket.create_connection(self._address(host, port, first_hop=first_hop), timeout)
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        # The timeout bounds the connect and then the TLS handshake (each one call); the cutoff
+        # bounds everything after, however slowly the answer trickles in.
+        address = self._address(host, port, first_hop=first_hop)
+        raw = socket.create_connection(address, self._left(until))
+        cutoff.watch(raw)
+        connection = http.client.HTTPConnection(host, port, timeout=self._left(until))
         try:
             if parts.scheme == "https":
                 # The CA does not validate certificates when it follows a redirect to HTTPS
@@ -184,7 +213,9 @@ class HttpSelfCheck:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
                 sni = None if _is_ip_address(host) else host
+                raw.settimeout(self._left(until))
                 connection.sock = context.wrap_socket(raw, server_hostname=sni)
+                cutoff.watch(connection.sock)
             else:
                 connection.sock = raw
             path = parts.path + (f"?{parts.query}" if parts.query else "")

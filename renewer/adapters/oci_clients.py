@@ -14,6 +14,12 @@ the per-certificate isolation already bound the damage.
 
 :func:`translate` is the single place where ``oci.exceptions`` become :mod:`renewer.errors`,
 always keeping OCI's ``opc-request-id`` (what OCI support asks for).
+
+Time: the SDK's ``timeout`` bounds one socket operation, and its retries add up to
+``retry_seconds``. With a deadline (:meth:`OciClients.set_deadline`, the run's), every call ends
+by it, total time included: connections are cut when it passes (:mod:`renewer.deadline`), no
+attempt starts after it, a retry is not waited for when less than the longest back-off is left,
+and what fails after it is a :class:`TransientError` saying so.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from renewer.deadline import DeadlineOf, bound_session, remaining
 from renewer.errors import ConfigError, RenewerError, TransientError
 
 # Read at import time by the SDK: keep its own defaults from retrying behind our back.
@@ -118,11 +126,60 @@ def retry_strategy(settings: OciSettings) -> Any:  # noqa: ANN401 - an SDK strat
     ).get_retry_strategy()
 
 
+class _DeadlineRetry:
+    """The SDK retry strategy ``inner``, ended by ``deadline_of()`` (see the module docstring).
+
+    The SDK calls ``make_retrying_call`` for every operation, so this is where one operation's
+    attempts and back-offs are held to the run's deadline.
+    """
+
+    def __init__(self, inner: Any, deadline_of: DeadlineOf) -> None:  # noqa: ANN401 - an SDK strategy
+        self._inner = inner
+        self._deadline_of = deadline_of
+        self._max_wait = float(getattr(inner, "max_wait_between_calls_seconds", 0) or 0)
+        if hasattr(inner, "do_sleep"):
+            sleep = inner.do_sleep
+
+            def do_sleep(attempt: int, exception: BaseException) -> None:
+                left = remaining(self._deadline_of)
+                if left is not None and left <= self._max_wait:
+                    raise exception  # no retry can finish in time: the attempt's own error
+                sleep(attempt, exception)
+
+            inner.do_sleep = do_sleep
+
+    def add_circuit_breaker_callback(self, callback: Callable[..., Any]) -> None:
+        """Passed on to the SDK strategy (the SDK calls it for every retrying strategy)."""
+        add = getattr(self._inner, "add_circuit_breaker_callback", None)
+        if add is not None:
+            add(callback)
+
+    def make_retrying_call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        """``func`` with the SDK's retries, every attempt within the deadline."""
+
+        def attempt(*attempt_args: Any, **attempt_kwargs: Any) -> Any:  # noqa: ANN401
+            left = remaining(self._deadline_of)
+            if left is not None and left <= 0:
+                msg = "OCI request not sent: the run's deadline has passed"
+                raise TransientError(msg)
+            try:
+                return func(*attempt_args, **attempt_kwargs)
+            except Exception as exc:
+                left = remaining(self._deadline_of)
+                if left is not None and left <= 0 and not isinstance(exc, RenewerError):
+                    msg = f"OCI did not answer before the run's deadline ({type(exc).__name__})"
+                    raise TransientError(msg) from exc
+                raise
+
+        return self._inner.make_retrying_call(attempt, *args, **kwargs)
+
+
 class OciClients:
     """Lazily built SDK clients sharing one signer and one retry policy.
 
     Each client is created once, and the SDK's clients are safe to share between threads for
-    independent calls.
+    independent calls. ``deadline`` (a ``time.monotonic()`` instant; see :meth:`set_deadline`)
+    bounds every call of every client, total time and retries included.
 
     Raises:
         ConfigError: credentials cannot be loaded (no resource-principal environment, a
@@ -130,16 +187,36 @@ class OciClients:
 
     """
 
-    def __init__(self, settings: OciSettings) -> None:
+    def __init__(self, settings: OciSettings, *, deadline: float | None = None) -> None:
         self.settings = settings
+        # A one-slot holder, not a bound method: the SDK objects that read it must not keep
+        # this instance alive (a warm container builds one per invocation).
+        self._deadline = [deadline]
         self._config, self._signer = _credentials(settings)
-        self._retry = retry_strategy(settings)
+        self._retry = _DeadlineRetry(retry_strategy(settings), _reader(self._deadline))
         # Built once per instance, shared by threads. Not functools.cache on the methods: its
         # process-wide cache would keep every instance (and its HTTP connections) alive, and a
         # warm function container builds one instance per invocation.
         self._built: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
         self._namespace: str | None = None
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """End every call, of clients built before or after, by ``deadline`` (None: no bound).
+
+        The run's deadline as a ``time.monotonic()`` instant: a call in flight when it passes is
+        cut and raises :class:`TransientError`; no call or retry starts after it.
+        """
+        self._deadline[0] = deadline
+
+    def deadline(self) -> float | None:
+        """The deadline every call ends by, or None."""
+        return self._deadline[0]
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once passed), None without one."""
+        deadline = self._deadline[0]
+        return None if deadline is None else deadline - time.monotonic()
 
     def client(self, service: str) -> Any:  # noqa: ANN401 - the SDK's client classes
         """The SDK client for ``service`` (one of :data:`SERVICES`)."""
@@ -197,7 +274,11 @@ class OciClients:
             kwargs["signer"] = self._signer
         if endpoint:
             kwargs["service_endpoint"] = endpoint
-        return getattr(module, class_name)(self._config, **kwargs)
+        client = getattr(module, class_name)(self._config, **kwargs)
+        session = getattr(getattr(client, "base_client", None), "session", None)
+        if session is not None:
+            bound_session(session, _reader(self._deadline))
+        return client
 
     @property
     def object_storage(self) -> Any:  # noqa: ANN401
@@ -233,6 +314,10 @@ class OciClients:
     def kms_vault(self) -> Any:  # noqa: ANN401
         """``oci.key_management.KmsVaultClient`` (GetVault: state and management endpoint)."""
         return self._client("kms_vault")
+
+
+def _reader(slot: list[float | None]) -> DeadlineOf:
+    return lambda: slot[0]
 
 
 def _credentials(settings: OciSettings) -> tuple[dict[str, Any], Any]:

@@ -9,18 +9,24 @@ deployed. The handshake does not validate the chain: the point is *which* certif
 ``address_override`` maps (load balancer OCID, listener port) to the (host, port) to dial
 instead — the sandbox's data plane, or a private address reachable from inside the VCN when the
 public one is not (hairpin NAT).
+
+Time: ``timeout`` bounds each handshake in total (connect and TLS together, however slowly the
+peer answers), and no handshake outlasts the run's deadline held by the :class:`OciClients`
+(which also bounds the GetLoadBalancer read).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import Callable
 
 from cryptography import x509
 
 from renewer import pki
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.deadline import cut_at
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import ListenerTarget, Target
 
@@ -51,10 +57,15 @@ class ListenerTlsVerifier:
         if not isinstance(target, ListenerTarget):
             msg = "live TLS verification applies to load-balancer listener targets only"
             raise ConfigError(msg)
-        served = {
-            f"{host}:{port}": self._handshake(host, port, server_name, timeout)
-            for host, port in self._addresses(target)
-        }
+        addresses = self._addresses(target)
+        served = {}
+        for host, port in addresses:
+            left = self._clients.remaining()
+            if left is not None and left <= 0:
+                msg = f"TLS handshake with {host}:{port} not tried: the run's deadline has passed"
+                raise TransientError(msg)
+            bound = timeout if left is None else min(timeout, left)
+            served[f"{host}:{port}"] = self._handshake(host, port, server_name, bound)
         serials = set(served.values())
         if len(serials) > 1:
             detail = ", ".join(
@@ -70,17 +81,27 @@ class ListenerTlsVerifier:
         # Which certificate is served is the question; trust is not (see the module docstring).
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        until = time.monotonic() + timeout
         try:
             with (
+                cut_at(until) as cutoff,
                 socket.create_connection((host, port), timeout=timeout) as raw,
-                context.wrap_socket(raw, server_hostname=server_name) as tls,
             ):
-                der = tls.getpeercert(binary_form=True)
+                cutoff.watch(raw)
+                # The handshake is one call bounded by the socket timeout: what is left of it.
+                raw.settimeout(max(0.001, until - time.monotonic()))
+                with context.wrap_socket(raw, server_hostname=server_name) as tls:
+                    der = tls.getpeercert(binary_form=True)
         except (OSError, ssl.SSLError) as exc:
             msg = (
                 f"TLS handshake with {host}:{port} for {server_name} failed"
                 f" ({type(exc).__name__}); the listener may not be serving yet"
             )
+            if cutoff.fired or time.monotonic() >= until:
+                msg = (
+                    f"TLS handshake with {host}:{port} for {server_name} did not finish"
+                    f" within {timeout:.1f} s; the listener may not be serving yet"
+                )
             raise TransientError(msg) from exc
         if der is None:
             msg = f"{host}:{port} presented no certificate for {server_name}"
