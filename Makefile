@@ -86,7 +86,7 @@ $(CERTBOT_VENV)/bin/certbot:
 	$(PYTHON) -m venv $(CERTBOT_VENV)
 	$(CERTBOT_VENV)/bin/pip install --quiet --disable-pip-version-check certbot==$(CERTBOT_VERSION)
 
-bench: bench-acme bench-coldstart bench-tokenserver
+bench: bench-acme bench-coldstart bench-tokenserver bench-image
 
 bench-acme: venv pebble $(LEGO) $(CERTBOT_VENV)/bin/certbot
 	$(PY) bench/acme_bench.py --certbot $(CERTBOT_VENV)/bin/certbot --lego .cache/lego/usr/bin/lego
@@ -96,6 +96,11 @@ bench-coldstart: venv pebble
 
 bench-tokenserver: venv
 	$(PY) bench/tokenserver_bench.py
+
+# The function image's site-packages built as its Dockerfile builds it (no Docker needed), its
+# size, and the cold start of a not-due run from it.
+bench-image: venv pebble
+	$(PY) bench/image_bench.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

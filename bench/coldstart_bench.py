@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,9 +56,23 @@ def _peak_rss_mb(pid: int) -> float:
     raise RuntimeError(msg)
 
 
-def _one(world: SandboxWorld, workdir: Path) -> dict[str, float]:
+def one_cold_start(
+    world: SandboxWorld,
+    workdir: Path,
+    *,
+    function: Path | None = None,
+    python_path: list[Path] | None = None,
+) -> dict[str, float]:
+    """One fresh fdk process, one not-due scheduled run: wall, listen, call, peak RSS.
+
+    ``function`` and ``python_path``: run another tree (bench/image_bench.py runs the pruned
+    one with ``python -S``); default: this checkout in this venv.
+    """
     workdir.mkdir()
-    server = FnServer(workdir, world.function_environment())
+    options: dict[str, Any] = {}
+    if function is not None:
+        options = {"function": function, "python_path": python_path}
+    server = FnServer(workdir, world.function_environment(), **options)
     started = time.perf_counter()
     server.start()
     listening = time.perf_counter()
@@ -99,7 +114,7 @@ def main() -> int:
             if first.status != 200:
                 sys.stderr.write(f"set-up issuance failed: {first.text}\n")
                 return 1
-            runs = [_one(world, workdir / f"run-{i}") for i in range(args.runs)]
+            runs = [one_cold_start(world, workdir / f"run-{i}") for i in range(args.runs)]
     print(f"cold start of the function, {args.runs} fresh fdk processes (medians, min-max)")
     summary: dict[str, float] = {}
     for key, unit in (("wall_s", "s"), ("listen_s", "s"), ("call_s", "s"), ("peak_rss_mb", "MB")):
