@@ -15,6 +15,7 @@ a certificate deployed that is not for our key).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,32 +168,6 @@ def authorization(response: requests.Response) -> messages.Authorization:
     return body
 
 
-def renewal_window(document: object) -> tuple[datetime, datetime]:
-    """RFC 9773 section 4.2: ``suggestedWindow`` with RFC 3339 ``start`` before ``end``."""
-    if not isinstance(document, dict):
-        msg = f"the CA's renewalInfo is {json_kind(document)}, not a JSON object"
-        raise CaAnswerInvalid(msg)
-    window = document.get("suggestedWindow")
-    if not isinstance(window, dict):
-        msg = f"the CA's renewalInfo 'suggestedWindow' is {json_kind(window)}, not an object"
-        raise CaAnswerInvalid(msg)
-    for field in ("start", "end"):
-        if not isinstance(window.get(field), str):
-            msg = (
-                f"the CA's renewalInfo 'suggestedWindow.{field}' is {json_kind(window.get(field))},"
-                " not an RFC 3339 time"
-            )
-            raise CaAnswerInvalid(msg)
-    with guard("renewalInfo"):
-        info = messages.RenewalInfo.from_json(document)
-        start = _aware(info.suggested_window.start)
-        end = _aware(info.suggested_window.end)
-    if end < start:
-        msg = "the CA's renewalInfo window ends before it starts"
-        raise CaAnswerInvalid(msg)
-    return start, end
-
-
 def chains(texts: Sequence[str]) -> list[str]:
     """Certificate downloads (RFC 8555 section 7.4.2): each a PEM chain, leaf first."""
     for index, text in enumerate(texts):
@@ -205,10 +180,24 @@ def chains(texts: Sequence[str]) -> list[str]:
     return list(texts)
 
 
+def answer_date(response: requests.Response) -> datetime | None:
+    """The answer's ``Date`` header (RFC 9110 section 6.6.1) as an aware time, None if absent."""
+    value = response.headers.get("Date")
+    if not isinstance(value, str):
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return _aware(when)
+
+
 def check_issued(
     fullchain_pem: str, csr_pem: bytes, names: Sequence[str], *, now: datetime
 ) -> x509.Certificate:
     """The leaf of ``fullchain_pem`` is for the CSR's key and ``names``, and valid ``now``.
+
+    ``now`` is the time of issue: the CA's clock when its answer said (see :func:`answer_date`).
 
     Raises:
         CaAnswerInvalid: ``certificateMismatch``, naming what differs (never the key).

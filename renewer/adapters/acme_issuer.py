@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from random import Random
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from josepy import jwa, jwk
 
 from renewer import pki
 from renewer.adapters import acme_answers as answers
+from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.acme_transport import (
     BAD_NONCE_RETRIES,
     AcmeNetwork,
@@ -68,7 +69,6 @@ from renewer.errors import (
     RateLimited,
 )
 from renewer.model import IssuedCertificate, OrderRequest, RenewalInfo
-from renewer.policy import select_ari_time
 from renewer.ports import (
     AccountRecord,
     AccountStore,
@@ -85,13 +85,6 @@ T = TypeVar("T")
 # Always used with fullmatch(): "$" would also match before a trailing newline.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 PEM_CHAIN = "application/pem-certificate-chain"
-# RFC 9773 section 4.3: clamp Retry-After on renewalInfo to a sane range.
-ARI_RETRY_MIN = timedelta(minutes=1)
-ARI_RETRY_MAX = timedelta(days=1)
-ARI_RETRY_DEFAULT = timedelta(hours=6)
-# renewalInfo is advisory: without a deadline from the caller, one answer may take this long in
-# total (connect, TLS, every byte of the answer), then the lifetime policy decides.
-ARI_TIMEOUT = 10.0
 # An order that is gone or not ours: 404 (Pebble answers unknown orders without a problem
 # document) or 403; the caller orders anew.
 _ORDER_GONE = frozenset({403, 404})
@@ -191,6 +184,9 @@ class AcmeIssuer:
         self._bad_nonce_retries = bad_nonce_retries
         self._max_workers = max_workers
         self._user_agent = user_agent
+        self._renewal_info = RenewalInfoClient(
+            directory_url, ca_bundle=ca_bundle, clock=self._clock, user_agent=user_agent
+        )
         self._lock = threading.Lock()
         self._directory: messages.Directory | None = None
         self._account_key: jwk.JWKEC | None = None
@@ -369,13 +365,17 @@ class AcmeIssuer:
             timings["finalize"] = self._clock.monotonic() - mark
 
         mark = self._clock.monotonic()
-        chains = self._download(client, order, want_alternates=bool(request.preferred_chain))
+        chains, ca_now = self._download(
+            client, order, want_alternates=bool(request.preferred_chain)
+        )
         fullchain = pki.select_chain(chains, request.preferred_chain)
         timings["download"] = self._clock.monotonic() - mark
 
-        # Never hand on a certificate that is not for our key, our names and now.
+        # Never hand on a certificate that is not for our key, our names and the time of issue
+        # (the CA's clock, from its answer's Date, else ours: a clock of ours that is off is
+        # not the certificate's fault).
         leaf = answers.check_issued(
-            fullchain, request.csr_pem, request.dns_names, now=self._clock.now()
+            fullchain, request.csr_pem, request.dns_names, now=ca_now or self._clock.now()
         )
         timings["total"] = self._clock.monotonic() - started
         issued = IssuedCertificate(
@@ -421,12 +421,10 @@ class AcmeIssuer:
     ) -> RenewalInfo | None:
         """Ask the CA when ``cert_pem`` should be renewed (RFC 9773 section 4.2).
 
-        Returns None when the CA has no ``renewalInfo``, the certificate has no CertID, or it
-        has already expired (section 4.2: clients must not ask then). ``selected_time`` is a
-        uniformly random instant in the suggested window; ``retry_after`` is when to ask again
-        (the CA's Retry-After clamped to [1 min, 1 day], 6 h when absent). ``deadline`` (a
-        ``time.monotonic()`` instant) bounds the whole exchange; default :data:`ARI_TIMEOUT`
-        seconds from now.
+        :meth:`RenewalInfoClient.renewal_info` for this issuer's CA (two GETs, no ACME
+        session): None when the CA has no ``renewalInfo``, the certificate has no CertID or has
+        expired. ``deadline`` (a ``time.monotonic()`` instant) bounds the whole exchange;
+        default :data:`ARI_TIMEOUT` seconds from now.
 
         Raises:
             TransientError / AcmeProtocolError: the CA could not answer, or its answer is not a
@@ -434,33 +432,7 @@ class AcmeIssuer:
                 the lifetime-based policy; an ARI failure must never block a renewal.
 
         """
-        now = now or self._clock.now()
-        if deadline is None:
-            deadline = self._clock.monotonic() + ARI_TIMEOUT
-        leaf = pki.split_chain(cert_pem)[0]
-        cert_id = pki.ari_cert_id(leaf)
-        directory = self._get_directory(deadline)
-        base = _directory_url(directory, "renewalInfo")
-        if base is None or cert_id is None or leaf.not_valid_after_utc <= now:
-            return None
-        url = f"{base.rstrip('/')}/{cert_id}"
-        net = self._network(key=None, deadline=deadline)
-        with translate("renewalInfo"):
-            response = net.get(url, content_type="application/json")
-            document = response.json()
-        start, end = answers.renewal_window(document)
-        retry = retry_after_seconds(response)
-        wait = ARI_RETRY_DEFAULT if retry is None else timedelta(seconds=retry)
-        wait = min(max(wait, ARI_RETRY_MIN), ARI_RETRY_MAX)
-        # The library does not model RFC 9773's optional explanationURL.
-        explanation = document.get("explanationURL") if isinstance(document, dict) else None
-        return RenewalInfo(
-            window_start=start,
-            window_end=end,
-            selected_time=select_ari_time(start, end, rng=rng or Random()),  # noqa: S311 - jitter, not crypto
-            retry_after=now + wait,
-            explanation_url=str(explanation) if explanation else None,
-        )
+        return self._renewal_info.renewal_info(cert_pem, now=now, rng=rng, deadline=deadline)
 
     @property
     def account_url(self) -> str | None:
@@ -811,8 +783,11 @@ class AcmeIssuer:
 
     def _download(
         self, client: acme_client.ClientV2, order: messages.OrderResource, *, want_alternates: bool
-    ) -> list[str]:
-        """Download the default chain, and the alternates (7.4.2 Link rel="alternate") if asked."""
+    ) -> tuple[list[str], datetime | None]:
+        """Download the default chain, and the alternates (7.4.2 Link rel="alternate") if asked.
+
+        Returns the chains and the CA's time of the answer (its ``Date`` header), if it said.
+        """
         with translate("certificate"):
             response = client._post_as_get(  # noqa: SLF001
                 order.body.certificate, content_type="application/jose+json"
@@ -822,7 +797,7 @@ class AcmeIssuer:
                 alternates = client._get_links(response, "alternate")  # noqa: SLF001
                 chains.extend(client._post_as_get(url).text for url in alternates)  # noqa: SLF001
         # A CA failure, not a configuration error: the download must be a PEM chain.
-        return answers.chains(chains)
+        return answers.chains(chains), answers.answer_date(response)
 
     # ------------------------------------------------------------------ waiting
 

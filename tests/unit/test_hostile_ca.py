@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from renewer import pki
 from renewer.adapters.acme_issuer import AcmeIssuer
+from renewer.clock import SystemClock
 from renewer.errors import CaAnswerInvalid, ConfigError, RenewerError, TransientError
 from renewer.model import KeyType, OrderRequest
 from renewer.report import Outcome
@@ -346,3 +347,19 @@ def test_any_ari_failure_falls_back_to_the_lifetime_policy(error: BaseException)
 
     assert (not_due.outcome, not_due.reason) == (Outcome.SKIPPED, "NotDue")
     assert (due.outcome, due.reason) == (Outcome.RENEWED, "RenewalWindow")
+
+
+class _YearAhead(SystemClock):
+    """Our clock a year off: the CA's Date, not ours, is the time of issue."""
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(days=365)
+
+
+def test_validity_is_judged_at_the_cas_time_of_issue_not_by_our_clock(ca: HostileCA):
+    issued = order(issuer_for(ca, clock=_YearAhead()))
+    assert issued.serial_hex
+
+    ca.validity = (timedelta(days=-10), timedelta(days=-1))
+    with pytest.raises(CaAnswerInvalid, match="expired"):
+        order(issuer_for(ca, clock=_YearAhead()))
