@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_clients import OciClients, OciSettings
@@ -116,7 +117,7 @@ def build_service(
 
     def acme_issuer() -> AcmeIssuer:
         # acme, josepy and requests (~0.1 s and ~10 MB at a cold start) load here, on the first
-        # order or ARI question, never in a run that has neither.
+        # order, never in a run that orders nothing.
         from renewer.adapters.acme_issuer import (  # noqa: PLC0415 - see above
             AcmeIssuer,
             ExternalAccountBinding,
@@ -144,9 +145,11 @@ def build_service(
             clock=clock,
         )
 
+    # Renewal information needs two GETs, not the ACME stack: a not-due run asks it directly.
+    renewal_info = RenewalInfoClient(config.acme.directory_url, ca_bundle=ca_bundle, clock=clock)
     return RenewalService(
         config=config,
-        issuer=IssuerOnFirstUse(acme_issuer),
+        issuer=IssuerOnFirstUse(acme_issuer, renewal_info=renewal_info.renewal_info),
         certificates=VaultCertificateStore(clients, **vault),
         leases=ObjectStorageLease(
             clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
@@ -169,20 +172,28 @@ def build_service(
         step_budget=step_budget,
         max_workers=max_workers,
         checks=(challenges.check,),
+        challenges=challenges,
     )
 
 
 class IssuerOnFirstUse:
-    """The :class:`~renewer.ports.Issuer` port, built by ``build`` when first asked anything.
+    """The :class:`~renewer.ports.Issuer` port: orders by an issuer built on the first order.
 
-    Most invocations are scheduled runs that find nothing due: they never order, and ask for
-    renewal information only when the last answer's Retry-After has passed. Building the ACME
-    issuer imports the ACME stack, so it is built once, on the first call, by whichever worker
-    thread gets there first; the others wait for that one.
+    Most invocations are scheduled runs that find nothing due: they never order, and their
+    renewal-information questions go to ``renewal_info`` (two plain GETs,
+    :class:`RenewalInfoClient`). Building the ACME issuer imports the ACME stack, so it is
+    built once, on the first ``issue`` or ``resume``, by whichever worker thread gets there
+    first; the others wait for that one.
     """
 
-    def __init__(self, build: Callable[[], Issuer]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Issuer],
+        *,
+        renewal_info: Callable[[str], RenewalInfo | None],
+    ) -> None:
         self._build = build
+        self._renewal_info = renewal_info
         self._built: Issuer | None = None
         self._lock = threading.Lock()
 
@@ -210,8 +221,8 @@ class IssuerOnFirstUse:
         return self._issuer().resume(order_url, request, account_url=account_url, deadline=deadline)
 
     def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
-        """:meth:`Issuer.renewal_info` of the built issuer."""
-        return self._issuer().renewal_info(cert_pem)
+        """:meth:`Issuer.renewal_info`, without building the issuer."""
+        return self._renewal_info(cert_pem)
 
 
 def _deployers(

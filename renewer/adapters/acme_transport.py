@@ -20,7 +20,6 @@ module of the package catches ``acme`` or ``requests`` exception types.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import logging
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from acme import messages
 from josepy import errors as jose_errors
 from josepy import json_util
 
+from renewer.adapters.acme_renewal_info import parse_retry_after
 from renewer.deadline import bound_session
 from renewer.errors import (
     AcmeProtocolError,
@@ -151,20 +151,7 @@ def problem_type(problem: messages.Error) -> str:
 
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The ``Retry-After`` header as seconds from now (delta-seconds or HTTP-date), or None."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    # isascii(): str.isdigit() is also true for "²", which float() rejects.
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(UTC))
 
 
 def from_problem(problem: messages.Error, *, action: str) -> AcmeProtocolError:

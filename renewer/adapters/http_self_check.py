@@ -13,14 +13,13 @@ and the check follows that redirect to Object Storage as the CA will.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import logging
-import socket
 import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from renewer.adapters import bounded_http
 from renewer.clock import Clock, SystemClock
 from renewer.deadline import SocketCutoff, cut_at
 from renewer.errors import SelfCheckFailed
@@ -29,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _MAX_REDIRECTS = 10  # Let's Encrypt follows at most 10 redirects
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_PORTS = (80, 443)
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _MAX_BODY = 8192  # a key authorization is ~90 bytes; never read an unbounded body
@@ -136,7 +134,10 @@ class HttpSelfCheck:
                     status, location, body = self._get(
                         current, first_hop=current == url, until=until, cutoff=cutoff
                     )
-                except (OSError, http.client.HTTPException) as exc:
+                except TimeoutError:
+                    # The socket timeout is the time left: it ends at the deadline as the cutoff.
+                    failure = "no time left"
+                except (OSError, http.client.HTTPException, ValueError) as exc:
                     failure = type(exc).__name__
             if cutoff.fired or failure:  # a cut answer may look complete: never trust it
                 return (
@@ -170,13 +171,13 @@ class HttpSelfCheck:
         only to ports 80 or 443. It does not accept redirects to IP addresses."
         """
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in _DEFAULT_PORTS:
+        if parts.scheme not in bounded_http.DEFAULT_PORTS:
             return "80/443 only"
         host = (parts.hostname or "").lower()
-        if _is_ip_address(host):
+        if bounded_http.is_ip_address(host):
             return "no IP addresses"
         try:
-            port = parts.port or _DEFAULT_PORTS[parts.scheme]
+            port = parts.port or bounded_http.DEFAULT_PORTS[parts.scheme]
         except ValueError:  # a port that is not a number or out of range
             return "80/443 only"
         if port not in _REDIRECT_PORTS and (host, port) not in self._resolve:
@@ -197,43 +198,26 @@ class HttpSelfCheck:
     ) -> tuple[int, str | None, bytes]:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, self._port)
-        # The timeout bounds the connect and then the TLS handshake (each one call); the cutoff
-        # bounds everything after, however slowly the answer trickles in.
-        address = self._address(host, port, first_hop=first_hop)
-        raw = socket.create_connection(address, self._left(until))
-        cutoff.watch(raw)
-        connection = http.client.HTTPConnection(host, port, timeout=self._left(until))
-        try:
-            if parts.scheme == "https":
-                # The CA does not validate certificates when it follows a redirect to HTTPS
-                # (Let's Encrypt's http-01 rules); neither do we, so the self-check predicts the
-                # CA's result. Nothing secret is sent; the body is compared to a value we hold.
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                sni = None if _is_ip_address(host) else host
-                raw.settimeout(self._left(until))
-                connection.sock = context.wrap_socket(raw, server_hostname=sni)
-                cutoff.watch(connection.sock)
-            else:
-                connection.sock = raw
-            path = parts.path + (f"?{parts.query}" if parts.query else "")
-            # The Host header as the URL names it (user-info dropped), like any HTTP client.
-            connection.request(
-                "GET", path or "/", headers={"Host": parts.netloc.rpartition("@")[2]}
-            )
-            response = connection.getresponse()
-            body = response.read(_MAX_BODY)
-            return response.status, response.getheader("Location"), body
-        finally:
-            connection.close()
-            raw.close()
+        port = parts.port or bounded_http.DEFAULT_PORTS.get(parts.scheme, self._port)
+        answer = bounded_http.get(
+            url,
+            until=until,
+            cutoff=cutoff,
+            monotonic=self._clock.monotonic,
+            context=_unverified_tls(),
+            address=self._address(host, port, first_hop=first_hop),
+            max_body=_MAX_BODY,
+        )
+        return answer.status, answer.header("Location"), answer.body
 
 
-def _is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def _unverified_tls() -> ssl.SSLContext:
+    """TLS as the CA does it when it follows a redirect to HTTPS: no certificate validation.
+
+    Let's Encrypt's http-01 rules; so the self-check predicts the CA's result. Nothing secret
+    is sent, and the body is compared to a value we hold.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

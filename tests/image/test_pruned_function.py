@@ -111,6 +111,20 @@ def test_the_pruned_tree_leaves_out_what_the_function_never_imports(
     assert size < 100e6  # the whole SDK is ~500 MB; make bench-image prints the real figure
 
 
+def _renewal_info_requests(world: SandboxWorld) -> int:
+    """How many renewalInfo requests Pebble has logged so far."""
+    return sum("/renewalinfo/" in line.lower() for line in world.pebble_log().splitlines())
+
+
+def _imported(log: str) -> set[str]:
+    """Module names from ``-X importtime`` lines (``import time: self | cumulative | name``)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in log.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
 def _report(response: FnResponse) -> dict[str, Any]:
     assert response.status == 200, response.text
     return json.loads(response.body)  # type: ignore[no-any-return]
@@ -130,16 +144,25 @@ def test_the_handler_runs_every_action_from_the_pruned_tree(
             "notifications": {"topicId": TOPIC_ID, "onSuccess": True},
             "journal": {"maxRecords": 10},
         }
-        workdir = tmp_path / "fn"
-        workdir.mkdir()
-        server = FnServer(
-            workdir,
-            world.function_environment(document),
-            function=function_tree.app / "func.py",
-            python_path=[function_tree.site, function_tree.app],
-        )
-        with server:
+        environment = world.function_environment(document)
+        tree = {
+            "function": function_tree.app / "func.py",
+            "python_path": [function_tree.site, function_tree.app],
+        }
+        (tmp_path / "fn").mkdir()
+        with FnServer(tmp_path / "fn", environment, **tree) as server:
             issued = _report(server.invoke(b""))
+        # A cold start's not-due run, which asks the CA for renewal information (none is
+        # recorded after an issuance): no ACME stack is imported for it.
+        asked_before = _renewal_info_requests(world)
+        (tmp_path / "cold").mkdir()
+        profiled = {**environment, "PYTHONPROFILEIMPORTTIME": "1"}
+        with FnServer(tmp_path / "cold", profiled, **tree) as cold:
+            not_due = _report(cold.invoke(b""))
+            imported = _imported(cold.log())
+        asked = _renewal_info_requests(world) - asked_before
+        (tmp_path / "warm").mkdir()
+        with FnServer(tmp_path / "warm", environment, **tree) as server:
             plan = _report(server.invoke(b'{"action": "plan"}'))
             status = _report(server.invoke(b'{"action": "status"}'))
             forced = _report(server.invoke(b'{"force": true}'))
@@ -153,6 +176,10 @@ def test_the_handler_runs_every_action_from_the_pruned_tree(
         published = emulator["notifications"].published(topicId=TOPIC_ID)  # type: ignore[attr-defined]
 
     assert first["outcome"] == "renewed", first
+    assert not_due["certificates"][0]["reason"] == "NotDue", not_due
+    assert asked >= 1, "the not-due run did not ask for renewal information"
+    assert "renewer.adapters.acme_renewal_info" in imported
+    assert not {"acme", "josepy", "requests", "renewer.adapters.acme_issuer"} & imported
     # Both target kinds: the listener and the Certificates-service certificate.
     assert "switched 2 of 2 target(s)" in first["message"], first
     assert plan["action"] == "plan"

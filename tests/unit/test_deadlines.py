@@ -97,7 +97,7 @@ def test_renewal_info_ends_by_its_deadline(ca, peer):
 
 def test_renewal_info_has_a_bound_of_its_own_without_a_deadline(ca):
     # The Issuer port passes no deadline: renewalInfo is advisory and bounds itself (ARI_TIMEOUT).
-    import renewer.adapters.acme_issuer as module  # noqa: PLC0415
+    import renewer.adapters.acme_renewal_info as module  # noqa: PLC0415
 
     pem = str(order(issuer_for(ca)).fullchain_pem)
     ca.answers["ari"] = BAD_PEERS["trickles"]
