@@ -150,23 +150,9 @@ def test_a_kill_between_the_switch_and_retire_is_finished_by_a_not_due_run(
     )
 
 
-def _sweeper_wired(world: SandboxWorld) -> bool:
-    # renewer.wiring builds the service; the sweep needs it to pass the challenge store on
-    # (RenewalService(challenges=...)). Until it does, this class stays open: strict xfail.
-    return getattr(world.service(), "_challenges", None) is not None
-
-
 def test_a_dead_runs_challenge_objects_are_removed_though_the_resumed_order_presents_nothing(
-    world: SandboxWorld, tmp_path: Path, request: pytest.FixtureRequest
+    world: SandboxWorld, tmp_path: Path
 ):
-    if not _sweeper_wired(world):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="renewer/wiring.py does not pass the challenge store to RenewalService"
-                " (challenges=...), so nothing sweeps a dead run's challenge objects",
-            )
-        )
     # The CA has validated the token; the run is killed as it removes it.
     hang = add_fault(
         world,
