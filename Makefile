@@ -8,7 +8,6 @@ STAMP := $(VENV)/.installed
 PEBBLE := .cache/pebble/VERSION
 LEGO := .cache/lego/VERSION
 CERTBOT_VENV := .cache/certbot-venv
-CERTBOT_VERSION := 5.8.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv pebble test test-unit lint demo bench bench-acme bench-coldstart bench-tokenserver bench-image check-terraform lock clean
@@ -35,7 +34,10 @@ $(STAMP): requirements-dev.lock
 	touch $@
 
 # Locks: each *.lock is generated from the *.txt beside it, for Python 3.11 on every platform, with
-# the sha256 of every file PyPI has for each pinned version. The dev and token-server locks are
+# the sha256 of every file the index has for each pinned version: requirements (the function
+# image), requirements-dev (make venv), tokenserver/ (its image), build/lock-tool (uv itself),
+# tests/terraform/checkov (make check-terraform), bench/certbot (make bench-acme); and npm's
+# package-lock.json (sha512 integrity) for the HCL tools. The dev and token-server locks are
 # constrained by requirements.lock, so the tests run the exact versions the function image ships.
 # `make lock` keeps the pins a lock already has where its .txt allows; UPGRADE=1 takes the newest.
 LOCK_TOOL := .cache/lock-tool
@@ -54,6 +56,10 @@ lock: $(UV)
 	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 	$(UV_COMPILE) tokenserver/requirements.txt -c requirements.lock -o tokenserver/requirements.lock
 	$(UV_COMPILE) build/lock-tool.txt -o build/lock-tool.lock
+	$(UV_COMPILE) tests/terraform/checkov.txt -o tests/terraform/checkov.lock
+	$(UV_COMPILE) bench/certbot.txt -o bench/certbot.lock
+	cd tests/terraform/hcl-tools && npm $(if $(UPGRADE),update,install) --package-lock-only \
+		--no-audit --no-fund --silent
 
 pebble: $(PEBBLE)
 $(PEBBLE):
@@ -82,9 +88,11 @@ demo: venv pebble
 $(LEGO):
 	sandbox/fetch_deb.sh lego .cache/lego
 
-$(CERTBOT_VENV)/bin/certbot:
-	$(PYTHON) -m venv $(CERTBOT_VENV)
-	$(CERTBOT_VENV)/bin/pip install --quiet --disable-pip-version-check certbot==$(CERTBOT_VERSION)
+$(CERTBOT_VENV)/bin/certbot: bench/certbot.lock
+	$(PYTHON) -m venv --clear $(CERTBOT_VENV)
+	$(CERTBOT_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r bench/certbot.lock
+	touch $@
 
 bench: bench-acme bench-coldstart bench-tokenserver bench-image
 

@@ -1,40 +1,41 @@
 #!/usr/bin/env bash
 # The offline checks of terraform/ (issue 6), as `make check-terraform` runs them. Installs
-# what it needs into the project, idempotently (pinned versions; a stamp file per tool):
-#   .venv            python-hcl2 (requirements-dev.txt)
-#   .cache/hcl-tools @cdktf/hcl2json + @cdktf/hcl-tools (HashiCorp's HCL parser and hclwrite.Format)
-#   .cache/checkov-venv  checkov, in its own venv (it pins many packages of its own)
+# what it needs into the project, idempotently, each from a hash-checked lock (a stamp file per
+# tool holds the lock's sha256, so a new lock reinstalls):
+#   .venv            python-hcl2 (requirements-dev.lock, installed by make venv)
+#   .cache/hcl-tools @cdktf/hcl2json + @cdktf/hcl-tools (HashiCorp's HCL parser and hclwrite.Format),
+#                    `npm ci` of tests/terraform/hcl-tools/package-lock.json (sha512 integrity)
+#   .cache/checkov-venv  checkov, in its own venv (it pins many packages of its own), from
+#                    tests/terraform/checkov.lock with --require-hashes
 # Then: HCL parse (Go hcl/v2 and python-hcl2) + canonical formatting, the provider-schema
 # check (../shared/tools/check_tf.py), checkov, and the tests in tests/terraform.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PY=.venv/bin/python
-HCL2_VERSION=8.1.4
-CDKTF_VERSION=0.21.0
-CHECKOV_VERSION=3.3.30
+HCL_LOCK=tests/terraform/hcl-tools/package-lock.json
+CHECKOV_LOCK=tests/terraform/checkov.lock
 HCL_TOOLS=.cache/hcl-tools
 CHECKOV_VENV=.cache/checkov-venv
 CHECK_TF=${CHECK_TF:-../shared/tools/check_tf.py}
 PIP=(--quiet --disable-pip-version-check)
 
 step() { printf '\n== %s\n' "$*"; }
+digest() { sha256sum "$1" | cut -d' ' -f1; }
 
-if ! "$PY" -c "import hcl2, sys; sys.exit(hcl2.version.version != '$HCL2_VERSION')" 2>/dev/null; then
-    step "installing python-hcl2==$HCL2_VERSION into .venv"
-    "$PY" -m pip install "${PIP[@]}" "python-hcl2==$HCL2_VERSION"
+if [[ "$(cat "$HCL_TOOLS/LOCK" 2>/dev/null)" != "$(digest "$HCL_LOCK")" ]]; then
+    step "installing @cdktf/hcl2json and @cdktf/hcl-tools into $HCL_TOOLS (npm ci of $HCL_LOCK)"
+    rm -rf "$HCL_TOOLS"
+    mkdir -p "$HCL_TOOLS"
+    cp tests/terraform/hcl-tools/package.json "$HCL_LOCK" "$HCL_TOOLS/"
+    npm ci --prefix "$HCL_TOOLS" --no-audit --no-fund --silent
+    digest "$HCL_LOCK" > "$HCL_TOOLS/LOCK"
 fi
-if [[ "$(cat "$HCL_TOOLS/VERSION" 2>/dev/null)" != "$CDKTF_VERSION" ]]; then
-    step "installing @cdktf/hcl2json and @cdktf/hcl-tools $CDKTF_VERSION into $HCL_TOOLS"
-    npm install --prefix "$HCL_TOOLS" --no-audit --no-fund --silent \
-        "@cdktf/hcl2json@$CDKTF_VERSION" "@cdktf/hcl-tools@$CDKTF_VERSION"
-    echo "$CDKTF_VERSION" > "$HCL_TOOLS/VERSION"
-fi
-if [[ "$(cat "$CHECKOV_VENV/VERSION" 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
-    step "installing checkov==$CHECKOV_VERSION into $CHECKOV_VENV"
-    python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/pip" install "${PIP[@]}" "checkov==$CHECKOV_VERSION"
-    echo "$CHECKOV_VERSION" > "$CHECKOV_VENV/VERSION"
+if [[ "$(cat "$CHECKOV_VENV/LOCK" 2>/dev/null)" != "$(digest "$CHECKOV_LOCK")" ]]; then
+    step "installing checkov into $CHECKOV_VENV ($CHECKOV_LOCK, hash-checked)"
+    python3 -m venv --clear "$CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/pip" install "${PIP[@]}" --require-hashes --no-deps -r "$CHECKOV_LOCK"
+    digest "$CHECKOV_LOCK" > "$CHECKOV_VENV/LOCK"
 fi
 
 step "HCL: parse (hashicorp/hcl via @cdktf/hcl2json) and canonical formatting (hclwrite.Format)"
