@@ -62,7 +62,7 @@ def check_dns_name(text: str) -> str:
             " name instead"
         )
         raise ConfigError(msg)
-    if _is_ip_literal(name):
+    if is_ip_literal(name):
         msg = "is an IP address; this renewer issues for DNS names only"
         raise ConfigError(msg)
     problem = _shape_problem(name)
@@ -71,7 +71,8 @@ def check_dns_name(text: str) -> str:
     return name
 
 
-def _is_ip_literal(name: str) -> bool:
+def is_ip_literal(name: str) -> bool:
+    """Whether ``name`` is an IPv4 or IPv6 address (brackets allowed), not a DNS name."""
     try:
         ipaddress.ip_address(name.strip("[]"))
     except ValueError:

@@ -11,7 +11,6 @@ never returned as complete: the caller checks ``cutoff.fired``.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import urllib.parse
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from renewer.deadline import SocketCutoff
+from renewer.hostnames import is_ip_literal
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -80,7 +80,7 @@ def get(
         if parts.scheme == "https":
             tls = context or ssl.create_default_context()
             raw.settimeout(left())
-            sni = None if is_ip_address(host) else host
+            sni = None if is_ip_literal(host) else host
             connection.sock = tls.wrap_socket(raw, server_hostname=sni)
             cutoff.watch(connection.sock)
         else:
@@ -98,12 +98,3 @@ def get(
     finally:
         connection.close()
         raw.close()
-
-
-def is_ip_address(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 literal (brackets allowed), not a name."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -23,6 +23,7 @@ from renewer.adapters import bounded_http
 from renewer.clock import Clock, SystemClock
 from renewer.deadline import SocketCutoff, cut_at
 from renewer.errors import SelfCheckFailed
+from renewer.hostnames import is_ip_literal
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class HttpSelfCheck:
         if parts.scheme not in bounded_http.DEFAULT_PORTS:
             return "80/443 only"
         host = (parts.hostname or "").lower()
-        if bounded_http.is_ip_address(host):
+        if is_ip_literal(host):
             return "no IP addresses"
         try:
             port = parts.port or bounded_http.DEFAULT_PORTS[parts.scheme]

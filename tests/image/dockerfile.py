@@ -37,6 +37,19 @@ def stages(text: str) -> list[list[tuple[str, str]]]:
     return found
 
 
+def two_stage_problems(text: str) -> list[str]:
+    """What is wrong with the stages: not two, a base not a pinned slim Python 3.11, no builder."""
+    all_stages = stages(text)
+    problems = [] if len(all_stages) == 2 else [f"{len(all_stages)} stages, not 2"]
+    for stage in all_stages:
+        image = stage[0][1].split()[0]
+        if not PINNED_PYTHON.fullmatch(image):
+            problems.append(f"{image} is not a pinned python:3.11.x-slim tag")
+    if all_stages and all_stages[0][0][1].split()[-1] != "builder":
+        problems.append("the first stage is not named builder")
+    return problems
+
+
 def prune_arguments(text: str) -> dict[str, list[str]]:
     """The options the builder's ``prune_site.py`` step is given: {option: [values]}."""
     for instruction, args in instructions(text):
