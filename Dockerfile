@@ -30,9 +30,12 @@ RUN /python/bin/pip install --prefer-binary --require-hashes --no-deps -r /build
 COPY func.py /function/func.py
 COPY renewer/ /function/renewer/
 COPY build/prune_site.py /build/prune_site.py
-# Derived from what /function imports; pip and setuptools go too (nothing imports them).
+# Derived from what /function imports; pip and setuptools go too (nothing imports them), and
+# python-pkcs11, which oci imports for its HSM signer only if it is there (we sign with
+# resource principals): ~50 ms of every cold start and 8 MB.
 RUN /python/bin/python /build/prune_site.py /python/lib/python3.11/site-packages \
-        --app /function --module fdk.scripts.fdk --lazy oci --scripts /python/bin \
+        --app /function --module fdk.scripts.fdk --lazy oci --drop python-pkcs11 \
+        --scripts /python/bin \
  && /python/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
         /function /python/lib/python3.11/site-packages
 

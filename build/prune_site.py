@@ -36,7 +36,8 @@ and run the application from the pruned tree (tests/image/), so what this misses
 Usage::
 
     python prune_site.py SITE_PACKAGES --app DIR [--app DIR ...] [--lazy oci]
-                         [--module fdk.scripts.fdk] [--scripts VENV/bin] [--dry-run] [--json]
+                         [--module fdk.scripts.fdk] [--drop python-pkcs11]
+                         [--scripts VENV/bin] [--dry-run] [--json]
 
 Idempotent: a second run on a pruned tree finds nothing to delete. Exit 2 on a bad argument.
 """
@@ -79,12 +80,15 @@ class Pruned:
 class _SiteIndex:
     """Resolves a dotted module name to its file under one site-packages directory."""
 
-    def __init__(self, site: Path) -> None:
+    def __init__(self, site: Path, absent: frozenset[str] = frozenset()) -> None:
         self.site = site
+        self._absent = absent  # top-level names to treat as not installed (--drop)
         self._cache: dict[str, _Source | None] = {}
 
     def find(self, name: str) -> _Source | None:
         """The module's source in the site, or ``None`` (stdlib, absent, or not a module)."""
+        if name.split(".")[0] in self._absent:
+            return None
         if name not in self._cache:
             self._cache[name] = self._find(name)
         return self._cache[name]
@@ -241,6 +245,7 @@ def reached_modules(
     apps: Iterable[Path],
     lazy: frozenset[str] = frozenset(),
     modules: Iterable[str] = (),
+    absent: frozenset[str] = frozenset(),
 ) -> set[str]:
     """The modules of ``site`` that the code under ``apps`` can import, transitively.
 
@@ -248,8 +253,9 @@ def reached_modules(
     are not followed: such a package imports its subpackages on first attribute access (PEP 562
     ``__getattr__``), and its eager fallback branch is never taken in the image. ``modules``
     are roots besides the code: what runs it (``fdk.scripts.fdk``, the image's entry point).
+    Top-level modules in ``absent`` are treated as not installed (see ``--drop``).
     """
-    index = _SiteIndex(site)
+    index = _SiteIndex(site, absent)
     pending: list[str] = list(modules)
     for app in apps:
         for name, path, package in _app_modules(app):
@@ -457,6 +463,7 @@ def _reach(
     lazy: frozenset[str],
     modules: list[str],
     distributions: list[_Distribution],
+    absent: frozenset[str] = frozenset(),
 ) -> set[str]:
     """:func:`reached_modules`, plus the modules compiled extensions import from C.
 
@@ -468,7 +475,7 @@ def _reach(
     by_name = {d.name: d for d in distributions}
     roots = list(modules)
     while True:
-        reached = reached_modules(site, apps, lazy, roots)
+        reached = reached_modules(site, apps, lazy, roots, absent)
         tops = {name.split(".")[0] for name in reached}
         needed: set[str] = set()
         for dist in distributions:
@@ -494,24 +501,45 @@ def _remove_distribution(site: Path, dist: _Distribution, kept_tops: set[str]) -
         _remove_empty_directories(site / top)
 
 
+def _dropped_modules(
+    site: Path, distributions: list[_Distribution], drop: Iterable[str]
+) -> frozenset[str]:
+    """The top-level modules of the distributions in ``drop``; ValueError for one not here."""
+    dropped = {_normalise(name) for name in drop}
+    unknown = dropped - {d.name for d in distributions}
+    if unknown:
+        msg = f"--drop {', '.join(sorted(unknown))}: not installed in {site}"
+        raise ValueError(msg)
+    return frozenset(top for d in distributions if d.name in dropped for top in d.tops)
+
+
 def prune(
     site: Path,
     apps: Iterable[Path],
     *,
     lazy: Iterable[str] = (),
     modules: Iterable[str] = (),
+    drop: Iterable[str] = (),
     scripts: Path | None = None,
     dry_run: bool = False,
 ) -> Pruned:
     """Delete what the code under ``apps`` never imports from ``site``; see the module doc.
 
+    ``drop`` names distributions to delete although code imports them: optional dependencies
+    whose importers catch their absence (``oci`` imports ``python-pkcs11`` for its PKCS#11
+    signer inside ``try``/``except ImportError``). What only they import goes too.
     Nothing outside ``site`` is touched except console scripts of removed distributions in
     ``scripts`` (the venv's ``bin``).
+
+    Raises:
+        ValueError: a distribution in ``drop`` is not installed in ``site``.
+
     """
     site = site.resolve()
     result = Pruned(bytes_before=_size(site))
     distributions = _load_distributions(site, scripts)
-    result.reached = _reach(site, list(apps), frozenset(lazy), list(modules), distributions)
+    absent = _dropped_modules(site, distributions, drop)
+    result.reached = _reach(site, list(apps), frozenset(lazy), list(modules), distributions, absent)
     reached_tops = {name.split(".")[0] for name in result.reached}
     kept: list[_Distribution] = []
     kept_tops: set[str] = set()
@@ -556,6 +584,13 @@ def main(argv: list[str]) -> int:
         help="a module to keep besides the code's imports: the entry point (fdk.scripts.fdk)",
     )
     parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="DIST",
+        help="an optional dependency to delete although imported (its importers catch ImportError)",
+    )
+    parser.add_argument(
         "--scripts",
         type=Path,
         metavar="DIR",
@@ -569,14 +604,18 @@ def main(argv: list[str]) -> int:
     for app in args.app:
         if not app.is_dir() or not any(app.rglob("*.py")):
             parser.error(f"--app {app} holds no Python file")
-    result = prune(
-        args.site,
-        args.app,
-        lazy=args.lazy,
-        modules=args.module,
-        scripts=args.scripts,
-        dry_run=args.dry_run,
-    )
+    try:
+        result = prune(
+            args.site,
+            args.app,
+            lazy=args.lazy,
+            modules=args.module,
+            drop=args.drop,
+            scripts=args.scripts,
+            dry_run=args.dry_run,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.json:
         document = {
             "distributions": result.distributions,

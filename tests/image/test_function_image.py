@@ -141,6 +141,7 @@ def test_the_builder_prunes_as_the_recipe_that_tests_and_benchmarks_use():
     assert options["app"] == ["/function"]
     assert tuple(options["module"]) == recipe.modules
     assert tuple(options["lazy"]) == recipe.lazy
+    assert tuple(options["drop"]) == recipe.drop
     assert options["scripts"] == ["/python/bin"]
     # The application is laid out in /function as the recipe lays it out in app/.
     copies = [a for i, a in dockerfile.instructions(DOCKERFILE.read_text()) if i == "COPY"]

@@ -162,6 +162,27 @@ def test_an_extension_keeps_the_dependency_module_its_binary_names(tree):
     assert sorted(result.distributions) == ["big", "testing"]
 
 
+def test_a_dropped_optional_distribution_goes_with_what_only_it_imports(tree):
+    site, _ = tree
+    guarded = "try:\n    from . import hsm\nexcept ImportError:\n    hsm = None\n"
+    install(site, "sdk", {"sdk/__init__.py": guarded, "sdk/hsm.py": "import vendorhsm\n"})
+    install(site, "vendorhsm", {"vendorhsm/__init__.py": "import asn\n"})
+    install(site, "asn", {"asn/__init__.py": ""})
+    install(site, "shared", {"shared/__init__.py": ""})
+    (site / "sdk" / "__init__.py").write_text(guarded + "import shared\n")
+
+    result = prune(tree, "import sdk\n", drop=["vendorhsm"])
+
+    assert sorted(result.distributions) == ["asn", "vendorhsm"]
+    assert (site / "shared" / "__init__.py").is_file()
+    assert (site / "sdk" / "hsm.py").is_file()  # kept: its importer handles the ImportError
+
+
+def test_dropping_a_distribution_that_is_not_installed_is_refused(tree):
+    with pytest.raises(ValueError, match="not installed"):
+        prune(tree, "x = 1\n", drop=["nothere"])
+
+
 def test_nothing_outside_the_site_is_deleted_and_scripts_only_in_the_scripts_directory(tmp_path):
     site, app = tmp_path / "deep" / "site", tmp_path / "app"
     site.mkdir(parents=True)

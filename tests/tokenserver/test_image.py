@@ -94,6 +94,7 @@ def test_the_builder_installs_the_lock_hash_checked_and_prunes_as_the_recipe():
     assert "--no-deps" in installs[0]
     assert options["app"] == ["/app"]
     assert tuple(options["lazy"]) == image_site.recipe("tokenserver").lazy
+    assert tuple(options["drop"]) == image_site.recipe("tokenserver").drop
     assert "module" not in options  # python -m tokenserver: the app is the entry point
 
 
