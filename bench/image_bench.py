@@ -13,7 +13,9 @@ Method
    gave before the lock: 592 MB).
 2. ``site_packages_mb``: bytes of every file in the pruned tree, bytecode included, / 1e6;
    ``files``: their number.
-3. The cold start from that tree: one sandbox (Pebble, the OCI emulator, the token backend);
+3. The cold start from that tree, alternating run by run with the same code on the unpruned
+   install of the lock (side by side, so the machine's speed of the moment cancels out):
+   one sandbox (Pebble, the OCI emulator, the token backend);
    the certificate is issued once beforehand, then each measured run starts a **new** fdk
    process with ``python -S`` and only the pruned tree and the application on the path (the
    development venv cannot be reached), and invokes the scheduled run that finds nothing due —
@@ -114,12 +116,23 @@ def main() -> int:
             if issued.status != 200:
                 sys.stderr.write(f"set-up issuance failed: {issued.text}\n")
                 return 1
-            runs = [
-                one_cold_start(world, workdir / f"run-{i}", function=function, python_path=path)
-                for i in range(args.runs)
-            ]
+            # Side by side, alternating: the same code on the whole lock, unpruned (what the image
+            # held before the pruning: every oci service, fdk's test tools, python-pkcs11).
+            unpruned_path = [image_site.installed(recipe.lock), built.app]
+            runs, unpruned_runs = [], []
+            for i in range(args.runs):
+                runs.append(
+                    one_cold_start(world, workdir / f"run-{i}", function=function, python_path=path)
+                )
+                unpruned_runs.append(
+                    one_cold_start(
+                        world, workdir / f"full-{i}", function=function, python_path=unpruned_path
+                    )
+                )
     wall = statistics.median(r["wall_s"] for r in runs)
     rss = statistics.median(r["peak_rss_mb"] for r in runs)
+    unpruned_wall = statistics.median(r["wall_s"] for r in unpruned_runs)
+    unpruned_rss = statistics.median(r["peak_rss_mb"] for r in unpruned_runs)
     print("the function image's Python tree (build/image_site.py, as the Dockerfile builds it)")
     print(f"  lock installed, unpruned  {unpruned_bytes / 1e6:8.1f} MB  {unpruned_files:6} files")
     print(f"  pruned + bytecode         {size / 1e6:8.1f} MB  {files:6} files")
@@ -133,6 +146,10 @@ def main() -> int:
             f"  {key:12} {statistics.median(values):8.3f} {unit}"
             f"  ({min(values):.3f}-{max(values):.3f})"
         )
+    print(
+        f"  the same code on the unpruned lock: wall {unpruned_wall:.3f} s,"
+        f" peak RSS {unpruned_rss:.1f} MB (pruned: {wall / unpruned_wall:.2f}x the wall time)"
+    )
     verdicts = (
         ("site-packages", size / 1e6, TARGET_MB),
         ("cold start", wall, TARGET_COLDSTART_S),
