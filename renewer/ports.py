@@ -274,9 +274,10 @@ class Issuer(Protocol):
     finishes an order created earlier (by a run that died) with the same account: it returns
     the certificate, or None when that order cannot be finished (invalid, expired, unknown to
     the CA, another account's or another CA's) and a new one must be placed; it never creates
-    an order. ``renewal_info`` asks the CA for RFC 9773 renewal information: None when the CA
-    has none for that certificate; it raises on failure, and callers fall back to the lifetime
-    policy.
+    an order. ``renewal_info`` asks the CA for RFC 9773 renewal information, ending by
+    ``deadline`` (monotonic) when given and within its own advisory bound in any case: None
+    when the CA has none for that certificate; it raises on failure, and callers fall back to
+    the lifetime policy.
     """
 
     def issue(
@@ -291,8 +292,8 @@ class Issuer(Protocol):
         """Finish the order at ``order_url`` (created by ``account_url``), or None."""
         ...
 
-    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
-        """The CA's suggested renewal window for ``cert_pem``."""
+    def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
+        """The CA's suggested renewal window for ``cert_pem``, asked before ``deadline``."""
         ...
 
 

@@ -313,7 +313,7 @@ class RenewalService:
         return report
 
     def _renew(self, job: _Job, budget: _Budget, *, force: bool) -> CertificateReport:
-        self._plan_step(job, force=force)
+        self._plan_step(job, force=force, deadline=budget.step_deadline())
         if not job.planned.renew and not _outstanding(job) and self._already_served(job):
             # Nothing due, nothing left over from a failed run, and every target serves the
             # stored certificate: a read-only run — no lease, no write, unless the plan learnt
@@ -411,13 +411,17 @@ class RenewalService:
             elapsed = self._clock.monotonic() - started
             job.timings[name] = job.timings.get(name, 0.0) + elapsed
 
-    def _plan_step(self, job: _Job, *, force: bool) -> None:
-        """PLAN: read the store and the state, refresh ARI when due, decide. Writes nothing."""
+    def _plan_step(self, job: _Job, *, force: bool, deadline: float | None = None) -> None:
+        """PLAN: read the store and the state, refresh ARI when due, decide. Writes nothing.
+
+        ``deadline`` (monotonic) bounds the ARI question besides its own bound; None: only
+        its own (a plan has no budget).
+        """
         with self._step(job, "plan"):
             job.saved = _SavedState.parse(self._state.load(job.name))
             self._load_current(job, self._certificates.latest(job.name))
             if job.stored is not None and ari_fetch_due(job.ari, self._clock.now()):
-                job.ari = self._fetch_ari(job.name, job.stored, job.ari)
+                job.ari = self._fetch_ari(job.name, job.stored, job.ari, deadline)
             job.decision = self._decide(job, force=force)
         current = job.current
         logger.info(
@@ -986,7 +990,11 @@ class RenewalService:
         job.ari = saved.ari if saved is not None and matches else None
 
     def _fetch_ari(
-        self, name: str, stored: StoredCertificate, previous: RenewalInfo | None
+        self,
+        name: str,
+        stored: StoredCertificate,
+        previous: RenewalInfo | None,
+        deadline: float | None = None,
     ) -> RenewalInfo | None:
         """Ask the CA for renewal information; on any failure keep ``previous`` (never blocks).
 
@@ -996,7 +1004,7 @@ class RenewalService:
         keep a due certificate from renewing, so nothing raised here leaves the method.
         """
         try:
-            return self._issuer.renewal_info(stored.fullchain_pem)
+            return self._issuer.renewal_info(stored.fullchain_pem, deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - advisory: every failure falls back, logged
             logger.warning(
                 "ari_failed cert=%s error_type=%s error=%s; deciding by %s",

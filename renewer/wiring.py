@@ -190,7 +190,7 @@ class IssuerOnFirstUse:
         self,
         build: Callable[[], Issuer],
         *,
-        renewal_info: Callable[[str], RenewalInfo | None],
+        renewal_info: Callable[..., RenewalInfo | None],
     ) -> None:
         self._build = build
         self._renewal_info = renewal_info
@@ -220,9 +220,9 @@ class IssuerOnFirstUse:
         """:meth:`Issuer.resume` of the built issuer."""
         return self._issuer().resume(order_url, request, account_url=account_url, deadline=deadline)
 
-    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
+    def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
         """:meth:`Issuer.renewal_info`, without building the issuer."""
-        return self._renewal_info(cert_pem)
+        return self._renewal_info(cert_pem, deadline=deadline)
 
 
 def _deployers(

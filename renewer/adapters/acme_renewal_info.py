@@ -91,8 +91,8 @@ class RenewalInfoClient:
         has already expired (section 4.2: clients must not ask then). ``selected_time`` is a
         uniformly random instant in the suggested window; ``retry_after`` is when to ask again
         (the CA's Retry-After clamped to [1 min, 1 day], 6 h when absent). ``deadline`` (a
-        ``time.monotonic()`` instant) bounds the whole question; default :data:`ARI_TIMEOUT`
-        seconds from now. Idempotent: it only reads.
+        ``time.monotonic()`` instant) bounds the whole question, and so does
+        :data:`ARI_TIMEOUT` seconds from now in any case. Idempotent: it only reads.
 
         Raises:
             TransientError: the CA could not be reached or answered 5xx/429
@@ -103,8 +103,9 @@ class RenewalInfoClient:
 
         """
         now = now or self._clock.now()
-        if deadline is None:
-            deadline = self._clock.monotonic() + ARI_TIMEOUT
+        # Advisory: never longer than ARI_TIMEOUT, and never past the caller's deadline.
+        own = self._clock.monotonic() + ARI_TIMEOUT
+        deadline = own if deadline is None else min(deadline, own)
         leaf = pki.split_chain(cert_pem)[0]
         cert_id = pki.ari_cert_id(leaf)
         if cert_id is None or leaf.not_valid_after_utc <= now:

@@ -65,6 +65,7 @@ class FakeIssuer:
         self.renewal_info_error: BaseException | None = None
         self.orders: list[OrderRequest] = []
         self.issued: list[IssuedCertificate] = []
+        self.renewal_info_deadlines: list[float | None] = []
         self.renewal_info_calls: list[str] = []
         self.resumes: list[str] = []  # order URLs ``resume`` was asked about
         self._clock = clock
@@ -158,11 +159,12 @@ class FakeIssuer:
             self.issued.append(issued)
         return issued
 
-    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
+    def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
         """See :class:`renewer.ports.Issuer`: the configured answer, or the configured error."""
         serial = pki.serial_hex(pki.split_chain(cert_pem)[0])
         with self._lock:
             self.renewal_info_calls.append(serial)
+            self.renewal_info_deadlines.append(deadline)
         if self.renewal_info_error is not None:
             raise self.renewal_info_error
         return self.renewal_info_answer

@@ -193,7 +193,28 @@ def test_the_wiring_answers_renewal_info_without_building_the_issuer():
         raise AssertionError("the ACME issuer was built for a renewal-information question")
 
     answer = RenewalInfo(NOW, NOW, NOW, NOW)
-    issuer = IssuerOnFirstUse(build, renewal_info=lambda pem: answer if pem == "pem" else None)  # type: ignore[arg-type]
+    asked: list[tuple[str, float | None]] = []
 
-    assert issuer.renewal_info("pem") is answer
+    def renewal_info(pem: str, *, deadline: float | None = None) -> RenewalInfo:
+        asked.append((pem, deadline))
+        return answer
+
+    issuer = IssuerOnFirstUse(build, renewal_info=renewal_info)  # type: ignore[arg-type]
+
+    assert issuer.renewal_info("pem", deadline=12.5) is answer
+    assert asked == [("pem", 12.5)]
     assert (built, issuer.built) == ([], False)
+
+
+def test_a_scheduled_run_asks_for_renewal_information_before_its_step_deadline():
+    from tests.unit.test_renewal import DAY, new_world  # noqa: PLC0415 - the orchestrator's world
+
+    world = new_world()
+    world.run()
+    world.advance(DAY)
+    before = world.clock.monotonic()
+    world.run()
+
+    (deadline,) = world.issuer.renewal_info_deadlines[-1:]
+    assert deadline is not None, "the run did not bound its ARI question by its own deadline"
+    assert before < deadline <= world.clock.monotonic() + 60.0  # the default step budget

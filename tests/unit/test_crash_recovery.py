@@ -128,8 +128,8 @@ class Http01Issuer:
     ) -> IssuedCertificate | None:
         return self.inner.resume(order_url, request, account_url=account_url, deadline=deadline)
 
-    def renewal_info(self, cert_pem: str) -> None:
-        del cert_pem
+    def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> None:
+        del cert_pem, deadline
 
 
 class RefusingStore(InMemoryCertificateStore):

@@ -147,8 +147,8 @@ class BarrierIssuer:
     ) -> IssuedCertificate | None:
         return self.inner.resume(order_url, request, account_url=account_url, deadline=deadline)
 
-    def renewal_info(self, cert_pem: str) -> RenewalInfo | None:
-        return self.inner.renewal_info(cert_pem)
+    def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
+        return self.inner.renewal_info(cert_pem, deadline=deadline)
 
 
 class HookedLease:
