@@ -26,6 +26,12 @@ Then it deletes, in place:
    module is reached, while its parent package is: the ``oci`` services the code does not use,
    the libraries' own test suites.
 
+Two arguments say what the code cannot: ``--lazy oci`` leaves out the imports under a top-level
+``if`` in that package's ``__init__`` (its eager fallback, taken only when
+``OCI_PYTHON_SDK_LAZY_IMPORTS_DISABLED=true``, which both images pin off), and ``--drop DIST``
+deletes an optional dependency that code imports inside ``try``/``except ImportError``
+(``python-pkcs11``, for the SDK's HSM signer), with what only it imports.
+
 Single modules of a reached package and data directories (no ``__init__.py``) are kept: they
 are small, and data is read by path, which no import shows. The imports of a C extension cannot
 be read, so the binaries of a reached distribution are searched for the module names of the
