@@ -45,6 +45,17 @@ _BUCKET = re.compile(r"[A-Za-z0-9._-]{1,256}")
 _NAMESPACE = re.compile(r"[a-z0-9]{1,64}")
 
 
+def _described(text: str) -> str:
+    """What a rejected value is, without its content (its length).
+
+    A secret pasted into the wrong variable must not reach the log: the renewer's rule
+    (renewer/untrusted.py), which this package, importing no renewer code, applies itself.
+    """
+    if not text:
+        return "an empty value"
+    return f"a value of {len(text):,} character{'s' if len(text) != 1 else ''}"
+
+
 class SettingsError(ValueError):
     """A variable is missing or invalid; the message names it and what it accepts."""
 
@@ -82,12 +93,13 @@ class Settings:
             )
         if self.namespace is not None and not _NAMESPACE.fullmatch(self.namespace):
             raise SettingsError(
-                f"TOKEN_SERVER_NAMESPACE {self.namespace!r} is not an Object Storage namespace"
+                f"TOKEN_SERVER_NAMESPACE ({_described(self.namespace)}) is not an Object Storage"
+                " namespace"
                 " (lower-case letters and digits); leave it unset to look it up"
             )
         if self.auth not in AUTH_MODES:
             raise SettingsError(
-                f"OCI_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}"
+                f"OCI_AUTH must be one of {', '.join(AUTH_MODES)}, not {_described(self.auth)}"
             )
         if not 0 <= self.port <= 65535:  # noqa: PLR2004 - the TCP port range
             raise SettingsError(f"TOKEN_SERVER_PORT must be 0-65535, not {self.port}")
@@ -95,7 +107,7 @@ class Settings:
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
             raise SettingsError(
                 "TOKEN_SERVER_OBJECT_STORAGE_ENDPOINT must be a base URL such as"
-                f" https://objectstorage.eu-frankfurt-1.oraclecloud.com, not {endpoint!r}"
+                f" https://objectstorage.eu-frankfurt-1.oraclecloud.com, not {_described(endpoint)}"
             )
         for name, value in (
             ("TOKEN_SERVER_CACHE_SECONDS", self.cache_seconds),
@@ -148,9 +160,9 @@ class Settings:
             try:
                 value: float = int(text) if isinstance(default, int) else float(text)
             except ValueError:
-                raise SettingsError(f"{name} must be a number, not {text!r}") from None
+                raise SettingsError(f"{name} must be a number, not {_described(text)}") from None
             if not math.isfinite(value):
-                raise SettingsError(f"{name} must be a finite number, not {text!r}")
+                raise SettingsError(f"{name} must be a finite number, not {_described(text)}")
             return value
 
         return cls(
