@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from renewer import pki
+from renewer import naming, pki
 from renewer.clock import Clock
 from renewer.errors import AcmeProtocolError, ConfigError, DeploymentError, RenewerError
 from renewer.model import (
@@ -90,6 +90,7 @@ from renewer.ports import (
 )
 from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason, TargetReport
 from renewer.settings import Config, ManagedCertificate
+from renewer.untrusted import describe, quote
 
 logger = logging.getLogger(__name__)
 
@@ -266,9 +267,15 @@ class RenewalService:
         unknown = [n for n in wanted if n not in configured]
         if unknown:
             known = ", ".join(configured) or "none"
+            # A name that has a certificate name's shape is shown, anything else described:
+            # it may be a value pasted into the wrong field (the no-echo rule, renewer.errors).
+            shown = ", ".join(
+                quote(n) if naming.CERT_NAME_RE.fullmatch(n) else f"({describe(n)})"
+                for n in unknown
+            )
             msg = (
-                f"no certificate named {', '.join(map(repr, unknown))} is configured"
-                f" (configured: {known}); nothing was done"
+                f"no certificate named {shown} is configured (configured: {known});"
+                " nothing was done"
             )
             raise ConfigError(msg)
         return [configured[n] for n in wanted]

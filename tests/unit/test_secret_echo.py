@@ -293,3 +293,17 @@ def test_the_hmac_key_pasted_into_hmac_key_secret_id_is_described_not_shown():
     ) in body
     assert key not in body
     assert all(key not in line for line in lines)
+
+
+def test_the_orchestrator_describes_an_unknown_certificate_name_it_cannot_show():
+    from renewer.errors import ConfigError  # noqa: PLC0415
+    from tests.unit.test_renewal import new_world  # noqa: PLC0415
+
+    pasted = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    world = new_world()
+    with pytest.raises(ConfigError) as info:
+        world.service().run(budget_s=60, names=["shop", pasted, "nope"])
+    message = str(info.value)
+    assert "MIIEvQ" not in message
+    assert "PEM block" in message
+    assert "'nope'" in message  # a name of a name's shape is shown
