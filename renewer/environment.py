@@ -162,7 +162,7 @@ def read_configuration_object(clients: OciClients, location: str) -> str:
 
     matched = _OBJECT.fullmatch(location)
     if matched is None:
-        msg = f"RENEWER_CONFIG_OBJECT {location!r} must be <bucket>/<object name>"
+        msg = f"RENEWER_CONFIG_OBJECT ({describe(location)}) must be <bucket>/<object name>"
         raise ConfigError(msg)
     bucket, name = matched["bucket"], matched["name"]
     action = (
@@ -259,6 +259,6 @@ def _loopback(raw: str | None, problems: list[str]) -> Loopback | None:
 def _address(text: str) -> tuple[str, int]:
     matched = _ADDRESS.fullmatch(text)
     if matched is None:
-        msg = f"{text!r} is not <host>:<port>"
+        msg = f"{describe(text)} is not <host>:<port>"
         raise ValueError(msg)
     return matched["host"], int(matched["port"])

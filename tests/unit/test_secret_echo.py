@@ -307,3 +307,26 @@ def test_the_orchestrator_describes_an_unknown_certificate_name_it_cannot_show()
     assert "MIIEvQ" not in message
     assert "PEM block" in message
     assert "'nope'" in message  # a name of a name's shape is shown
+
+
+def test_a_malformed_configuration_object_location_is_described_not_echoed():
+    from renewer.environment import read_configuration_object  # noqa: PLC0415
+    from renewer.errors import ConfigError  # noqa: PLC0415
+
+    pasted = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    with pytest.raises(ConfigError) as info:
+        read_configuration_object(None, pasted)  # type: ignore[arg-type] - refused before use
+    assert "RENEWER_CONFIG_OBJECT" in str(info.value)
+    assert pasted not in str(info.value)
+
+
+def test_a_malformed_loopback_address_is_described_not_echoed():
+    from renewer.environment import Environment  # noqa: PLC0415
+    from renewer.errors import RenewerError  # noqa: PLC0415
+
+    pasted = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    loopback = '{"selfCheckPort": 80, "resolve": {"' + pasted + '": "' + pasted + '"}}'
+    with pytest.raises(RenewerError) as info:
+        Environment.from_env({"RENEWER_LOOPBACK": loopback})
+    assert "RENEWER_LOOPBACK" in str(info.value)
+    assert pasted not in str(info.value)
