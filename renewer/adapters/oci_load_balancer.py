@@ -5,7 +5,10 @@ DEPLOY (ARCHITECTURE §3), for one :class:`~renewer.model.ListenerTarget`:
 1. read the load balancer; every target listener must exist, have an ``sslConfiguration`` and
    be updatable without losing anything — otherwise :class:`ConfigError`, before any mutation;
 2. create the bundle ``naming.bundle_name(name, serial)`` unless the load balancer has it
-   (publicCertificate = the leaf, caCertificate = the rest of the chain), with an
+   (publicCertificate = the full chain as stored, leaf first; no caCertificate: that field is
+   the trust anchor for verify-peer, and what a listener serves is publicCertificate — the
+   chain in one file, as OCI's documentation and the classic ``fullchain.pem`` recipe have it;
+   docs/oci-emulator.md "The chain"), with an
    ``opc-retry-token`` derived from the load balancer and the bundle name, so a run killed while
    the work request is queued finds that same work request again instead of a 409 (OCI keeps a
    token 24 h, so a FAILED create is answered again for that long: right when the input was
@@ -23,11 +26,16 @@ every field the SDK's ``Listener`` model reports: each field that ``UpdateListen
 Certificates-service certificate (``certificateIds``) is moved to the bundle and the id is
 cleared: a listener takes either one ``certificateName`` or one ``certificateIds`` entry.
 
-RETIRE: delete the bundles of certificate ``name`` (``naming.owns_bundle``: our prefix, our
-name, a hex serial) that no listener or backend set of the load balancer references, except
-the ``keep_previous`` newest (by the leaf's notBefore) kept for rollback. Bundles we do not own
-are never touched (rule 2); a delete refused with 409 (attached meanwhile) is skipped with a
-warning.
+RETIRE: delete the bundles of certificate ``name`` that no listener or backend set of the load
+balancer references, except the ``keep_previous`` newest (by the leaf's notBefore) kept for
+rollback. A bundle is ours only when both hold (rule 2): its name has our pattern
+(``naming.owns_bundle``: our prefix, our name, a hex serial) *and* its leaf is a certificate the
+renewer stored — the leaf's SHA-256 fingerprint is among ``stored.leaf_fingerprints(name)``
+(the store's readable certificate versions). A bundle a person named like ours (``acme-shop-2024``)
+or whose leaf the store does not hold is never deleted: one WARNING line per bundle says it was
+left alone and why (``retire left_alone ... reason=not_stored``). The store is asked only when
+there is something to delete; when RETIRE is called without a store, nothing can be proven and
+nothing is deleted. A delete refused with 409 (attached meanwhile) is skipped with a warning.
 
 Rule 4: one mutation at a time per load balancer in this process. A lock per load balancer
 OCID, shared by every instance, is held around each mutation and the wait for its work request;
@@ -153,7 +161,7 @@ class LoadBalancerDeployer:
         if not listeners:
             msg = f"the target on load balancer {lb_id} names no listener"
             raise ConfigError(msg)
-        leaf, chain = _leaf_and_chain(certificate)
+        chain = _full_chain(certificate)
         bundle = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
 
         snapshot = self._read(lb_id)
@@ -167,9 +175,9 @@ class LoadBalancerDeployer:
         work_requests: list[str] = []
         existing = (snapshot.load_balancer.certificates or {}).get(bundle)
         if existing is not None:
-            _check_holds(existing, leaf, lb_id)
+            _check_holds(existing, chain, lb_id)
         else:
-            created = self._ensure_bundle(lb_id, bundle, leaf, chain, certificate, deadline)
+            created = self._ensure_bundle(lb_id, bundle, chain, certificate, deadline)
             if created:
                 work_requests.append(created)
         switched: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -256,8 +264,7 @@ class LoadBalancerDeployer:
         self,
         lb_id: str,
         bundle: str,
-        leaf: str,
-        chain: str | None,
+        chain: str,
         certificate: StoredCertificate,
         deadline: float,
     ) -> str | None:
@@ -266,12 +273,11 @@ class LoadBalancerDeployer:
         with self._mutation(lb_id, deadline):
             existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
             if existing is not None:
-                _check_holds(existing, leaf, lb_id)
+                _check_holds(existing, chain, lb_id)
                 return None
             details = oci.load_balancer.models.CreateCertificateDetails(
                 certificate_name=bundle,
-                public_certificate=leaf,
-                ca_certificate=chain,
+                public_certificate=chain,  # leaf first; served to clients as it is
                 private_key=certificate.private_key_pem,
             )
             token = _retry_token("CreateCertificate", lb_id, bundle)
@@ -291,7 +297,7 @@ class LoadBalancerDeployer:
                 )
                 existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
                 if existing is not None:
-                    _check_holds(existing, leaf, lb_id)
+                    _check_holds(existing, chain, lb_id)
                     return None
                 token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
                 return self._create_bundle(lb_id, bundle, details, token, action, deadline)
@@ -567,26 +573,41 @@ def _differences(expected: object, actual: object, path: str = "") -> list[str]:
     return [] if expected == actual else [path.rstrip(".")]
 
 
-def _leaf_and_chain(certificate: StoredCertificate) -> tuple[str, str | None]:
-    """The leaf PEM and the rest of the chain (None when the chain is the leaf alone).
+def _full_chain(certificate: StoredCertificate) -> str:
+    """The stored chain as one PEM text, leaf first: the bundle's ``publicCertificate``.
 
     Raises:
         ConfigError: the chain does not parse, or its leaf's serial is not ``serial_hex``.
 
     """
-    leaf, chain = pki.stored_leaf_and_chain(certificate)
-    return leaf, chain or None
+    leaf, rest = pki.stored_leaf_and_chain(certificate)
+    return leaf + rest
 
 
-def _check_holds(bundle: SdkModel, leaf: str, lb_id: str) -> None:
-    """DeploymentError unless the existing ``bundle``'s public certificate is ``leaf``."""
+def _ders(pem: str) -> list[bytes]:
+    """The DER of every certificate in ``pem``, in order; [] when it does not parse."""
     try:
-        held = pki.split_chain(bundle.public_certificate or "")[0]
+        return [c.public_bytes(serialization.Encoding.DER) for c in pki.split_chain(pem)]
     except ConfigError:
-        held = None
-    if held is None or held.public_bytes(serialization.Encoding.PEM).decode("ascii") != leaf:
+        return []
+
+
+def _check_holds(bundle: SdkModel, chain: str, lb_id: str) -> None:
+    """DeploymentError unless the existing ``bundle``'s publicCertificate is ``chain``.
+
+    The whole chain counts, not only the leaf: the listener serves publicCertificate as it is,
+    so a bundle with our leaf but without its intermediates (made by an earlier version, which
+    sent them as caCertificate) would break every client that lacks them.
+    """
+    held, expected = _ders(bundle.public_certificate or ""), _ders(chain)
+    if held != expected:
+        what = (
+            "the same leaf without the rest of its chain"
+            if held[:1] == expected[:1]
+            else "another certificate"
+        )
         msg = (
-            f"bundle {bundle.certificate_name} on load balancer {lb_id} holds another certificate;"
+            f"bundle {bundle.certificate_name} on load balancer {lb_id} holds {what};"
             " refusing to switch listeners to it (delete it and run again)"
         )
         raise DeploymentError(msg)

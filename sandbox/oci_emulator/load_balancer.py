@@ -126,8 +126,10 @@ Assumptions (not documented OCI facts; wire facts §1, §10)
 * Listeners may share a port as virtual hosts when they have the same protocol, are all SSL
   (with the same ``protocols``) or all plain, name no hostname in common, and at most one of
   them has no hostnames (the port's default); any other port clash fails the work request.
-* The LB's served chain for a bundle is ``publicCertificate`` followed by the ``caCertificate``
-  certificates it does not already contain.
+* The LB's served chain for a bundle is exactly its ``publicCertificate`` (every certificate in
+  it, in its order); ``caCertificate`` is never sent to clients: it is the trust anchor for
+  ``verifyPeerCertificate``. OCI's documentation tells users to put a chain in the certificate
+  file, and nothing published says the LB serves ``caCertificate``; that it does not is assumed.
 * "A listener can have only one RedirectRule object for a given original path" (SDK docstring):
   the original path is read as the first PATH condition's value and operator. Two such REDIRECT
   items in one rule set are 400 InvalidParameter at request time; two in different rule sets of
@@ -826,16 +828,14 @@ def _check_bundle(payload: JSON) -> str | None:
 
 
 def _chain(certificate: JSON) -> str:
-    """The served chain: publicCertificate, then the caCertificate certificates it lacks."""
+    """The served chain: exactly ``publicCertificate`` (leaf first, then what followed it).
+
+    ``caCertificate`` is not served: it is the trust anchor for ``verifyPeerCertificate``
+    (client certificates), and nothing OCI publishes says a listener sends it to clients
+    (docs/oci-emulator.md, "The chain").
+    """
     public = certificate.get("publicCertificate") or ""
-    ca = certificate.get("caCertificate") or ""
-    chain = public if public.endswith("\n") or not public else public + "\n"
-    for block in re.findall(
-        r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", ca, re.DOTALL
-    ):
-        if block not in public:
-            chain += block + "\n"
-    return chain
+    return public if public.endswith("\n") or not public else public + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

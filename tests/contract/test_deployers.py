@@ -360,13 +360,14 @@ def test_first_deploy_creates_the_bundle_and_changes_nothing_but_the_certificate
     expected = on_bundle(before, bundle, "https", "https-api")
     expected["certificates"][bundle] = {
         "certificateName": bundle,
-        "publicCertificate": leaf_of(certificate),
-        "caCertificate": _pem(_ca()[1]),
+        # The full chain, leaf first, as publicCertificate; no caCertificate (issue 11 §2).
+        "publicCertificate": certificate.fullchain_pem,
+        "caCertificate": None,
     }
     assert after == expected
     served = lb.listener_certificate(LB_ID, "https")
     assert served is not None
-    assert served[0].startswith(leaf_of(certificate))
+    assert served[0] == certificate.fullchain_pem  # leaf and its issuer, as stored
     assert served[1].strip() == certificate.private_key_pem.strip()
     log = caplog.text
     assert "PRIVATE KEY" not in log

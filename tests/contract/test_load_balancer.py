@@ -455,8 +455,7 @@ def test_create_certificate_work_request_succeeds(
     raw = raw_json(clients, clients.load_balancer.list_certificates, LB_ID)
     assert all(set(c) == {"certificateName", "publicCertificate", "caCertificate"} for c in raw)
     chain, key = service(emulator).certificate_material(LB_ID, "shop-2025") or ("", "")
-    assert chain.startswith(fresh.certificate)
-    assert fresh.ca in chain
+    assert chain == fresh.certificate  # exactly publicCertificate: caCertificate is not served
     assert key == fresh.private_key
 
 
@@ -964,7 +963,7 @@ def test_data_plane_accessors(emulator: RunningEmulator, shop: Bundle) -> None:
     assert set(lb.listeners(LB_ID)) == {"http", "https"}
     assert lb.listeners("ocid1.loadbalancer.oc1..nope") == {}
     chain, key = lb.listener_certificate(LB_ID, "https") or ("", "")
-    assert chain == shop.certificate + shop.ca
+    assert chain == shop.certificate  # publicCertificate only (docs: "The chain")
     assert key == shop.private_key
     assert lb.listener_certificate(LB_ID, "http") is None
     assert lb.config_version(LB_ID) == 0
