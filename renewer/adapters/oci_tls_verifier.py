@@ -3,8 +3,18 @@
 For a :class:`ListenerTarget`, the load balancer's first IP address (from the control plane) and
 the listener's port are dialled with the certificate's DNS name as SNI, and the serial of the
 leaf the listener presents is returned. The orchestrator compares it with the serial it just
-deployed. The handshake does not validate the chain: the point is *which* certificate is served
-(a staging CA's chain is not trusted by this host), and nothing is sent after the handshake.
+deployed. Nothing is sent after the handshake.
+
+The chain (``verify_chain=True``): the handshake itself accepts any chain, so that *which*
+certificate is served can always be reported; then, when the served leaf is the one the
+listener's bundle holds, the served chain must be exactly the bundle's ``publicCertificate``
+(leaf and intermediates, in order: what the renewer stored) and must verify, for the server
+name, to a trusted root — the roots in ``ca_bundle`` (``RENEWER_ACME_CA_BUNDLE``; Pebble's root
+in the sandbox), else the system store. Either failure is a :class:`DeploymentError` naming the
+address and what was served: a client without the intermediate cannot build the path. A listener
+on a Certificates-service certificate has no bundle to compare with; its chain must still
+verify. A served leaf that is not the bundle's (the listener has not followed yet) is reported
+by its serial alone, for the orchestrator to judge.
 
 ``address_override`` maps (load balancer OCID, listener port) to the (host, port) to dial
 instead — the sandbox's data plane, or a private address reachable from inside the VCN when the
@@ -17,12 +27,18 @@ peer answers), and no handshake outlasts the run's deadline held by the :class:`
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import verification
 
 from renewer import pki
 from renewer.adapters.oci_clients import OciClients, translate
@@ -31,6 +47,16 @@ from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import ListenerTarget, Target
 
 AddressOverride = Callable[[str, int], tuple[str, int] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    """One address to dial, and the chain its listener's bundle holds (None: no bundle)."""
+
+    host: str
+    port: int
+    bundle: str | None
+    chain: tuple[bytes, ...] | None  # DER, leaf first
 
 
 class ListenerTlsVerifier:
@@ -43,10 +69,24 @@ class ListenerTlsVerifier:
     """
 
     def __init__(
-        self, clients: OciClients, *, address_override: AddressOverride | None = None
+        self,
+        clients: OciClients,
+        *,
+        address_override: AddressOverride | None = None,
+        verify_chain: bool = False,
+        ca_bundle: str | None = None,
     ) -> None:
+        """Dial through ``address_override``; check chains when ``verify_chain`` (see below).
+
+        ``ca_bundle``: a PEM file of the roots the served chain must verify to; None: the
+        system store.
+        """
         self._clients = clients
         self._override = address_override
+        self._verify_chain = verify_chain
+        self._ca_bundle = ca_bundle
+        self._roots: list[x509.Certificate] | None = None
+        self._roots_lock = threading.Lock()
 
     def serial_served(self, target: Target, server_name: str, *, timeout: float) -> str:
         """The serial (lower-case hex) every listener of ``target`` presents for ``server_name``.
@@ -57,15 +97,19 @@ class ListenerTlsVerifier:
         if not isinstance(target, ListenerTarget):
             msg = "live TLS verification applies to load-balancer listener targets only"
             raise ConfigError(msg)
-        addresses = self._addresses(target)
+        endpoints = self._addresses(target)
         served = {}
-        for host, port in addresses:
+        for endpoint in endpoints:
+            host, port = endpoint.host, endpoint.port
             left = self._clients.remaining()
             if left is not None and left <= 0:
                 msg = f"TLS handshake with {host}:{port} not tried: the run's deadline has passed"
                 raise TransientError(msg)
             bound = timeout if left is None else min(timeout, left)
-            served[f"{host}:{port}"] = self._handshake(host, port, server_name, bound)
+            chain = _handshake(host, port, server_name, bound)
+            if self._verify_chain:
+                self._check_chain(endpoint, server_name, chain)
+            served[f"{host}:{port}"] = pki.serial_hex(chain[0])
         serials = set(served.values())
         if len(serials) > 1:
             detail = ", ".join(
@@ -75,41 +119,49 @@ class ListenerTlsVerifier:
             raise DeploymentError(msg)
         return serials.pop()
 
-    @staticmethod
-    def _handshake(host: str, port: int, server_name: str, timeout: float) -> str:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        # Which certificate is served is the question; trust is not (see the module docstring).
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        until = time.monotonic() + timeout
-        try:
-            with (
-                cut_at(until) as cutoff,
-                socket.create_connection((host, port), timeout=timeout) as raw,
-            ):
-                cutoff.watch(raw)
-                # The handshake is one call bounded by the socket timeout: what is left of it.
-                raw.settimeout(max(0.001, until - time.monotonic()))
-                with context.wrap_socket(raw, server_hostname=server_name) as tls:
-                    der = tls.getpeercert(binary_form=True)
-        except (OSError, ssl.SSLError) as exc:
+    def _check_chain(
+        self, endpoint: _Endpoint, server_name: str, chain: list[x509.Certificate]
+    ) -> None:
+        """DeploymentError unless ``chain`` is the bundle's and verifies to a trusted root."""
+        where = f"{endpoint.host}:{endpoint.port} for {server_name}"
+        ders = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
+        expected = endpoint.chain
+        if expected is not None and expected[:1] == ders[:1] and expected != ders:
             msg = (
-                f"TLS handshake with {host}:{port} for {server_name} failed"
-                f" ({type(exc).__name__}); the listener may not be serving yet"
+                f"{where} serves the chain {_describe(chain)}, but bundle {endpoint.bundle}"
+                f" holds {len(expected)} certificate(s): the listener does not serve the stored"
+                " chain"
             )
-            if cutoff.fired or time.monotonic() >= until:
-                msg = (
-                    f"TLS handshake with {host}:{port} for {server_name} did not finish"
-                    f" within {timeout:.1f} s; the listener may not be serving yet"
-                )
-            raise TransientError(msg) from exc
-        if der is None:
-            msg = f"{host}:{port} presented no certificate for {server_name}"
-            raise TransientError(msg)
-        return pki.serial_hex(x509.load_der_x509_certificate(der))
+            raise DeploymentError(msg)
+        if expected is not None and expected[:1] != ders[:1]:
+            return  # another leaf: the orchestrator reports the serial
+        policy = verification.PolicyBuilder().store(verification.Store(self._trusted_roots()))
+        name = server_name.removeprefix("*.")
+        subject = x509.DNSName(name if name == server_name else f"wildcard.{name}")
+        try:
+            policy.build_server_verifier(subject).verify(chain[0], chain[1:])
+        except verification.VerificationError as exc:
+            roots = self._ca_bundle or "the system store"
+            msg = (
+                f"{where} serves the chain {_describe(chain)}, which does not verify to a root"
+                f" in {roots} ({exc}); clients will refuse it — is an intermediate missing?"
+            )
+            raise DeploymentError(msg) from exc
 
-    def _addresses(self, target: ListenerTarget) -> list[tuple[str, int]]:
-        """(host, port) to dial for each distinct listener port of the target."""
+    def _trusted_roots(self) -> list[x509.Certificate]:
+        """The roots of ``ca_bundle``, else of the system store; read once.
+
+        Raises:
+            ConfigError: the file cannot be read, or no root was found.
+
+        """
+        with self._roots_lock:
+            if self._roots is None:
+                self._roots = _load_roots(self._ca_bundle)
+            return self._roots
+
+    def _addresses(self, target: ListenerTarget) -> list[_Endpoint]:
+        """What to dial for each distinct listener port of the target, and its bundle's chain."""
         with translate(f"read load balancer {target.load_balancer_id}"):
             lb = self._clients.load_balancer.get_load_balancer(target.load_balancer_id).data
         listeners = lb.listeners or {}
@@ -117,18 +169,116 @@ class ListenerTlsVerifier:
         if missing:
             msg = f"load balancer {target.load_balancer_id} has no listener {missing[0]!r}"
             raise ConfigError(msg)
-        ports = sorted({int(listeners[name].port) for name in target.listener_names})
+        by_port: dict[int, str | None] = {}
+        for name in target.listener_names:
+            ssl_configuration = listeners[name].ssl_configuration
+            bundle = None if ssl_configuration is None else ssl_configuration.certificate_name
+            by_port.setdefault(int(listeners[name].port), bundle)
+        bundles = lb.certificates or {}
         ips = lb.ip_addresses or []
         public = [a.ip_address for a in ips if a.is_public and a.ip_address]
         address = (public or [a.ip_address for a in ips if a.ip_address] or [None])[0]
         result = []
-        for port in ports:
+        for port, bundle in sorted(by_port.items()):
             overridden = self._override(target.load_balancer_id, port) if self._override else None
-            if overridden is not None:
-                result.append(overridden)
-            elif address is None:
+            if overridden is None and address is None:
                 msg = f"load balancer {target.load_balancer_id} has no IP address yet"
                 raise TransientError(msg)
-            else:
-                result.append((address, port))
+            host, dial = overridden if overridden is not None else (str(address), port)
+            held = bundles.get(bundle) if bundle else None
+            chain = None if held is None else _ders(held.public_certificate or "")
+            result.append(_Endpoint(host, dial, bundle, chain))
         return result
+
+
+def _handshake(host: str, port: int, server_name: str, timeout: float) -> list[x509.Certificate]:
+    """The chain ``host:port`` sends for SNI ``server_name``, as sent (leaf first).
+
+    Any chain is accepted here: what is served is the question; trust is judged afterwards.
+    pyOpenSSL, because the standard library only exposes the peer's chain from Python 3.13.
+    """
+    # Imported here: VERIFY is the only user, and a run that deploys nothing never loads it.
+    from OpenSSL import SSL  # noqa: PLC0415
+
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE, lambda *_: True)
+    until = time.monotonic() + timeout
+    try:
+        with (
+            cut_at(until) as cutoff,
+            socket.create_connection((host, port), timeout=timeout) as raw,
+        ):
+            cutoff.watch(raw)
+            raw.setblocking(False)  # noqa: FBT003 - the loop below waits, bounded by ``until``
+            connection = SSL.Connection(context, raw)
+            connection.set_tlsext_host_name(server_name.encode("idna"))
+            connection.set_connect_state()
+            while True:
+                try:
+                    connection.do_handshake()
+                    break
+                except (SSL.WantReadError, SSL.WantWriteError) as want:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError from want
+                    reading = isinstance(want, SSL.WantReadError)
+                    select.select([raw] if reading else [], [] if reading else [raw], [], left)
+            chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+    except (OSError, SSL.Error, ValueError) as exc:
+        msg = (
+            f"TLS handshake with {host}:{port} for {server_name} failed"
+            f" ({type(exc).__name__}); the listener may not be serving yet"
+        )
+        if cutoff.fired or time.monotonic() >= until:
+            msg = (
+                f"TLS handshake with {host}:{port} for {server_name} did not finish"
+                f" within {timeout:.1f} s; the listener may not be serving yet"
+            )
+        raise TransientError(msg) from exc
+    if not chain:
+        msg = f"{host}:{port} presented no certificate for {server_name}"
+        raise TransientError(msg)
+    return list(chain)
+
+
+def _ders(pem: str) -> tuple[bytes, ...] | None:
+    """The DER of each certificate in ``pem``, in order; None when it does not parse."""
+    try:
+        return tuple(c.public_bytes(serialization.Encoding.DER) for c in pki.split_chain(pem))
+    except ConfigError:
+        return None
+
+
+def _describe(chain: list[x509.Certificate]) -> str:
+    """``[leaf CN <- issuer CN <- ...]``: subjects only, never the PEM."""
+    return "[" + " <- ".join(pki.common_name(c.subject) for c in chain) + "]"
+
+
+def _load_roots(ca_bundle: str | None) -> list[x509.Certificate]:
+    """Every certificate of ``ca_bundle``, or of the system store (OpenSSL's default paths)."""
+    if ca_bundle is not None:
+        files = [Path(ca_bundle)]
+    else:
+        paths = ssl.get_default_verify_paths()
+        files = [Path(paths.cafile)] if paths.cafile else []
+        if not files and paths.capath and Path(paths.capath).is_dir():
+            files = sorted(p for p in Path(paths.capath).iterdir() if p.is_file())
+    roots: list[x509.Certificate] = []
+    for path in files:
+        try:
+            text = path.read_text("ascii", errors="replace")
+        except OSError as exc:
+            msg = f"the trusted roots for VERIFY cannot be read from {path} ({exc.strerror})"
+            raise ConfigError(msg) from exc
+        try:
+            roots += pki.split_chain(text)
+        except ConfigError:
+            continue  # not a certificate file (capath holds other things too)
+    if not roots:
+        where = ca_bundle or "the system store"
+        msg = (
+            f"no trusted root certificate found in {where} for VERIFY's chain check;"
+            " set RENEWER_ACME_CA_BUNDLE to a PEM file of the CA's roots"
+        )
+        raise ConfigError(msg)
+    return roots
