@@ -167,6 +167,26 @@ class CertificateStore(Protocol):
         """The open pending order of ``name`` (with its ``version``), or None."""
         ...
 
+    def leaf_fingerprints(self, name: str) -> frozenset[str]:
+        """Read-only: see :class:`StoredLeaves` (the proof RETIRE asks for)."""
+        ...
+
+
+class StoredLeaves(Protocol):
+    """What proves a deployed certificate is one the renewer stored (RETIRE's ownership rule).
+
+    ``leaf_fingerprints`` answers the SHA-256 fingerprints (of the DER, lower-case hex) of the
+    leaf of every certificate version of ``name`` that can still be read — pending-order
+    records, versions pending deletion and unreadable versions prove nothing and are left out;
+    an empty set when nothing was stored. Read-only; safe to call again. Errors: TransientError,
+    ConfigError (the store cannot be read: a caller deleting on its strength must then delete
+    nothing).
+    """
+
+    def leaf_fingerprints(self, name: str) -> frozenset[str]:
+        """Fingerprints of the stored leaves of ``name``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseHandle:
@@ -231,9 +251,10 @@ class Deployer(Protocol):
     ``deploy`` is idempotent: a target already serving the certificate is left alone
     (``changed=False``). Rule 1: a listener never references a missing or wrong-domain bundle;
     nothing is deleted before the switch has succeeded and been read back. ``retire`` deletes
-    bundles this renewer created (name prefix) that no listener uses, keeping ``keep_previous``
-    most recent ones for rollback. Errors: DeploymentError (work request FAILED, read-back
-    mismatch), TransientError, ConfigError (unknown LB/listener, listener without SSL).
+    bundles this renewer created (name prefix, and a leaf it stored) that no listener uses,
+    keeping ``keep_previous`` most recent ones for rollback. Errors: DeploymentError (work
+    request FAILED, read-back mismatch), TransientError, ConfigError (unknown LB/listener,
+    listener without SSL).
     """
 
     def deploy(
@@ -258,9 +279,20 @@ class Deployer(Protocol):
         ...
 
     def retire(
-        self, name: str, target: Target, *, keep_previous: int, deadline: float
+        self,
+        name: str,
+        target: Target,
+        *,
+        keep_previous: int,
+        deadline: float,
+        stored: StoredLeaves | None = None,
     ) -> list[str]:
-        """Delete superseded bundles of ``name`` on ``target``; returns what was deleted."""
+        """Delete superseded bundles of ``name`` on ``target``; returns what was deleted.
+
+        ``stored``: the proof of ownership. A load-balancer bundle is deleted only when its name
+        is ours *and* its leaf is among ``stored.leaf_fingerprints(name)``; without ``stored``
+        no load-balancer bundle is deleted.
+        """
         ...
 
 

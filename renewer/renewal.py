@@ -882,6 +882,7 @@ class RenewalService:
                     target,
                     keep_previous=renewal.keep_previous_bundles,
                     deadline=budget.step_deadline(),
+                    stored=self._certificates,  # ownership: only stored leaves are deleted
                 )
             if removed:
                 logger.info(

@@ -40,6 +40,7 @@ from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import CertificateServiceTarget, DeployedTarget, StoredCertificate, Target
+from renewer.ports import StoredLeaves
 
 # isort: split
 # After oci_clients: it sets the SDK's import-time retry default before ``oci`` is first imported.
@@ -167,9 +168,18 @@ class CertificatesServiceDeployer:
         )
 
     def retire(
-        self, name: str, target: Target, *, keep_previous: int, deadline: float
+        self,
+        name: str,
+        target: Target,
+        *,
+        keep_previous: int,
+        deadline: float,
+        stored: StoredLeaves | None = None,  # noqa: ARG002 - see below
     ) -> list[str]:
         """Schedule deletion of our superseded DEPRECATED versions of ``name``.
+
+        ``stored`` is not needed here: the certificate is the one the configuration names, a
+        scheduled deletion is cancellable for 30 days, and only versions named as ours count.
 
         Returns:
             The version names scheduled for deletion, newest first.

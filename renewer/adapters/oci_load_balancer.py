@@ -72,6 +72,7 @@ from renewer.adapters.oci_clients import OciClients, translate
 from renewer.clock import Clock
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import DeployedTarget, ListenerTarget, StoredCertificate, Target
+from renewer.ports import StoredLeaves
 
 # isort: split
 # After oci_clients: it sets the SDK's import-time retry default before ``oci`` is first imported.
@@ -222,9 +223,18 @@ class LoadBalancerDeployer:
         return bool(listeners) and all(_bundle_of(listener) == bundle for listener in listeners)
 
     def retire(
-        self, name: str, target: Target, *, keep_previous: int, deadline: float
+        self,
+        name: str,
+        target: Target,
+        *,
+        keep_previous: int,
+        deadline: float,
+        stored: StoredLeaves | None = None,
     ) -> list[str]:
         """Delete the unused bundles of ``name`` beyond the ``keep_previous`` newest.
+
+        Only bundles proven ours are candidates (the module docstring): named by our pattern
+        and holding a leaf ``stored`` has. The others are logged as left alone, with why.
 
         Returns:
             The bundle names deleted (their work requests SUCCEEDED), oldest last.
@@ -242,12 +252,13 @@ class LoadBalancerDeployer:
             raise ConfigError(msg)
         load_balancer = self._read(lb_id).load_balancer
         used = _bundles_in_use(load_balancer)
-        unused = [
+        named = [
             bundle
             for bundle in (load_balancer.certificates or {}).values()
             if naming.owns_bundle(bundle.certificate_name, name, prefix=self._prefix)
             and bundle.certificate_name not in used
         ]
+        unused = self._proven_ours(lb_id, name, named, keep_previous, stored)
         with self._left_lock:
             left = set(self._left.get((lb_id, name), ()))
         # Newest first; among equal notBefore (same second), the bundle a listener just left.
@@ -257,6 +268,39 @@ class LoadBalancerDeployer:
             for bundle in unused[keep_previous:]
             if self._delete_bundle(lb_id, bundle.certificate_name, deadline)
         ]
+
+    def _proven_ours(
+        self,
+        lb_id: str,
+        name: str,
+        named: list[SdkModel],
+        keep_previous: int,
+        stored: StoredLeaves | None,
+    ) -> list[SdkModel]:
+        """The bundles of ``named`` whose leaf the store holds; the others are logged.
+
+        The store is read only when a deletion is possible at all (more candidates than
+        ``keep_previous``): most runs retire nothing and cost no Vault read.
+        """
+        if len(named) <= keep_previous:
+            return named
+        fingerprints = frozenset() if stored is None else stored.leaf_fingerprints(name)
+        ours = []
+        for bundle in named:
+            reason = ownership_gap(bundle.certificate_name, bundle.public_certificate, fingerprints)
+            if stored is None:
+                reason = "no certificate store to prove it was stored"
+            if reason is None:
+                ours.append(bundle)
+                continue
+            logger.warning(
+                "retire left_alone lb=%s bundle=%s reason=not_stored: %s; a bundle is deleted"
+                " only when its leaf is a certificate the renewer stored",
+                lb_id,
+                bundle.certificate_name,
+                reason,
+            )
+        return ours
 
     # ------------------------------------------------------------------ steps
 
@@ -632,6 +676,29 @@ def _not_before(bundle: SdkModel) -> datetime:
         return pki.split_chain(bundle.public_certificate or "")[0].not_valid_before_utc
     except ConfigError:
         return _NO_DATE
+
+
+def ownership_gap(
+    bundle_name: str, public_certificate: str | None, fingerprints: frozenset[str]
+) -> str | None:
+    """Why a bundle named like ours is not proven ours; None when it is (rule 2).
+
+    It is ours when its publicCertificate parses, its leaf's SHA-256 fingerprint is one of the
+    stored leaves' ``fingerprints`` and its name carries that leaf's serial (a bundle renamed
+    by hand, or holding another certificate under our name, is not ours). The name pattern
+    itself is checked by the caller (``naming.owns_bundle``).
+    """
+    try:
+        leaf = pki.split_chain(public_certificate or "")[0]
+    except ConfigError:
+        return "its publicCertificate does not parse"
+    digest = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
+    if digest not in fingerprints:
+        return f"its leaf (serial {pki.serial_hex(leaf)}) is not a stored certificate"
+    tail = bundle_name.rsplit("-", 1)[-1].lower()
+    if not pki.serial_hex(leaf).startswith(tail):
+        return f"its name does not carry its leaf's serial {pki.serial_hex(leaf)}"
+    return None
 
 
 def _retry_token(operation: str, lb_id: str, name: str, salt: str = "") -> str:

@@ -48,8 +48,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import oci
+from cryptography.hazmat.primitives import serialization
 
-from renewer import naming
+from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.errors import ConfigError, TransientError
 from renewer.model import KeyType, PendingOrder, StoredCertificate
@@ -985,6 +986,48 @@ class VaultCertificateStore:
                 ",".join(map(str, closed)) or "-",
             )
         return doomed
+
+    def leaf_fingerprints(self, name: str) -> frozenset[str]:
+        """SHA-256 fingerprints of the leaves of the readable certificate versions of ``name``.
+
+        :class:`renewer.ports.StoredLeaves`: pending-order records and versions pending
+        deletion are skipped; a version that cannot be read or parsed is logged and proves
+        nothing. One list call, then one read per certificate version.
+
+        Raises:
+            ConfigError / TransientError: the secret or its versions cannot be listed.
+
+        """
+        secret = self._name(name)
+        found = self._secrets.find(secret)
+        if found is None:
+            return frozenset()
+        fingerprints: set[str] = set()
+        for summary in self._secrets.versions(secret, found.secret_id):
+            if summary.time_of_deletion is not None or _is_pending_version(summary):
+                continue
+            number = int(summary.version_number)
+            try:
+                read = self._secrets.bundle(secret, version=number)
+                parsed = (
+                    None
+                    if read is None
+                    else parse_version_document(read.content, version=number, secret_name=secret)
+                )
+                if isinstance(parsed, StoredCertificate):
+                    leaf = pki.split_chain(parsed.fullchain_pem)[0]
+                    fingerprints.add(
+                        hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
+                    )
+            except ConfigError as exc:
+                logger.warning(
+                    "vault version unreadable cert=%s secret=%s version=%d error=%s",
+                    name,
+                    secret,
+                    number,
+                    type(exc).__name__,
+                )
+        return frozenset(fingerprints)
 
 
 def _description(name: str) -> str:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import oci
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,6 +51,7 @@ from sandbox.oci_emulator.faults import FaultRule
 from sandbox.oci_emulator.load_balancer import LoadBalancer
 from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator
 from tests.support.fakes_deploy import DeployCall, RecordingDeployer, RetireCall
+from tests.support.fakes_vault import InMemoryCertificateStore
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +124,14 @@ def issue(*names: str, days_old: float = 1, version: int = 1) -> StoredCertifica
         dns_names=names,
         key_type=KeyType.EC_P256,
     )
+
+
+def stored(*certificates: StoredCertificate, name: str = "shop") -> InMemoryCertificateStore:
+    """A certificate store holding ``certificates``: RETIRE's proof that their bundles are ours."""
+    store = InMemoryCertificateStore()
+    for certificate in certificates:
+        store.put(name, certificate)
+    return store
 
 
 def leaf_of(certificate: StoredCertificate) -> str:
@@ -414,20 +424,29 @@ def test_renewals_switch_and_retire_keeps_the_previous_and_foreign_bundles(
         assert result.changed
     assert set(config(lb)["certificates"]) == foreign | {first, second}
     # The first bundle is the previous one now: kept for rollback.
-    assert lb_deployer.retire("shop", TARGET, keep_previous=1, deadline=deadline()) == []
+    store = stored(*certificates)
+    assert (
+        lb_deployer.retire("shop", TARGET, keep_previous=1, deadline=deadline(), stored=store) == []
+    )
 
     lb_deployer.deploy("shop", certificates[2], TARGET, deadline=deadline())
     for listener in TARGET.listener_names:
         assert config(lb)["listeners"][listener]["sslConfiguration"]["certificateName"] == third
     done = len(mutations(emulator))
-    assert lb_deployer.retire("shop", TARGET, keep_previous=1, deadline=deadline()) == [first]
+    assert lb_deployer.retire(
+        "shop", TARGET, keep_previous=1, deadline=deadline(), stored=store
+    ) == [first]
     assert mutations(emulator)[done:] == ["DeleteCertificate"]
     assert set(config(lb)["certificates"]) == foreign | {second, third}
 
     done = len(mutations(emulator))
-    assert lb_deployer.retire("shop", TARGET, keep_previous=1, deadline=deadline()) == []
+    assert (
+        lb_deployer.retire("shop", TARGET, keep_previous=1, deadline=deadline(), stored=store) == []
+    )
     assert len(mutations(emulator)) == done
-    assert lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline()) == [second]
+    assert lb_deployer.retire(
+        "shop", TARGET, keep_previous=0, deadline=deadline(), stored=store
+    ) == [second]
     assert set(config(lb)["certificates"]) == foreign | {third}
 
 
@@ -446,13 +465,84 @@ def test_retire_skips_a_bundle_attached_meanwhile(
         )
     )
 
-    assert lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline()) == []
+    store = stored(old, new)
+    assert (
+        lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline(), stored=store) == []
+    )
 
     assert f"retire skipped lb={LB_ID} bundle={bundle_of(old)} reason=attached" in caplog.text
     assert bundle_of(old) in config(lb)["certificates"]
-    assert lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline()) == [
-        bundle_of(old)
-    ]
+    assert lb_deployer.retire(
+        "shop", TARGET, keep_previous=0, deadline=deadline(), stored=store
+    ) == [bundle_of(old)]
+
+
+def _create_bundle(clients: OciClients, name: str, certificate: StoredCertificate) -> None:
+    """A bundle made by hand (a person with the console), waited for."""
+    response = clients.load_balancer.create_certificate(
+        oci.load_balancer.models.CreateCertificateDetails(
+            certificate_name=name,
+            public_certificate=certificate.fullchain_pem,
+            private_key=certificate.private_key_pem,
+        ),
+        LB_ID,
+    )
+    work_request = response.headers["opc-work-request-id"]
+    until = time.monotonic() + 10
+    while clients.load_balancer.get_work_request(work_request).data.lifecycle_state not in (
+        "SUCCEEDED",
+        "FAILED",
+    ):
+        assert time.monotonic() < until, "the work request did not finish"
+        time.sleep(0.02)
+
+
+def test_retire_deletes_only_bundles_whose_leaf_the_store_holds(
+    clients: OciClients,
+    lb: LoadBalancer,
+    lb_deployer: LoadBalancerDeployer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11 §6: a bundle named like ours is not ours unless the renewer stored its leaf."""
+    old, new = issue(days_old=3), issue(days_old=1)
+    for certificate in (old, new):
+        lb_deployer.deploy("shop", certificate, TARGET, deadline=deadline())
+    person, copied = issue(days_old=2), issue(days_old=2)
+    _create_bundle(clients, "acme-shop-2024", person)  # a person's name that fits our pattern
+    _create_bundle(clients, bundle_of(person), person)  # our exact name, a leaf never stored
+    _create_bundle(clients, "acme-shop-abc", copied)  # a stored leaf under a hand-made name
+    store = stored(old, new, copied)
+    before = set(config(lb)["certificates"])
+
+    with caplog.at_level(logging.INFO, logger="renewer"):
+        removed = lb_deployer.retire(
+            "shop", TARGET, keep_previous=0, deadline=deadline(), stored=store
+        )
+
+    assert removed == [bundle_of(old)]
+    assert set(config(lb)["certificates"]) == before - {bundle_of(old)}
+    for bundle, why in [
+        ("acme-shop-2024", f"its leaf (serial {person.serial_hex}) is not a stored certificate"),
+        (bundle_of(person), "is not a stored certificate"),
+        ("acme-shop-abc", f"its name does not carry its leaf's serial {copied.serial_hex}"),
+    ]:
+        line = f"retire left_alone lb={LB_ID} bundle={bundle} reason=not_stored: "
+        assert line in caplog.text
+        assert why in caplog.text
+    assert "BEGIN CERTIFICATE" not in caplog.text
+
+
+def test_retire_without_a_store_deletes_nothing(
+    lb: LoadBalancer, lb_deployer: LoadBalancerDeployer, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = issue(days_old=2), issue(days_old=1)
+    for certificate in (old, new):
+        lb_deployer.deploy("shop", certificate, TARGET, deadline=deadline())
+
+    assert lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline()) == []
+
+    assert bundle_of(old) in config(lb)["certificates"]
+    assert f"bundle={bundle_of(old)} reason=not_stored: no certificate store" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -701,8 +791,10 @@ def test_deployer_contract(deployer: Any) -> None:
         assert deployer.deploy("shop", certificate, target, deadline=deadline()).bundle_name == (
             bundle
         )
-    assert deployer.retire("shop", target, keep_previous=1, deadline=deadline()) == [bundles[0]]
-    assert deployer.retire("shop", target, keep_previous=1, deadline=deadline()) == []
+    store = stored(*certificates)
+    retire = {"keep_previous": 1, "deadline": deadline(), "stored": store}
+    assert deployer.retire("shop", target, **retire) == [bundles[0]]
+    assert deployer.retire("shop", target, **retire) == []
 
 
 def test_recording_deployer_records_calls_and_raises_queued_failures() -> None:

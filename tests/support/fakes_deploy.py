@@ -17,6 +17,7 @@ from datetime import datetime
 from renewer import naming
 from renewer.errors import RenewerError
 from renewer.model import CertificateServiceTarget, DeployedTarget, StoredCertificate, Target
+from renewer.ports import StoredLeaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,13 @@ class RecordingDeployer:
             return DeployedTarget(target, reported, changed=True, work_requests=work_requests)
 
     def retire(
-        self, name: str, target: Target, *, keep_previous: int, deadline: float
+        self,
+        name: str,
+        target: Target,
+        *,
+        keep_previous: int,
+        deadline: float,
+        stored: StoredLeaves | None = None,  # noqa: ARG002 - bundles here are all ours
     ) -> list[str]:
         """See :class:`renewer.ports.Deployer`; returns the removed bundles, newest first."""
         with self._lock:

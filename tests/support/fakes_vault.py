@@ -8,10 +8,13 @@ Not modelled here: the 25 KB content limit and secret ownership tags (adapter-on
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
 from dataclasses import dataclass
 
-from renewer import naming
+from cryptography.hazmat.primitives import serialization
+
+from renewer import naming, pki
 from renewer.errors import ConfigError
 from renewer.model import PendingOrder, StoredCertificate
 
@@ -89,6 +92,22 @@ class InMemoryCertificateStore:
                 )
                 raise ConfigError(msg)
             return found.content
+
+    def leaf_fingerprints(self, name: str) -> frozenset[str]:
+        """As the Vault adapter: the leaves of readable certificate versions (SHA-256, hex)."""
+        with self._lock:
+            versions = self._secrets.get(self._secret(name), {}).values()
+            chains = [
+                v.content.fullchain_pem
+                for v in versions
+                if isinstance(v.content, StoredCertificate) and not v.pending_deletion
+            ]
+        return frozenset(
+            hashlib.sha256(
+                pki.split_chain(chain)[0].public_bytes(serialization.Encoding.DER)
+            ).hexdigest()
+            for chain in chains
+        )
 
     def put(self, name: str, certificate: StoredCertificate) -> StoredCertificate:
         secret = self._secret(name)
