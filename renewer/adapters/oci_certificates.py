@@ -8,7 +8,11 @@ certificate's serial, nothing changes (``changed=False``). Otherwise:
   deletion: a rollback to the previous version, a run killed after importing) is made CURRENT
   with ``currentVersionNumber`` — no duplicate version;
 * else the certificate is imported as a new version at stage CURRENT
-  (``UpdateCertificateByImportingConfigDetails``: the leaf, the rest of the chain, the key),
+  (``UpdateCertificateByImportingConfigDetails``: ``certificatePem`` the leaf alone,
+  ``certChainPem`` the rest of the stored chain — "the certificate" and "the certificate
+  chain" of the SDK's import models (``Create``/``UpdateCertificateByImportingConfigDetails``)
+  — and the key; unlike a load-balancer bundle, whose ``publicCertificate`` carries the whole
+  chain),
   named ``naming.bundle_name(name, serial)`` — the version name marks it as ours, which is what
   ``retire`` goes by (rule 2). Should a DEPRECATED version already carry that name (a rollback
   to a long-superseded certificate) the import goes unnamed, and is never retired.

@@ -52,7 +52,8 @@ Protocols
   the forwarding headers or ``Host``).
 * TLS (a listener with ``sslConfiguration``): terminated here. The certificate is chosen per
   handshake by SNI among the port's listeners (no SNI, or no match: the port's default listener)
-  and read with ``listener_certificate`` at that moment; an ``ssl.SSLContext`` per certificate
+  and read with ``listener_certificate`` at that moment (the chain sent is exactly the bundle's
+  ``publicCertificate``, never its ``caCertificate``); an ``ssl.SSLContext`` per certificate
   (keyed by the SHA-256 of chain and key) is cached, so a new certificate is served from the
   first handshake after its work request SUCCEEDED. A listener whose certificate cannot be
   resolved fails the handshake (``handshake_failure`` alert). ``protocols`` bound the TLS
