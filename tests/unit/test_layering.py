@@ -22,6 +22,7 @@ SDK_OWNERS = {
     "josepy": "acme_",
     "requests": "acme_",
     "oci": "oci_",
+    "OpenSSL": "oci_",  # pyOpenSSL (installed with oci): VERIFY reads the served chain with it
     "fdk": None,  # only func.py, outside the package
 }
 
