@@ -69,8 +69,9 @@ def build_service(
         oci: how to reach OCI (resource principal in the function, endpoints in the sandbox).
         holder: this invocation's lease holder id (unique per invocation, e.g. its call id).
         clock: time source (default: the system clock).
-        ca_bundle: PEM file to trust for the ACME server (the sandbox's Pebble), else the
-            system store.
+        ca_bundle: PEM file of the roots to trust, else the system store: for the ACME
+            server's TLS, and for the chains the listeners serve (VERIFY); in the sandbox,
+            Pebble's listener CA and its issuing roots.
         self_check_port: the port the CA's validator connects to (80 in production).
         self_check_connect_host: connect the self-check here instead of resolving the name.
         self_check_resolve: ``(host, port) -> (host, port)`` the self-check connects to instead
@@ -163,7 +164,12 @@ def build_service(
             ),
             CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
         ),
-        verifier=ListenerTlsVerifier(clients, address_override=tls_address_override)
+        verifier=ListenerTlsVerifier(
+            clients,
+            address_override=tls_address_override,
+            verify_chain=True,
+            ca_bundle=ca_bundle,
+        )
         if config.renewal.verify_tls
         else None,
         clock=clock,

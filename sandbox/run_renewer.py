@@ -46,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox.run_renewer", description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="configuration JSON file")
     parser.add_argument("--endpoint", required=True, help="the OCI emulator's base URL")
-    parser.add_argument("--ca-bundle", required=True, help="PEM file trusted for the ACME server")
+    parser.add_argument(
+        "--ca-bundle",
+        required=True,
+        help="PEM file of the roots trusted for the ACME server and the listeners' chains",
+    )
     parser.add_argument("--self-check-port", type=int, required=True, help="loopback LB :80")
     parser.add_argument(
         "--lb-port-map", type=_port_map, default={}, help="JSON {lb id: {port: local port}}"

@@ -242,6 +242,7 @@ class SandboxWorld:
         self._emulator: Emulator | None = None
         self._tenancy: Tenancy | None = None
         self._pebble: Pebble | None = None
+        self.trust_bundle = workdir / "trust.pem"  # written at start: see _start
         self.token_backend: SandboxTokenBackend | None = None
         self._rp_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] | None = None
@@ -293,6 +294,11 @@ class SandboxWorld:
         )
         options = dataclasses.replace(self.pebble_options, http_port=self.lb_port(80))
         self._pebble = self._stack.enter_context(Pebble(self.workdir / "pebble", options))
+        # What the renewer trusts here, as the system store holds both in production: the CA of
+        # Pebble's HTTPS listener (the ACME client's TLS) and Pebble's issuing roots, random per
+        # start (VERIFY checks that a listener's chain leads to one of them).
+        pems = [self._pebble.ca_bundle.read_text(), *self._pebble.root_pems()]
+        self.trust_bundle.write_text("".join(p if p.endswith("\n") else p + "\n" for p in pems))
 
     @property
     def emulator(self) -> Emulator:
@@ -514,7 +520,7 @@ class SandboxWorld:
             "config": parse_config(self.config_document()),
             "oci": self.oci_settings(),
             "holder": f"sandbox-{uuid.uuid4().hex[:12]}",
-            "ca_bundle": str(self.pebble.ca_bundle),
+            "ca_bundle": str(self.trust_bundle),
             "self_check_port": self.lb_port(80),
             "self_check_connect_host": "127.0.0.1",
             "tls_address_override": self._address_override,
@@ -554,7 +560,7 @@ class SandboxWorld:
             **self._rp_env,
             "RENEWER_CONFIG": json.dumps(document or self.config_document()),
             "RENEWER_OCI_ENDPOINT": self.emulator.endpoint,
-            "RENEWER_ACME_CA_BUNDLE": str(self.pebble.ca_bundle),
+            "RENEWER_ACME_CA_BUNDLE": str(self.trust_bundle),
             "RENEWER_LOOPBACK": json.dumps(loopback),
         }
 

@@ -243,7 +243,7 @@ def runner(
         sys.executable, "-m", "sandbox.run_renewer",
         "--config", str(config),
         "--endpoint", world.emulator.endpoint,
-        "--ca-bundle", str(world.pebble.ca_bundle),
+        "--ca-bundle", str(world.trust_bundle),
         "--self-check-port", str(world.lb_port(80)),
         "--lb-port-map", json.dumps(port_map),
         "--lease-ttl", str(RUNNER_LEASE_TTL.total_seconds()),
