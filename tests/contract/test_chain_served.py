@@ -31,6 +31,7 @@ from oci.load_balancer import models
 from OpenSSL import SSL
 
 from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, Clients, RunningEmulator
+from tests.contract.lb_fixture import https_listener, load_balancer
 from tests.contract.test_load_balancer import update_details_from, work_request_id
 
 pytestmark = pytest.mark.integration
@@ -209,38 +210,17 @@ def seed(pki: Pki) -> Leaf:
     return pki.issue()
 
 
-def _https(port: int, certificate: str) -> dict[str, Any]:
-    return {
-        "defaultBackendSetName": "app",
-        "port": port,
-        "protocol": "HTTP",
-        "sslConfiguration": {"certificateName": certificate},
-    }
-
-
 @pytest.fixture
 def fixture_data(seed: Leaf) -> dict[str, Any]:
-    return {
-        **BASE_FIXTURE,
-        "load_balancers": [
-            {
-                "id": LB_ID,
-                "compartmentId": COMPARTMENT,
-                "displayName": "chain-lb",
-                "workRequestSeconds": 0.05,
-                "listeners": {"https": _https(443, "seed")},
-                "certificates": {"seed": {"publicCertificate": seed.full_chain}},
-                "privateKeys": {"seed": seed.key_pem},
-                "backendSets": {
-                    "app": {
-                        "policy": "ROUND_ROBIN",
-                        "backends": [{"ipAddress": "127.0.0.1", "port": 9}],
-                        "healthChecker": {"protocol": "TCP"},
-                    }
-                },
-            }
-        ],
-    }
+    lb = load_balancer(
+        LB_ID,
+        COMPARTMENT,
+        name="chain-lb",
+        listeners={"https": https_listener(443, "seed")},
+        certificates={"seed": {"publicCertificate": seed.full_chain}},
+        private_keys={"seed": seed.key_pem},
+    )
+    return {**BASE_FIXTURE, "load_balancers": [lb]}
 
 
 @pytest.fixture

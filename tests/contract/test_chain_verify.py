@@ -24,6 +24,7 @@ from renewer.errors import ConfigError, DeploymentError
 from renewer.model import ListenerTarget
 from sandbox.oci_emulator.credentials import resource_principal_env
 from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator
+from tests.contract.lb_fixture import https_listener, load_balancer
 from tests.contract.test_chain_served import NAME, Leaf, Pki
 
 pytestmark = pytest.mark.integration
@@ -33,45 +34,22 @@ PKI = Pki("Verify")
 FULL, SPLIT = PKI.issue(), PKI.issue()
 
 
-def _https(port: int, certificate: str) -> dict[str, Any]:
-    return {
-        "defaultBackendSetName": "app",
-        "port": port,
-        "protocol": "HTTP",
-        "sslConfiguration": {"certificateName": certificate},
-    }
-
-
 @pytest.fixture
 def fixture_data() -> dict[str, Any]:
-    return {
-        **BASE_FIXTURE,
-        "load_balancers": [
-            {
-                "id": LB_ID,
-                "compartmentId": COMPARTMENT,
-                "displayName": "chain-verify-lb",
-                "workRequestSeconds": 0.05,
-                "listeners": {"full": _https(443, "full"), "split": _https(8443, "split")},
-                "certificates": {
-                    "full": {"publicCertificate": FULL.full_chain},
-                    # What the renewer sent before: the intermediate as caCertificate.
-                    "split": {
-                        "publicCertificate": SPLIT.leaf_pem,
-                        "caCertificate": SPLIT.intermediate_pem,
-                    },
-                },
-                "privateKeys": {"full": FULL.key_pem, "split": SPLIT.key_pem},
-                "backendSets": {
-                    "app": {
-                        "policy": "ROUND_ROBIN",
-                        "backends": [{"ipAddress": "127.0.0.1", "port": 9}],
-                        "healthChecker": {"protocol": "TCP"},
-                    }
-                },
-            }
-        ],
+    certificates = {
+        "full": {"publicCertificate": FULL.full_chain},
+        # What the renewer sent before: the intermediate as caCertificate.
+        "split": {"publicCertificate": SPLIT.leaf_pem, "caCertificate": SPLIT.intermediate_pem},
     }
+    lb = load_balancer(
+        LB_ID,
+        COMPARTMENT,
+        name="chain-verify-lb",
+        listeners={"full": https_listener(443, "full"), "split": https_listener(8443, "split")},
+        certificates=certificates,
+        private_keys={"full": FULL.key_pem, "split": SPLIT.key_pem},
+    )
+    return {**BASE_FIXTURE, "load_balancers": [lb]}
 
 
 @pytest.fixture

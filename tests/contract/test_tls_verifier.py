@@ -16,20 +16,12 @@ from renewer.model import CertificateServiceTarget, ListenerTarget
 from sandbox.net import free_port
 from sandbox.oci_emulator.credentials import resource_principal_env
 from tests.contract.conftest import BASE_FIXTURE, COMPARTMENT, RunningEmulator
+from tests.contract.lb_fixture import https_listener, load_balancer
 from tests.contract.test_load_balancer import Bundle, issue
 
 pytestmark = pytest.mark.integration
 
 LB_ID = "ocid1.loadbalancer.oc1.phx.verifierlb"
-
-
-def _listener(port: int, certificate: str) -> dict[str, Any]:
-    return {
-        "defaultBackendSetName": "app",
-        "port": port,
-        "protocol": "HTTP",
-        "sslConfiguration": {"certificateName": certificate},
-    }
 
 
 @pytest.fixture
@@ -39,34 +31,25 @@ def bundles() -> dict[str, Bundle]:
 
 @pytest.fixture
 def fixture_data(bundles: dict[str, Bundle]) -> dict[str, Any]:
-    return {
-        **BASE_FIXTURE,
-        "load_balancers": [
-            {
-                "id": LB_ID,
-                "compartmentId": COMPARTMENT,
-                "displayName": "verifier-lb",
-                "workRequestSeconds": 0.05,
-                "listeners": {
-                    "https": _listener(443, "new"),
-                    "https-alt": _listener(8443, "new"),
-                    "https-stale": _listener(9443, "old"),
-                },
-                "certificates": {
-                    name: {"publicCertificate": b.certificate, "caCertificate": b.ca}
-                    for name, b in bundles.items()
-                },
-                "privateKeys": {name: b.private_key for name, b in bundles.items()},
-                "backendSets": {
-                    "app": {
-                        "policy": "ROUND_ROBIN",
-                        "backends": [{"ipAddress": "127.0.0.1", "port": 9}],
-                        "healthChecker": {"protocol": "TCP"},
-                    }
-                },
-            }
-        ],
+    listeners = {
+        "https": https_listener(443, "new"),
+        "https-alt": https_listener(8443, "new"),
+        "https-stale": https_listener(9443, "old"),
     }
+    certificates = {
+        name: {"publicCertificate": b.certificate, "caCertificate": b.ca}
+        for name, b in bundles.items()
+    }
+    keys = {name: b.private_key for name, b in bundles.items()}
+    lb = load_balancer(
+        LB_ID,
+        COMPARTMENT,
+        name="verifier-lb",
+        listeners=listeners,
+        certificates=certificates,
+        private_keys=keys,
+    )
+    return {**BASE_FIXTURE, "load_balancers": [lb]}
 
 
 def serial_of(bundle: Bundle) -> str:
