@@ -175,12 +175,10 @@ class LoadBalancerDeployer:
 
         work_requests: list[str] = []
         existing = (snapshot.load_balancer.certificates or {}).get(bundle)
-        if existing is not None:
+        if existing is not None and not _leaf_without_chain(existing, chain):
             _check_holds(existing, chain, lb_id)
         else:
-            created = self._ensure_bundle(lb_id, bundle, chain, certificate, deadline)
-            if created:
-                work_requests.append(created)
+            work_requests += self._ensure_bundle(lb_id, bundle, chain, certificate, deadline)
         switched: dict[str, tuple[str, dict[str, Any]]] = {}
         for listener_name in pending:
             done = self._switch(lb_id, listener_name, bundle, deadline)
@@ -311,22 +309,45 @@ class LoadBalancerDeployer:
         chain: str,
         certificate: StoredCertificate,
         deadline: float,
-    ) -> str | None:
-        """Create ``bundle`` unless present; the work request id, or None when it was there."""
+    ) -> list[str]:
+        """Create ``bundle`` unless present; the work requests it took ([] when it was there).
+
+        A ``bundle`` of an earlier version — the same leaf, with its intermediates sent as
+        ``caCertificate``, which clients never see — is replaced (deleted, then created with
+        the whole chain) when nothing uses it: its name and leaf prove it ours (rule 2), and a
+        rollback to a version deployed before the chain was sent must work. One that a
+        listener or backend set uses is refused with the way out.
+        """
         action = f"create certificate bundle {bundle} on load balancer {lb_id}"
         with self._mutation(lb_id, deadline):
-            existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
-            if existing is not None:
+            snapshot = self._read(lb_id)
+            existing = (snapshot.load_balancer.certificates or {}).get(bundle)
+            replaced: list[str] = []
+            if existing is not None and _leaf_without_chain(existing, chain):
+                if bundle in _bundles_in_use(snapshot.load_balancer):
+                    msg = (
+                        f"bundle {bundle} on load balancer {lb_id} holds this certificate"
+                        " without its intermediates (an earlier version sent them as"
+                        " caCertificate, which clients never see) and a listener uses it:"
+                        " run a forced renewal to move the listeners to a new bundle"
+                    )
+                    raise DeploymentError(msg)
+                replaced.append(self._delete_locked(lb_id, bundle, deadline, "no_chain"))
+            elif existing is not None:
                 _check_holds(existing, chain, lb_id)
-                return None
+                return []
             details = oci.load_balancer.models.CreateCertificateDetails(
                 certificate_name=bundle,
                 public_certificate=chain,  # leaf first; served to clients as it is
                 private_key=certificate.private_key_pem,
             )
-            token = _retry_token("CreateCertificate", lb_id, bundle)
+            # A replaced bundle's create is a new change: its token must not replay the first.
+            token = _retry_token("CreateCertificate", lb_id, bundle, "chain" if replaced else "")
             try:
-                return self._create_bundle(lb_id, bundle, details, token, action, deadline)
+                return [
+                    *replaced,
+                    self._create_bundle(lb_id, bundle, details, token, action, deadline),
+                ]
             except DeploymentError as exc:
                 if _BAD_INPUT in exc.error_codes or not exc.error_codes:
                     raise  # the bundle itself was refused: the same material fails the same way
@@ -342,9 +363,12 @@ class LoadBalancerDeployer:
                 existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
                 if existing is not None:
                     _check_holds(existing, chain, lb_id)
-                    return None
+                    return replaced
                 token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
-                return self._create_bundle(lb_id, bundle, details, token, action, deadline)
+                return [
+                    *replaced,
+                    self._create_bundle(lb_id, bundle, details, token, action, deadline),
+                ]
 
     def _create_bundle(
         self,
@@ -424,6 +448,14 @@ class LoadBalancerDeployer:
             if changed:
                 msg = f"{where}: fields other than the certificate changed: {', '.join(changed)}"
                 raise DeploymentError(msg, work_request_id=work_request)
+
+    def _delete_locked(self, lb_id: str, bundle: str, deadline: float, reason: str) -> str:
+        """Delete ``bundle`` while holding the load balancer's lock; the work request id."""
+        action = f"delete certificate bundle {bundle} from load balancer {lb_id}"
+        with translate(action):
+            response = self._clients.load_balancer.delete_certificate(lb_id, bundle)
+        logger.warning("lb_bundle_replaced lb=%s bundle=%s reason=%s", lb_id, bundle, reason)
+        return self._follow(response, "DeleteCertificate", lb_id, "-", bundle, action, deadline)
 
     def _delete_bundle(self, lb_id: str, bundle: str, deadline: float) -> bool:
         """Delete one bundle; False when OCI refused because it is attached, or it is gone."""
@@ -634,6 +666,12 @@ def _ders(pem: str) -> list[bytes]:
         return [c.public_bytes(serialization.Encoding.DER) for c in pki.split_chain(pem)]
     except ConfigError:
         return []
+
+
+def _leaf_without_chain(bundle: SdkModel, chain: str) -> bool:
+    """Whether ``bundle`` holds the leaf of ``chain`` but not the whole chain (see _check_holds)."""
+    held, expected = _ders(bundle.public_certificate or ""), _ders(chain)
+    return held[:1] == expected[:1] and held != expected
 
 
 def _check_holds(bundle: SdkModel, chain: str, lb_id: str) -> None:

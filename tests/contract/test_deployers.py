@@ -399,6 +399,69 @@ def test_a_re_run_makes_no_mutating_call(
     assert len(mutations(emulator)) == done
 
 
+def _earlier_versions_bundle(clients: OciClients, certificate: StoredCertificate) -> str:
+    """The bundle an earlier version made: the leaf alone, its issuer as caCertificate."""
+    bundle = bundle_of(certificate)
+    details = oci.load_balancer.models.CreateCertificateDetails(
+        certificate_name=bundle,
+        public_certificate=leaf_of(certificate),
+        ca_certificate=_pem(_ca()[1]),
+        private_key=certificate.private_key_pem,
+    )
+    response = clients.load_balancer.create_certificate(details, LB_ID)
+    oci.wait_until(
+        clients.load_balancer,
+        clients.load_balancer.get_work_request(response.headers["opc-work-request-id"]),
+        "lifecycle_state",
+        "SUCCEEDED",
+        max_wait_seconds=20,
+    )
+    return bundle
+
+
+def test_an_unused_bundle_an_earlier_version_made_without_the_chain_is_replaced(
+    emulator: RunningEmulator,
+    lb: LoadBalancer,
+    clients: OciClients,
+    lb_deployer: LoadBalancerDeployer,
+) -> None:
+    # A rollback to a version deployed before the chain was sent: its bundle is still there.
+    certificate = issue()
+    bundle = _earlier_versions_bundle(clients, certificate)
+    before = len(mutations(emulator))
+
+    result = lb_deployer.deploy("shop", certificate, TARGET, deadline=deadline())
+
+    assert result.changed
+    assert mutations(emulator)[before:] == [
+        "DeleteCertificate",
+        "CreateCertificate",
+        "UpdateListener",
+        "UpdateListener",
+    ]
+    assert len(result.work_requests) == 4
+    held = config(lb)["certificates"][bundle]
+    assert (held["publicCertificate"], held["caCertificate"]) == (certificate.fullchain_pem, None)
+    served = lb.listener_certificate(LB_ID, "https")
+    assert served is not None
+    assert served[0] == certificate.fullchain_pem
+
+
+def test_a_used_bundle_an_earlier_version_made_without_the_chain_is_refused_with_the_way_out(
+    emulator: RunningEmulator, clients: OciClients, lb_deployer: LoadBalancerDeployer
+) -> None:
+    certificate = issue()
+    bundle = _earlier_versions_bundle(clients, certificate)
+    lb_deployer._switch(LB_ID, "https", bundle, deadline())  # a listener still on it
+    before = len(mutations(emulator))
+
+    with pytest.raises(DeploymentError, match="forced renewal") as info:
+        lb_deployer.deploy("shop", certificate, TARGET, deadline=deadline())
+
+    assert "without its intermediates" in str(info.value)
+    assert mutations(emulator)[before:] == []  # nothing deleted, nothing switched
+
+
 def test_a_listener_on_a_certificates_service_certificate_moves_to_the_bundle(
     lb: LoadBalancer, lb_deployer: LoadBalancerDeployer
 ) -> None:
