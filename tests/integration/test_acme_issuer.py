@@ -341,8 +341,12 @@ def test_retry_after_is_honoured(acme, issue):
 @pytest.mark.pebble(retry_after_authz=3)
 def test_deadline_stops_polling_and_cleans_up(acme, issue):
     acme.require_retry_after()
+    # Validation must outlast the first poll, so that the authorization is still pending and
+    # its Retry-After (3 s) reaches past the deadline. Without the delay a fast Pebble had it
+    # valid at the first poll, and the order finished in time (a flake seen in CI).
+    acme.server.delay = 0.5
     with pytest.raises(AcmeTimeout, match="not ready before the deadline"):
-        issue(acme.issuer(), names(1), deadline=1.0)
+        issue(acme.issuer(), names(1), deadline=2.0)
     assert len(acme.store) == 0
     assert acme.store.cleaned == acme.store.presented
 
