@@ -28,23 +28,12 @@ from josepy import errors as jose_errors
 
 from renewer import pki
 from renewer.errors import CaAnswerInvalid, ConfigError
+from renewer.untrusted import json_kind
 
 # The directory entries the issuer cannot work without (RFC 8555 section 7.1.1).
 REQUIRED_DIRECTORY = ("newNonce", "newAccount", "newOrder")
 # A certificate may start a little in the future: CAs backdate, clocks differ.
 CLOCK_SKEW = timedelta(minutes=10)
-
-
-_KINDS = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "an array"))
-
-
-def json_kind(value: object) -> str:
-    """The JSON kind of a value, for messages that must not quote it."""
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "an object"
-    return next((kind for cls, kind in _KINDS if isinstance(value, cls)), type(value).__name__)
 
 
 @contextlib.contextmanager

@@ -76,6 +76,7 @@ from renewer.ports import (
     ChallengeStore,
     OrderCreated,
 )
+from renewer.untrusted import json_kind
 
 logger = logging.getLogger(__name__)
 
@@ -403,7 +404,7 @@ class AcmeIssuer:
         meta = self._get_directory(deadline).meta
         profiles = getattr(meta, "profiles", None) or {}
         if not isinstance(profiles, Mapping):
-            msg = f"the CA's directory has 'meta.profiles' of {answers.json_kind(profiles)}"
+            msg = f"the CA's directory has 'meta.profiles' of {json_kind(profiles)}"
             raise CaAnswerInvalid(msg)
         return {str(name): str(text) for name, text in profiles.items()}
 
