@@ -32,13 +32,14 @@ from renewer.report import CertificateReport, Outcome, RenewalReport
 from renewer.settings import Config, parse_config
 from tests.support.fakes import FakeClock
 from tests.support.fakes_deploy import DeployCall, RecordingDeployer
-from tests.support.fakes_issuer import DIRECTORY_URL, FakeIssuer
+from tests.support.fakes_issuer import FakeIssuer
 from tests.support.fakes_storage import (
     InMemoryChallengeBucket,
     InMemoryLease,
     InMemoryStateRepository,
 )
 from tests.support.fakes_vault import DEPRECATED, InMemoryCertificateStore
+from tests.unit.test_renewal import config_document
 
 pytestmark = pytest.mark.unit
 
@@ -160,27 +161,16 @@ class World:
         self.lease = InMemoryLease(self.clock)
         self.issuer = FakeIssuer(clock=self.clock)
         self.bucket = InMemoryChallengeBucket(self.clock)
-        self.config = parse_config(
+        document = config_document(
             {
-                "acme": {"directoryUrl": DIRECTORY_URL},
-                "oci": {
-                    "compartmentId": "ocid1.compartment.oc1..aaaa",
-                    "vaultId": "ocid1.vault.oc1.phx.aaaa",
-                    "keyId": "ocid1.key.oc1.phx.aaaa",
-                    "challengeBucket": "acme-challenges",
-                    "stateBucket": "acme-state",
-                },
-                # Retention 2: the third certificate makes the first one prunable.
-                "renewal": {"retention": 2, "keepPreviousBundles": 1, "verifyTls": False},
-                "certificates": [
-                    {
-                        "name": "shop",
-                        "dnsNames": list(NAMES),
-                        "targets": [{"loadBalancerId": LB, "listeners": ["https-shop"]}],
-                    }
-                ],
+                "name": "shop",
+                "dnsNames": list(NAMES),
+                "targets": [{"loadBalancerId": LB, "listeners": ["https-shop"]}],
             }
         )
+        # Retention 2: the third certificate makes the first one prunable.
+        document["renewal"] = {"retention": 2, "keepPreviousBundles": 1, "verifyTls": False}
+        self.config = parse_config(document)
 
     def service(self, switch: KillSwitch | None = None, *, holder: str) -> RenewalService:
         switch = switch or KillSwitch()

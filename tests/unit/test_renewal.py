@@ -61,20 +61,23 @@ def cert_doc(name: str, *, extra_names: tuple[str, ...] = (), **more: Any) -> di
     }
 
 
+def config_document(*certs: dict[str, Any], directory: str = DIRECTORY_URL) -> dict[str, Any]:
+    """A valid configuration document for ``certs`` (default: ``shop``), the fakes' tenancy."""
+    return {
+        "acme": {"directoryUrl": directory},
+        "oci": {
+            "compartmentId": "ocid1.compartment.oc1..aaaa",
+            "vaultId": "ocid1.vault.oc1.phx.aaaa",
+            "keyId": "ocid1.key.oc1.phx.aaaa",
+            "challengeBucket": "acme-challenges",
+            "stateBucket": "acme-state",
+        },
+        "certificates": list(certs or (cert_doc("shop"),)),
+    }
+
+
 def make_config(*certs: dict[str, Any], directory: str = DIRECTORY_URL) -> Config:
-    return parse_config(
-        {
-            "acme": {"directoryUrl": directory},
-            "oci": {
-                "compartmentId": "ocid1.compartment.oc1..aaaa",
-                "vaultId": "ocid1.vault.oc1.phx.aaaa",
-                "keyId": "ocid1.key.oc1.phx.aaaa",
-                "challengeBucket": "acme-challenges",
-                "stateBucket": "acme-state",
-            },
-            "certificates": list(certs),
-        }
-    )
+    return parse_config(config_document(*certs, directory=directory))
 
 
 def listener(name: str = "shop") -> ListenerTarget:
@@ -959,7 +962,7 @@ def test_a_resumed_certificate_that_is_due_itself_is_not_kept(world: World):
 def test_retention_counts_certificates_not_pending_records():
     world = new_world(cert_doc("shop"))
     world.config = parse_config(
-        {**_config_document(), "renewal": {"retention": 2, "keepPreviousBundles": 1}}
+        {**config_document(), "renewal": {"retention": 2, "keepPreviousBundles": 1}}
     )
     for _ in range(5):
         world.run(force=True)
@@ -968,20 +971,6 @@ def test_retention_counts_certificates_not_pending_records():
     # kept (retention 2), and of the records only the newest (PENDING until the next one).
     assert world.store.stages("shop") == {8: "PREVIOUS", 9: "PENDING", 10: "CURRENT"}
     assert [latest(world).version, world.store.get("shop", 8).version] == [10, 8]
-
-
-def _config_document() -> dict[str, Any]:
-    return {
-        "acme": {"directoryUrl": DIRECTORY_URL},
-        "oci": {
-            "compartmentId": "ocid1.compartment.oc1..aaaa",
-            "vaultId": "ocid1.vault.oc1.phx.aaaa",
-            "keyId": "ocid1.key.oc1.phx.aaaa",
-            "challengeBucket": "acme-challenges",
-            "stateBucket": "acme-state",
-        },
-        "certificates": [cert_doc("shop")],
-    }
 
 
 # --- a run killed between the switch and RECORD ---------------------------------------------
