@@ -49,6 +49,7 @@ from sandbox.net import free_port
 from sandbox.oci_emulator.app import Tenancy, build_emulator
 from sandbox.oci_emulator.credentials import api_key_config, resource_principal_env
 from sandbox.oci_emulator.server import Emulator
+from sandbox.oci_emulator.timing import TimingProfile
 from sandbox.pebble import Pebble, PebbleOptions
 
 TENANCY = "ocid1.tenancy.oc1..sandboxworld"
@@ -196,7 +197,10 @@ class SandboxWorld:
         service_certificate: also seed a Certificates-service certificate, an HTTPS listener
             ``https-service`` (:8443) that uses it through ``certificateIds``, and target it.
         pebble_options: Pebble knobs; ``http_port`` is always the data plane's LB :80.
-        work_request_seconds: how long each emulated LB work request takes.
+        work_request_seconds: how long each emulated LB work request takes (ignored when
+            ``timing`` is given: the profile decides).
+        timing: the emulator's :class:`~sandbox.oci_emulator.timing.TimingProfile` (e.g.
+            ``TimingProfile.realistic(scale=0.01)``); None keeps the fast sandbox.
         authorization: enforce the fixture's least-privilege IAM policies in the emulator.
         policies: the emulator's IAM policies instead of the fixture's (``_policies()``).
         challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
@@ -220,6 +224,7 @@ class SandboxWorld:
         authorization: bool = True,
         challenge_mode: str = "token-server",
         policies: list[dict[str, Any]] | None = None,
+        timing: TimingProfile | None = None,
     ) -> None:
         if not certificates:
             msg = "a world needs at least one DNS name"
@@ -234,7 +239,13 @@ class SandboxWorld:
         self.certificate_name = certificate_name
         self.with_service_certificate = service_certificate
         self.pebble_options = pebble_options or PebbleOptions()
-        self.work_request_seconds = work_request_seconds
+        self.timing = timing
+        # The renewer's first poll of a work request: the profile's shortest one, scaled.
+        self.work_request_seconds = (
+            work_request_seconds
+            if timing is None
+            else timing.durations.get("lbWorkRequestSeconds", (0.2, 0.2))[0] * timing.scale
+        )
         self.authorization = authorization
         self.policies = policies  # None: _policies(); tests/terraform passes Terraform's
         self.seed = self_signed(self.names)
@@ -382,6 +393,8 @@ class SandboxWorld:
             "load_balancers": [self._load_balancer(token_port)],
             "topics": [{"id": TOPIC_ID, "name": "acme-renewer", "compartment": COMPARTMENT}],
         }
+        if self.timing is not None:
+            fixture["timing"] = self.timing.to_fixture()
         if self.with_service_certificate:
             fixture["certificates"] = [
                 {
@@ -439,7 +452,7 @@ class SandboxWorld:
             "id": LB_ID,
             "compartmentId": COMPARTMENT,
             "displayName": "sandbox-lb",
-            "workRequestSeconds": self.work_request_seconds,
+            **({} if self.timing else {"workRequestSeconds": self.work_request_seconds}),
             "listeners": listeners,
             "certificates": {SEED_BUNDLE: {"publicCertificate": self.seed.certificate_pem}},
             "privateKeys": {SEED_BUNDLE: self.seed.private_key_pem},

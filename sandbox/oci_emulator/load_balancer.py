@@ -150,6 +150,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from sandbox.oci_emulator import timing
 from sandbox.oci_emulator.core import (
     OciError,
     Reply,
@@ -1358,6 +1359,15 @@ class LoadBalancer:
     def _accepted_reply(self, entry: JSON, wr_id: str) -> Reply:
         return Reply(status=204, headers={"opc-work-request-id": wr_id, "etag": entry["etag"]})
 
+    def _work_request_seconds(self, entry: JSON, wr_id: str) -> float:
+        """The LB's own ``workRequestSeconds``, else the timing profile's, else the default."""
+        if entry.get("workRequestSeconds") is not None:
+            return float(entry["workRequestSeconds"])
+        profile = timing.profile(self.emulator.state)
+        if "lbWorkRequestSeconds" in profile.durations:
+            return profile.wall_seconds("lbWorkRequestSeconds", wr_id)
+        return DEFAULT_WORK_REQUEST_SECONDS
+
     def _accept(self, request: Request, lb_id: str, entry: JSON, payload: JSON) -> Reply:
         """Queue a work request behind the load balancer's previous one; answer 204."""
         moment = now()
@@ -1373,7 +1383,7 @@ class LoadBalancer:
             "type": request.operation,
             "acceptedAt": moment,
             "startsAt": starts,
-            "endsAt": starts + float(entry["workRequestSeconds"]),
+            "endsAt": starts + self._work_request_seconds(entry, wr_id),
             "outcome": None,
             "errorDetails": [],
             "payload": payload,
@@ -1727,7 +1737,7 @@ class LoadBalancer:
 # Fixture seeding.
 
 
-def _seed_entry(entry: object, where: str) -> tuple[JSON, dict[str, str], float]:
+def _seed_entry(entry: object, where: str) -> tuple[JSON, dict[str, str], float | None]:
     """A fixture load balancer -> (LoadBalancer JSON, private keys, work-request seconds)."""
     fields = _Fields(entry, where)
     lb_id = fields.text("id") or new_ocid("loadbalancer")
@@ -1780,15 +1790,15 @@ def _seed_entry(entry: object, where: str) -> tuple[JSON, dict[str, str], float]
     for name in private_keys:
         if name not in config["certificates"]:
             raise invalid(f"{where}.privateKeys.{name}: no certificate of that name.")
-    seconds = fields.raw("workRequestSeconds")
-    if seconds is None:
-        seconds = DEFAULT_WORK_REQUEST_SECONDS
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+    seconds = fields.raw("workRequestSeconds")  # None: the timing profile decides
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+    ):
         raise invalid(f"{where}.workRequestSeconds must be a number >= 0.")
     problems = _violations(config, lambda _: True)
     if problems:
         raise invalid(f"{where}: " + "; ".join(sorted(problems)) + ".")
-    return config, private_keys, float(seconds)
+    return config, private_keys, None if seconds is None else float(seconds)
 
 
 def _seed_map(fields: _Fields, collection: str, name_key: str, normalize: Normalizer) -> JSON:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox.oci_emulator import timing
 from sandbox.oci_emulator.auth import Authenticator
 from sandbox.oci_emulator.core import (
     OciError,
@@ -119,7 +120,12 @@ class Emulator:
             self.router.add(route)
 
     def seed(self, fixture: dict[str, Any]) -> None:
-        """Create a fixture's resources in every service (skipped when state was loaded)."""
+        """Create a fixture's resources in every service (skipped when state was loaded).
+
+        The fixture's ``"timing"`` profile (:mod:`sandbox.oci_emulator.timing`) is stored first,
+        so every service reads its durations from the state.
+        """
+        timing.seed(self.state, fixture)
         for service in self.services.values():
             service.seed(fixture)
         self.state.save()
