@@ -49,11 +49,25 @@ Assumptions (behaviour OCI does not document; chosen to be predictable and stric
    signature) by the first certificate of ``certChainPem``; a key other than RSA 2048/4096 or
    ECDSA P-256/P-384; a signature other than SHA-256/384/512 with RSA (PKCS#1 v1.5) or ECDSA.
    Expired or not-yet-valid certificates are accepted.
-3. Changes are synchronous: creates and updates answer ``ACTIVE`` immediately (OCI passes
-   through ``CREATING``/``UPDATING``); scheduled deletions take effect lazily, on the first
-   request (or :meth:`Certificates.current_material` call) after the deletion time, by removing
-   the version or the certificate (404 afterwards; no ``DELETED`` tombstone). The emulator clock
-   is :func:`sandbox.oci_emulator.core.now`.
+3. Lifecycle (the timing profile's ``certificateUpdateSeconds``, :mod:`.timing`): with the
+   default ``instant`` profile every change is applied at once and the certificate stays
+   ``ACTIVE``. With a duration, CreateCertificate answers ``CREATING``; UpdateCertificate,
+   ScheduleCertificateVersionDeletion and CancelCertificateVersionDeletion put the certificate
+   in ``UPDATING``; ScheduleCertificateDeletion in ``SCHEDULING_DELETION`` (then
+   ``PENDING_DELETION``) and CancelCertificateDeletion in ``CANCELLING_DELETION`` (then
+   ``ACTIVE``), each for that long (Oracle's oci-native-ingress-controller,
+   ``pkg/certificate/certificate.go``, polls GetCertificate until ``ACTIVE`` after
+   CreateCertificate, UpdateCertificate and ScheduleCertificateVersionDeletion; the SDK has
+   ``update_certificate_and_wait_for_state``). Assumed, the stricter reading: the change becomes
+   visible (versions, stages, bundles) only when the certificate is ``ACTIVE`` again, so a read
+   during ``UPDATING`` shows the state before it; its etag is the new one at once. Any change
+   while the certificate is in one of those transitional states is 409 ``IncorrectState`` (OCI's
+   API errors table: "The requested state for the resource conflicts with its current state.
+   Retry: yes, with backoff"; the SDK's default retry strategy retries 409 IncorrectState).
+   Scheduled deletions take effect lazily, on the first request (or
+   :meth:`Certificates.current_material` call) after the deletion time, by removing the version
+   or the certificate (404 afterwards; no ``DELETED`` tombstone). The emulator clock is
+   :func:`sandbox.oci_emulator.core.now`.
 4. Status codes: a duplicate certificate or version name is 409 ``Conflict``; an ``if-match``
    that differs from the certificate's etag is 409 ``Conflict`` (Oracle's own
    oci-native-ingress-controller treats a stale etag on UpdateCertificate as a 409; OCI's generic
@@ -84,7 +98,9 @@ Assumptions (behaviour OCI does not document; chosen to be predictable and stric
 13. A listener that names the certificate in ``certificateIds`` serves its CURRENT version and
     follows every rotation without a listener update (:meth:`Certificates.current_material`).
     OCI does not document this; Oracle's oci-native-ingress-controller relies on it (wire facts
-    section 2).
+    section 2). It follows after the profile's ``listenerFollowSeconds`` (assumed: the delay is
+    counted from the moment the new version became CURRENT, i.e. the certificate ACTIVE again;
+    until then the listener serves the version that was CURRENT before).
 
 Public accessor for the Load Balancer (listeners with ``certificateIds``):
 :meth:`Certificates.current_material`.
@@ -92,7 +108,9 @@ Public accessor for the Load Balancer (listeners with ``certificateIds``):
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,6 +122,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
+from sandbox.oci_emulator import timing
 from sandbox.oci_emulator.core import (
     OciError,
     Reply,
@@ -124,6 +143,16 @@ SERVICE_TARGET = "certificates"  # the policy engine's key to tell us from the L
 # Lifecycle states (SDK Certificate.LIFECYCLE_STATE_*).
 ACTIVE = "ACTIVE"
 PENDING_DELETION = "PENDING_DELETION"
+CREATING = "CREATING"
+UPDATING = "UPDATING"
+SCHEDULING_DELETION = "SCHEDULING_DELETION"
+CANCELLING_DELETION = "CANCELLING_DELETION"
+# Transitional states: the service is still applying a change; another change is 409.
+BUSY_STATES = frozenset({CREATING, UPDATING, SCHEDULING_DELETION, CANCELLING_DELETION})
+UPDATE_SECONDS = "certificateUpdateSeconds"  # timing profile kinds
+FOLLOW_SECONDS = "listenerFollowSeconds"
+# Record keys of the lifecycle machinery; never part of an answer.
+CHANGE_KEYS = ("busyUntil", "pendingChange", "served")
 
 # Rotation states. A version has exactly one of these; LATEST is derived (the highest number).
 CURRENT = "CURRENT"
@@ -283,14 +312,15 @@ class Certificates:
         with the stored passphrase when it was imported encrypted). None when the certificate
         does not exist (or its scheduled deletion has passed). A listener that refers to the
         certificate by OCID (``certificateIds``) calls this on every handshake or reload, so it
-        follows UpdateCertificate/currentVersionNumber rotations without a listener change.
+        follows UpdateCertificate/currentVersionNumber rotations without a listener change,
+        ``listenerFollowSeconds`` of the timing profile after each (assumption 13).
         """
         with self.emulator.state.lock:
             self._purge()
             record = self._certificates.get(certificate_id)
             if record is None:
                 return None
-            version = _current(record)
+            version = self._served_version(record)
             chain = _join_pems(version["certificatePem"], version["certChainPem"])
             return chain, _unencrypted_key(version)
 
@@ -310,9 +340,10 @@ class Certificates:
         return certificates
 
     def _purge(self) -> None:
-        """Carry out scheduled deletions whose time has come (assumption 3)."""
+        """Settle finished changes, carry out scheduled deletions now due (assumption 3)."""
         moment = now()
         for cert_id, record in list(self._certificates.items()):
+            _settle(record, moment)
             if record.get("deleteAt") is not None and record["deleteAt"] <= moment:
                 del self._certificates[cert_id]
                 continue
@@ -323,6 +354,50 @@ class Certificates:
         for token, entry in list(tokens.items()):
             if entry["expires"] <= moment or entry["id"] not in self._certificates:
                 del tokens[token]
+
+    def _update_seconds(self, record: dict[str, Any]) -> float:
+        """Wall seconds the next change of ``record`` keeps it in a transitional state."""
+        profile = timing.profile(self.emulator.state)
+        return profile.wall_seconds(UPDATE_SECONDS, f"{record['id']}:{record['etag']}")
+
+    def _change(
+        self,
+        record: dict[str, Any],
+        apply: Callable[[dict[str, Any]], None],
+        *,
+        busy: str,
+        settled: str = ACTIVE,
+    ) -> None:
+        """Apply ``apply`` to a copy of ``record`` now, and commit that copy when due.
+
+        Validation errors surface at once. The copy replaces the record now (instant profile)
+        or after ``certificateUpdateSeconds``; meanwhile the record is ``busy`` (assumption 3).
+        """
+        after = copy.deepcopy({k: v for k, v in record.items() if k not in CHANGE_KEYS})
+        apply(after)
+        after["etag"] = new_etag()
+        after["lifecycleState"] = settled
+        seconds = self._update_seconds(record)
+        if seconds <= 0:
+            _commit(record, after, now())
+            return
+        record["pendingChange"] = after
+        record["busyUntil"] = now() + seconds
+        record["lifecycleState"] = busy
+        record["etag"] = after["etag"]
+
+    def _served_version(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The version a listener referencing ``record`` serves now (assumption 13)."""
+        profile = timing.profile(self.emulator.state)
+        moment = now()
+        history: list[list[Any]] = record.get("served") or []
+        number = history[0][1] if history else None
+        for became_current, candidate in history:
+            follow = profile.wall_seconds(FOLLOW_SECONDS, f"{record['id']}:{candidate}")
+            if became_current + follow <= moment:
+                number = candidate
+        served = next((v for v in record["versions"] if v["versionNumber"] == number), None)
+        return served or _current(record)
 
     def _find(self, request: Request, **target: str) -> dict[str, Any]:
         """The path's certificate, after authorization; 404 when missing or not allowed.
@@ -389,6 +464,7 @@ class Certificates:
             "deleteAt": None,
             "nextVersionNumber": 2,
             "versions": [version],
+            "served": [[now(), 1]],
         }
         return record
 
@@ -408,6 +484,10 @@ class Certificates:
             return _certificate_reply(self._certificates[tokens[token]["id"]])
         record = self._new_record(body)
         self._certificates[record["id"]] = record
+        seconds = self._update_seconds(record)
+        if seconds > 0:
+            record["lifecycleState"] = CREATING
+            record["busyUntil"] = now() + seconds
         if token:
             tokens[token] = {"id": record["id"], "expires": now() + RETRY_TOKEN_TTL}
         return _certificate_reply(record)
@@ -448,6 +528,7 @@ class Certificates:
 
     def _update(self, request: Request) -> Reply:
         record = self._find(request)
+        _refuse_busy(record)
         _check_if_match(request, record)
         body = request.json_object()
         if record["lifecycleState"] != ACTIVE:
@@ -463,30 +544,34 @@ class Certificates:
                     "currentVersionNumber cannot be updated in combination with any other "
                     f"properties (got {', '.join(others)})."
                 )
-            _promote(record, _version_number(body["currentVersionNumber"]))
+            number = _version_number(body["currentVersionNumber"])
+            self._change(record, lambda after: _promote(after, number), busy=UPDATING)
         else:
-            _apply_update(record, body)
-        record["etag"] = new_etag()
+            self._change(record, lambda after: _apply_update(after, body), busy=UPDATING)
         return _certificate_reply(record)
 
     def _schedule_deletion(self, request: Request) -> Reply:
         record = self._find(request)
+        _refuse_busy(record)
         _check_if_match(request, record)
         if record["lifecycleState"] != ACTIVE:
             raise _incorrect_state(f"The certificate is already {record['lifecycleState']}.")
-        record["deleteAt"] = _deletion_time(request)
-        record["lifecycleState"] = PENDING_DELETION
-        record["etag"] = new_etag()
+        when = _deletion_time(request)
+        self._change(
+            record,
+            lambda after: after.update(deleteAt=when),
+            busy=SCHEDULING_DELETION,
+            settled=PENDING_DELETION,
+        )
         return Reply(headers={"etag": record["etag"]})
 
     def _cancel_deletion(self, request: Request) -> Reply:
         record = self._find(request)
+        _refuse_busy(record)
         _check_if_match(request, record)
         if record["lifecycleState"] != PENDING_DELETION:
             raise _incorrect_state("The certificate is not pending deletion.")
-        record["deleteAt"] = None
-        record["lifecycleState"] = ACTIVE
-        record["etag"] = new_etag()
+        self._change(record, lambda after: after.update(deleteAt=None), busy=CANCELLING_DELETION)
         return Reply(headers={"etag": record["etag"]})
 
     def _list_versions(self, request: Request) -> Reply:
@@ -506,6 +591,7 @@ class Certificates:
 
     def _schedule_version_deletion(self, request: Request) -> Reply:
         record = self._find(request)
+        _refuse_busy(record)
         version = _version(record, request.params["certificateVersionNumber"])
         _check_if_match(request, record)
         if version.get("deleteAt") is not None:
@@ -518,20 +604,21 @@ class Certificates:
                 "Only certificate versions marked DEPRECATED can be scheduled for deletion; "
                 f"version {version['versionNumber']} is {stages}."
             )
-        version["deleteAt"] = _deletion_time(request)
-        record["etag"] = new_etag()
+        when, number = _deletion_time(request), version["versionNumber"]
+        self._change(record, lambda after: _set_deletion(after, number, when), busy=UPDATING)
         return Reply(headers={"etag": record["etag"]})
 
     def _cancel_version_deletion(self, request: Request) -> Reply:
         record = self._find(request)
+        _refuse_busy(record)
         version = _version(record, request.params["certificateVersionNumber"])
         _check_if_match(request, record)
         if version.get("deleteAt") is None:
             raise _incorrect_state(
                 f"Certificate version {version['versionNumber']} is not pending deletion."
             )
-        version["deleteAt"] = None
-        record["etag"] = new_etag()
+        number = version["versionNumber"]
+        self._change(record, lambda after: _set_deletion(after, number, None), busy=UPDATING)
         return Reply(headers={"etag": record["etag"]})
 
     # ------------------------------------------------------------------ bundle handlers
@@ -841,6 +928,44 @@ def _check_if_match(request: Request, record: dict[str, Any]) -> None:
 
 def _incorrect_state(message: str) -> OciError:
     return OciError(409, "IncorrectState", message)
+
+
+def _refuse_busy(record: dict[str, Any]) -> None:
+    """409 IncorrectState while a change is still being applied (assumption 3)."""
+    if record["lifecycleState"] in BUSY_STATES:
+        raise _incorrect_state(
+            f"The certificate is {record['lifecycleState']}: a change is still being applied;"
+            " retry when it is ACTIVE."
+        )
+
+
+def _settle(record: dict[str, Any], moment: float) -> None:
+    """Finish the record's transitional state when its time has come."""
+    until = record.get("busyUntil")
+    if until is None or until > moment:
+        return
+    change = record.get("pendingChange")
+    if change is None:  # CREATING: the content was there from the start
+        record["lifecycleState"] = ACTIVE
+        record.pop("busyUntil", None)
+        return
+    _commit(record, change, until)
+
+
+def _commit(record: dict[str, Any], after: dict[str, Any], moment: float) -> None:
+    """Replace ``record`` by ``after``; note when a new version became CURRENT."""
+    history = record.get("served") or [[0.0, _current(record)["versionNumber"]]]
+    record.clear()
+    record.update(after)
+    number = _current(record)["versionNumber"]
+    if history[-1][1] != number:
+        history = [*history[-7:], [moment, number]]  # what a listener may still be serving
+    record["served"] = history
+
+
+def _set_deletion(record: dict[str, Any], number: int, when: float | None) -> None:
+    version = next(v for v in record["versions"] if v["versionNumber"] == number)
+    version["deleteAt"] = when
 
 
 def _deletion_time(request: Request) -> float:

@@ -16,9 +16,19 @@ models' docstrings):
 
 * ``CreateSecret`` needs ``compartmentId``, ``vaultId``, ``keyId`` (a symmetric key *of that
   vault*) and ``secretName`` (letters, digits, ``-``, ``_``, ``.``; unique within the vault: 409
-  Conflict). The secret answers ``lifecycleState: ACTIVE`` at once (OCI passes through CREATING;
-  an instant transition is a legal observation). Version 1 is ``CURRENT`` and ``LATEST``; on create
-  only ``stage: CURRENT`` is applicable.
+  Conflict). Version 1 is ``CURRENT`` and ``LATEST``; on create only ``stage: CURRENT`` is
+  applicable.
+* Lifecycle (the timing profile's ``vaultUpdateSeconds``, :mod:`.timing`): with the default
+  ``instant`` profile a secret is ``ACTIVE`` at once and every change is applied at once. With a
+  duration, ``CreateSecret`` answers ``CREATING``; ``UpdateSecret`` and the version deletion
+  actions put the secret in ``UPDATING``; ``ScheduleSecretDeletion`` in ``SCHEDULING_DELETION``
+  (then ``PENDING_DELETION``) and ``CancelSecretDeletion`` in ``CANCELLING_DELETION`` (then
+  ``ACTIVE``), each for that long (SDK: ``Secret.lifecycle_state`` has these states, and
+  ``VaultsClientCompositeOperations`` offers ``create_secret_and_wait_for_state`` and
+  ``update_secret_and_wait_for_state``; ``UpdateSecretDetails``: "the secret must be in an
+  ACTIVE lifecycle state"). Any change in a transitional state is ``409 IncorrectState`` (OCI's
+  API errors table: "The requested state for the resource conflicts with its current state.
+  Retry: yes, with backoff").
 * ``opc-retry-token`` on ``CreateSecret``: the same token within 24 h returns the first answer
   again without creating anything.
 * ``UpdateSecret``: new ``secretContent`` makes a new version (numbers are never reused),
@@ -44,6 +54,12 @@ models' docstrings):
 
 Assumptions (not documented OCI facts; chosen to be strict and plausible):
 
+* A change is visible (new versions, stages, ``currentVersionNumber``, deletion times) only once
+  the secret is ``ACTIVE`` again: reads during ``UPDATING`` show the state before it (the
+  stricter reading; the etag is the new one at once). A secret ``CREATING`` already holds its
+  version 1, and bundles stay readable while a change is applied (``CANCELLING_DELETION``
+  excepted: the secret is still pending deletion). That the version deletion actions make the
+  secret ``UPDATING`` at all is assumed (the strict reading: nothing says they do not).
 * Error codes: oversized content is ``400 InvalidParameter`` (a malformed parameter, not an
   Oracle-defined tenancy limit); too many versions (active or pending deletion) is
   ``400 LimitExceeded`` (the FAQ lists it among the service limits). An unknown ``vaultId`` or
@@ -81,12 +97,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.oci_emulator import timing
 from sandbox.oci_emulator.core import (
     OciError,
     Reply,
@@ -123,6 +142,12 @@ PREVIOUS = "PREVIOUS"
 DEPRECATED = "DEPRECATED"
 STAGES = (CURRENT, PENDING, LATEST, PREVIOUS, DEPRECATED)
 ACTIVE, PENDING_DELETION = "ACTIVE", "PENDING_DELETION"
+CREATING, UPDATING = "CREATING", "UPDATING"
+SCHEDULING_DELETION, CANCELLING_DELETION = "SCHEDULING_DELETION", "CANCELLING_DELETION"
+BUSY_STATES = frozenset({CREATING, UPDATING, SCHEDULING_DELETION, CANCELLING_DELETION})
+READABLE_STATES = frozenset({ACTIVE, CREATING, UPDATING, SCHEDULING_DELETION})
+UPDATE_SECONDS = "vaultUpdateSeconds"  # the timing profile's kind
+CHANGE_KEYS = ("busyUntil", "pendingChange")  # lifecycle bookkeeping, never answered
 LIFECYCLE_STATES = (
     "CREATING",
     "ACTIVE",
@@ -150,6 +175,37 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 def _conflict(message: str) -> OciError:
     return OciError(409, "Conflict", message)
+
+
+def _refuse_busy(secret: dict[str, Any]) -> None:
+    """409 IncorrectState while a change is still being applied (module docstring)."""
+    if secret["lifecycleState"] in BUSY_STATES:
+        raise OciError(
+            409,
+            "IncorrectState",
+            f"The secret is {secret['lifecycleState']}: a change is still being applied; retry"
+            " when it is ACTIVE.",
+        )
+
+
+def _settle(secret: dict[str, Any], moment: float) -> None:
+    """Finish the secret's transitional state when its time has come."""
+    until = secret.get("busyUntil")
+    if until is None or until > moment:
+        return
+    change = secret.get("pendingChange")
+    if change is None:  # CREATING: version 1 was there from the start
+        secret["lifecycleState"] = ACTIVE
+        secret.pop("busyUntil", None)
+        return
+    secret.clear()
+    secret.update(change)
+
+
+def _set_version_deletion(secret: dict[str, Any], number: int, when: float | None) -> None:
+    version = next(v for v in secret["versions"] if v["number"] == number)
+    version["timeOfDeletion"] = when
+    version["etag"] = new_etag()
 
 
 def _missing(field: str) -> OciError:
@@ -462,6 +518,7 @@ class Vault:
         state = self._state()
         moment = now()
         for secret_id, secret in list(state["secrets"].items()):
+            _settle(secret, moment)
             due = secret.get("timeOfDeletion")
             if secret["lifecycleState"] == PENDING_DELETION and due is not None and due <= moment:
                 del state["secrets"][secret_id]
@@ -508,6 +565,38 @@ class Vault:
     @staticmethod
     def _touch(secret: dict[str, Any]) -> None:
         secret["etag"] = new_etag()
+
+    def _update_seconds(self, secret: dict[str, Any]) -> float:
+        """Wall seconds the next change of ``secret`` keeps it in a transitional state."""
+        profile = timing.profile(self.emulator.state)
+        return profile.wall_seconds(UPDATE_SECONDS, f"{secret['id']}:{secret['etag']}")
+
+    def _change(
+        self,
+        secret: dict[str, Any],
+        apply: Callable[[dict[str, Any]], None],
+        *,
+        busy: str = UPDATING,
+        settled: str = ACTIVE,
+    ) -> None:
+        """Apply ``apply`` to a copy of ``secret`` now, and commit that copy when due.
+
+        Validation errors surface at once. The copy replaces the secret now (instant profile) or
+        after ``vaultUpdateSeconds``; meanwhile the secret is ``busy`` (module docstring).
+        """
+        after = copy.deepcopy({k: v for k, v in secret.items() if k not in CHANGE_KEYS})
+        apply(after)
+        after["lifecycleState"] = settled
+        self._touch(after)
+        seconds = self._update_seconds(secret)
+        if seconds <= 0:
+            secret.clear()
+            secret.update(after)
+            return
+        secret["pendingChange"] = after
+        secret["busyUntil"] = now() + seconds
+        secret["lifecycleState"] = busy
+        secret["etag"] = after["etag"]
 
     # ------------------------------------------------------------------ views
 
@@ -765,6 +854,10 @@ class Vault:
         }
         self._add_version(secret, content, creating=True)
         self._touch(secret)
+        seconds = self._update_seconds(secret)
+        if seconds > 0:
+            secret["lifecycleState"] = CREATING
+            secret["busyUntil"] = now() + seconds
         state["secrets"][secret["id"]] = secret
         reply = self._secret_reply(secret)
         if token:
@@ -827,6 +920,7 @@ class Vault:
     def update_secret(self, request: Request) -> Reply:
         """PUT /secrets/{secretId}: new content -> new version, or promote a version; fields."""
         secret = self._secret(request, request.params["secretId"])
+        _refuse_busy(secret)
         _if_match(request, secret["etag"])
         body = request.json_object()
         if secret["lifecycleState"] != ACTIVE:
@@ -843,39 +937,47 @@ class Vault:
         description = _optional_str(body, "description")
         metadata = _optional_object(body, "metadata")
         tags = _tags(body)
-        if content is not None:
-            self._add_version(secret, content, creating=False)
-        elif promote is not None:
-            self._promote(secret, promote)
-        if description is not None:
-            secret["description"] = description
-        if metadata is not None:
-            secret["metadata"] = metadata
-        secret.update(tags)
-        self._touch(secret)
+
+        def apply(after: dict[str, Any]) -> None:
+            if content is not None:
+                self._add_version(after, content, creating=False)
+            elif promote is not None:
+                self._promote(after, promote)
+            if description is not None:
+                after["description"] = description
+            if metadata is not None:
+                after["metadata"] = metadata
+            after.update(tags)
+
+        self._change(secret, apply)
         return self._secret_reply(secret)
 
     def schedule_secret_deletion(self, request: Request) -> Reply:
         """POST .../actions/scheduleDeletion: PENDING_DELETION until ``timeOfDeletion``."""
         secret = self._secret(request, request.params["secretId"])
+        _refuse_busy(secret)
         _if_match(request, secret["etag"])
         when = self._deletion_time(request)
         if secret["lifecycleState"] != ACTIVE:
             raise _conflict(f"The secret is {secret['lifecycleState']}; it cannot be scheduled.")
-        secret["lifecycleState"] = PENDING_DELETION
-        secret["timeOfDeletion"] = when
-        self._touch(secret)
+        self._change(
+            secret,
+            lambda after: after.update(timeOfDeletion=when),
+            busy=SCHEDULING_DELETION,
+            settled=PENDING_DELETION,
+        )
         return Reply(status=200)
 
     def cancel_secret_deletion(self, request: Request) -> Reply:
         """POST .../actions/cancelDeletion: back to ACTIVE."""
         secret = self._secret(request, request.params["secretId"])
+        _refuse_busy(secret)
         _if_match(request, secret["etag"])
         if secret["lifecycleState"] != PENDING_DELETION:
             raise _conflict("The secret is not pending deletion.")
-        secret["lifecycleState"] = ACTIVE
-        secret["timeOfDeletion"] = None
-        self._touch(secret)
+        self._change(
+            secret, lambda after: after.update(timeOfDeletion=None), busy=CANCELLING_DELETION
+        )
         return Reply(status=200)
 
     def list_secret_versions(self, request: Request) -> Reply:
@@ -896,6 +998,7 @@ class Vault:
     def schedule_secret_version_deletion(self, request: Request) -> Reply:
         """POST .../version/{n}/actions/scheduleDeletion: DEPRECATED versions only."""
         secret = self._secret(request, request.params["secretId"])
+        _refuse_busy(secret)
         version = self._version(secret, request.params["secretVersionNumber"])
         _if_match(request, version["etag"])
         when = self._deletion_time(request)
@@ -913,14 +1016,14 @@ class Vault:
             raise _limit_exceeded(
                 f"The secret already has {MAX_PENDING_DELETION_VERSIONS} versions pending deletion."
             )
-        version["timeOfDeletion"] = when
-        version["etag"] = new_etag()
-        self._touch(secret)
+        number = version["number"]
+        self._change(secret, lambda after: _set_version_deletion(after, number, when))
         return Reply(status=200)
 
     def cancel_secret_version_deletion(self, request: Request) -> Reply:
         """POST .../version/{n}/actions/cancelDeletion: the version is in active use again."""
         secret = self._secret(request, request.params["secretId"])
+        _refuse_busy(secret)
         version = self._version(secret, request.params["secretVersionNumber"])
         _if_match(request, version["etag"])
         if version.get("timeOfDeletion") is None:
@@ -930,9 +1033,8 @@ class Vault:
             raise _limit_exceeded(
                 f"The secret already has {MAX_ACTIVE_VERSIONS} versions in active use."
             )
-        version["timeOfDeletion"] = None
-        version["etag"] = new_etag()
-        self._touch(secret)
+        number = version["number"]
+        self._change(secret, lambda after: _set_version_deletion(after, number, None))
         return Reply(status=200)
 
     # ------------------------------------------------------------------ SecretsClient handlers
@@ -942,7 +1044,7 @@ class Vault:
 
         Selectors: one of ``versionNumber``, ``secretVersionName``, ``stage``; CURRENT by default.
         """
-        if secret["lifecycleState"] != ACTIVE:
+        if secret["lifecycleState"] not in READABLE_STATES:
             raise not_found("secret bundle")
         number = _int_arg(request, "versionNumber")
         name = request.arg("secretVersionName") or None
