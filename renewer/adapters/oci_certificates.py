@@ -17,9 +17,17 @@ certificate's serial, nothing changes (``changed=False``). Otherwise:
   ``retire`` goes by (rule 2). Should a DEPRECATED version already carry that name (a rollback
   to a long-superseded certificate) the import goes unnamed, and is never retired.
 
-The update carries ``if-match`` = the certificate's ETag; a 409 (the ETag moved: a listener
-association, a concurrent change) re-reads and retries once. The certificate is then read back:
-its CURRENT version must have the serial (:class:`DeploymentError` otherwise). Listeners that
+The service is asynchronous: UpdateCertificate and ScheduleCertificateVersionDeletion leave the
+certificate ``UPDATING`` for seconds, and a change meanwhile is answered 409 (Oracle's
+oci-native-ingress-controller waits for ``ACTIVE`` after each; the SDK has
+``update_certificate_and_wait_for_state``). So every change here starts from an ``ACTIVE``
+certificate and is followed by a wait for ``ACTIVE`` (:mod:`renewer.adapters.oci_lifecycle`),
+both bounded by the step's deadline (:class:`TransientError` when it passes: the certificate is
+busy, nothing is misconfigured). The update carries ``if-match`` = the certificate's ETag; a 409
+(the ETag moved: a listener association, a concurrent change; or ``IncorrectState``: still
+busy) waits with backoff, re-reads and retries until the deadline — never a ConfigError. Once
+the certificate is ``ACTIVE`` again it is read back: its CURRENT version must have the serial
+(:class:`DeploymentError` otherwise). Listeners that
 name the certificate in ``certificateIds`` follow its CURRENT version without an update of
 their own (what Oracle's oci-native-ingress-controller relies on; wire facts §2), so no listener
 is touched here.
@@ -27,9 +35,12 @@ is touched here.
 RETIRE schedules deletion (OCI's default window, 30 days, cancellable) of the versions named as
 ours for ``name`` that are neither CURRENT nor PENDING nor already scheduled, beyond the
 ``keep_previous`` newest. OCI only lets DEPRECATED versions be scheduled: the PREVIOUS version is
-always kept, even with ``keep_previous=0``. Calling it again schedules nothing new.
+always kept, even with ``keep_previous=0``. Calling it again schedules nothing new. Each
+deletion waits for the certificate to be ``ACTIVE`` again before the next one (never several
+back to back); a 409 re-reads the versions (a deletion an SDK retry already made counts as
+done).
 
-There are no work requests: the service answers synchronously. Bad certificate material (a chain
+There are no work requests. Bad certificate material (a chain
 that does not start with the leaf's issuer, a key that does not match) is refused with 400 and
 comes out as :class:`ConfigError` through :func:`translate`, before anything changed.
 """
@@ -41,8 +52,9 @@ from typing import Any
 
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_lifecycle import BUSY_STATES, Backoff, wait_until_settled
 from renewer.clock import Clock
-from renewer.errors import ConfigError, DeploymentError, TransientError
+from renewer.errors import ConfigError, DeploymentError, RenewerError, TransientError
 from renewer.model import CertificateServiceTarget, DeployedTarget, StoredCertificate, Target
 from renewer.ports import StoredLeaves
 
@@ -96,11 +108,11 @@ class CertificatesServiceDeployer:
         version_name = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
         leaf, chain = _leaf_and_chain(certificate)
         action = f"deploy {version_name} to Certificates-service certificate {certificate_id}"
-        current, etag = self._get(certificate_id)
+        current, etag = self._settled(certificate_id, deadline)
         if pki.normalize_serial(current.current_version.serial_number) == serial:
             logger.info("deploy unchanged certificate=%s version=%s", certificate_id, version_name)
             return DeployedTarget(target, None, changed=False)
-        retries_left = 1
+        backoff = Backoff(self._clock, deadline, action)
         while True:
             details, how = self._update_details(
                 certificate_id, serial, version_name, leaf, chain, certificate
@@ -111,12 +123,16 @@ class CertificatesServiceDeployer:
                     self._clients.certificates_management.update_certificate(
                         certificate_id, details, if_match=etag
                     )
-            except ConfigError as exc:
-                if exc.oci_status != _CONFLICT or not retries_left:
+            except RenewerError as exc:
+                if exc.oci_status != _CONFLICT:
                     raise
-                retries_left -= 1
-                logger.warning("certificate_retry certificate=%s reason=conflict", certificate_id)
-                current, etag = self._get(certificate_id)
+                logger.warning(
+                    "certificate_retry certificate=%s reason=conflict code=%s",
+                    certificate_id,
+                    exc.oci_code,
+                )
+                backoff.pause(f"OCI answered 409 {exc.oci_code}")
+                current, etag = self._settled(certificate_id, deadline)
                 if pki.normalize_serial(current.current_version.serial_number) == serial:
                     return DeployedTarget(target, None, changed=False)  # done concurrently
                 continue
@@ -127,7 +143,7 @@ class CertificatesServiceDeployer:
             version_name,
             how,
         )
-        after, _ = self._get(certificate_id)
+        after, _ = self._settled(certificate_id, deadline)  # the change is visible once ACTIVE
         if pki.normalize_serial(after.current_version.serial_number) != serial:
             msg = (
                 f"read-back of {certificate_id}: its CURRENT version is"
@@ -138,23 +154,22 @@ class CertificatesServiceDeployer:
         return DeployedTarget(target, None, changed=True)
 
     def check(self, target: Target) -> None:
-        """Read-only: the certificate exists, is ACTIVE and takes imported versions.
+        """Read-only: the certificate exists, is usable and takes imported versions.
+
+        A certificate still applying a change (CREATING, UPDATING, ...) is usable: DEPLOY waits
+        for it.
 
         Raises:
-            ConfigError: it does not exist (or no policy lets the function read it), it is not
-                ACTIVE (e.g. pending deletion), or it is issued by an OCI CA (``configType``
-                other than IMPORTED), which cannot take a version from elsewhere.
+            ConfigError: it does not exist (or no policy lets the function read it), it is
+                neither ACTIVE nor busy (e.g. pending deletion), or it is issued by an OCI CA
+                (``configType`` other than IMPORTED), which cannot take a version from elsewhere.
 
         """
         certificate_id = _service_target(target).certificate_id
         certificate, _etag = self._get(certificate_id)
         where = f"Certificates-service certificate {certificate_id} (targets[].certificateId)"
-        if certificate.lifecycle_state != "ACTIVE":
-            msg = (
-                f"{where} is {certificate.lifecycle_state}, not ACTIVE: cancel its deletion"
-                " or name another certificate"
-            )
-            raise ConfigError(msg)
+        if certificate.lifecycle_state not in BUSY_STATES | {"ACTIVE"}:
+            raise ConfigError(_not_active(certificate_id, certificate.lifecycle_state))
         if certificate.config_type != "IMPORTED":
             msg = (
                 f"{where} is {certificate.config_type}: only an IMPORTED certificate can take"
@@ -216,17 +231,8 @@ class CertificatesServiceDeployer:
                     version.version_name,
                 )
                 continue
-            action = (
-                f"schedule deletion of version {version.version_number} of Certificates-service"
-                f" certificate {certificate_id}"
-            )
-            self._check_deadline(action, deadline)
-            with translate(action):
-                self._clients.certificates_management.schedule_certificate_version_deletion(
-                    certificate_id,
-                    version.version_number,
-                    oci.certificates_management.models.ScheduleCertificateVersionDeletionDetails(),
-                )
+            if not self._schedule_deletion(certificate_id, version.version_number, deadline):
+                continue
             logger.info(
                 "certificate_mutation op=ScheduleCertificateVersionDeletion certificate=%s"
                 " version=%s",
@@ -237,6 +243,69 @@ class CertificatesServiceDeployer:
         return scheduled
 
     # ------------------------------------------------------------------ plumbing
+
+    def _schedule_deletion(self, certificate_id: str, number: int, deadline: float) -> bool:
+        """Schedule version ``number`` for deletion and wait for ACTIVE; False: it need not be.
+
+        A 409 (still busy, or the version changed meanwhile) re-reads the version after a
+        pause: already scheduled (an SDK retry of a lost answer) is done, no longer DEPRECATED
+        is skipped, anything else is tried again until the deadline.
+        """
+        action = (
+            f"schedule deletion of version {number} of Certificates-service"
+            f" certificate {certificate_id}"
+        )
+        backoff = Backoff(self._clock, deadline, action)
+        self._settled(certificate_id, deadline)
+        while True:
+            self._check_deadline(action, deadline)
+            try:
+                with translate(action):
+                    self._clients.certificates_management.schedule_certificate_version_deletion(
+                        certificate_id,
+                        number,
+                        oci.certificates_management.models.ScheduleCertificateVersionDeletionDetails(),
+                    )
+                break
+            except RenewerError as exc:
+                if exc.oci_status != _CONFLICT:
+                    raise
+                logger.warning(
+                    "certificate_retry certificate=%s version=%d reason=conflict code=%s",
+                    certificate_id,
+                    number,
+                    exc.oci_code,
+                )
+                backoff.pause(f"OCI answered 409 {exc.oci_code}")
+                self._settled(certificate_id, deadline)
+                version = next(
+                    (v for v in self._versions(certificate_id) if v.version_number == number), None
+                )
+                if version is None or version.time_of_deletion is not None:
+                    return version is not None  # gone already, or scheduled by a lost answer
+                if DEPRECATED not in (version.stages or []):
+                    return False
+        self._settled(certificate_id, deadline)  # never schedule the next one while UPDATING
+        return True
+
+    def _settled(self, certificate_id: str, deadline: float) -> tuple[SdkModel, str | None]:
+        """The certificate and its ETag once it is no longer in a transitional state.
+
+        Raises:
+            ConfigError: it settled in a state other than ACTIVE (pending deletion, FAILED).
+            TransientError: still busy at ``deadline``.
+
+        """
+        certificate, etag = wait_until_settled(
+            lambda: self._get(certificate_id),
+            lambda answer: answer[0].lifecycle_state,
+            clock=self._clock,
+            deadline=deadline,
+            what=f"wait for Certificates-service certificate {certificate_id} to be ACTIVE",
+        )
+        if certificate.lifecycle_state != "ACTIVE":
+            raise ConfigError(_not_active(certificate_id, certificate.lifecycle_state))
+        return certificate, etag
 
     def _update_details(
         self,
@@ -295,6 +364,13 @@ class CertificatesServiceDeployer:
         if self._clock.monotonic() >= deadline:
             msg = f"{action}: the deadline passed before the change could start"
             raise TransientError(msg)
+
+
+def _not_active(certificate_id: str, state: str) -> str:
+    return (
+        f"Certificates-service certificate {certificate_id} (targets[].certificateId) is"
+        f" {state}, not ACTIVE: cancel its deletion or name another certificate"
+    )
 
 
 def _service_target(target: Target) -> CertificateServiceTarget:

@@ -21,6 +21,15 @@ OCI facts this module relies on (``shared/reference/oci-wire-facts.md`` section 
 * ``CreateSecret`` honours ``opc-retry-token`` for 24 h: the same token and body return the
   first answer instead of a second secret. ``UpdateSecret`` takes no retry token;
 * secret names are unique within a vault, and a secret pending deletion still holds its name;
+* changes are asynchronous: a secret is ``CREATING`` after CreateSecret and ``UPDATING`` after
+  UpdateSecret (the SDK's ``create_secret_and_wait_for_state``/``update_secret_and_wait_for_state``
+  wait them out), and a change meanwhile is answered ``409 IncorrectState``. Every write here
+  (a new version, a version deletion in the prune loop, the retry after LimitExceeded, a put
+  right after the pending-order record) waits with backoff for the secret to settle and tries
+  again, bounded by the run's deadline (:mod:`renewer.adapters.oci_lifecycle`): a
+  TransientError when it passes, never a ConfigError. A write whose answer is still
+  ``UPDATING`` is waited out before its version number is read (it may not be visible before);
+  a secret found ``CREATING``/``UPDATING`` by a lookup is waited for too;
 * ``UpdateSecret`` may add a ``PENDING`` version, which leaves CURRENT as it is (an older
   PENDING one becomes DEPRECATED); ``CreateSecret`` only accepts ``CURRENT``; the newest version
   carries the ``LATEST`` stage, readable with ``GetSecretBundle(stage=LATEST)``; version names are
@@ -42,7 +51,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +61,13 @@ from cryptography.hazmat.primitives import serialization
 
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_lifecycle import (
+    BUSY_STATES,
+    Backoff,
+    is_busy_conflict,
+    wait_until_settled,
+)
+from renewer.clock import Clock, SystemClock
 from renewer.errors import ConfigError, TransientError
 from renewer.model import KeyType, PendingOrder, StoredCertificate
 from renewer.ports import AccountRecord
@@ -79,7 +95,6 @@ _PENDING = "PENDING"
 _LATEST = "LATEST"
 _DEPRECATED = "DEPRECATED"
 _PROTECTED_STAGES = frozenset({"CURRENT", "PENDING", "PREVIOUS", "LATEST"})
-_BUSY_STATES = frozenset({"CREATING", "UPDATING", "CANCELLING_DELETION"})
 _GONE_STATES = frozenset({"DELETED"})
 _NOT_FOUND = 404
 _POLICY_CODES = frozenset({"NotAuthorizedOrNotFound", "RelatedResourceNotAuthorizedOrNotFound"})
@@ -111,9 +126,16 @@ class _Secrets:
     """
 
     def __init__(
-        self, clients: OciClients, *, compartment_id: str, vault_id: str, key_id: str
+        self,
+        clients: OciClients,
+        *,
+        compartment_id: str,
+        vault_id: str,
+        key_id: str,
+        clock: Clock | None = None,
     ) -> None:
         self._clients = clients
+        self._clock = clock or SystemClock()
         self.compartment_id = compartment_id
         self.vault_id = vault_id
         self.key_id = key_id
@@ -197,9 +219,14 @@ class _Secrets:
         if not candidates:
             return None
         state, secret_id = candidates[0].lifecycle_state, candidates[0].id
-        if state in _BUSY_STATES:
-            msg = f"Vault secret {secret_name} ({secret_id}) is {state}; try again in a minute"
-            raise TransientError(msg, retry_after=60.0)
+        if state in BUSY_STATES:
+            secret = self._settled(secret_name, secret_id)
+            state = secret.lifecycle_state
+            if state == _ACTIVE:
+                found = _Found(secret_id, _owned(secret.freeform_tags))
+                with self._lock:
+                    self._found[secret_name] = found
+                return found
         msg = (
             f"Vault secret {secret_name} ({secret_id}) is {state}, and a secret keeps its name"
             " until it is deleted: cancel the deletion (oci vault secret cancel-secret-deletion)"
@@ -292,6 +319,9 @@ class _Secrets:
         secret = self._update(
             secret_name, found, content, metadata=metadata, stage=_CURRENT, version_name=None
         )
+        if secret.lifecycle_state in BUSY_STATES:
+            # The new version may only be visible once the secret is ACTIVE again.
+            secret = self._settled(secret_name, found.secret_id)
         number = secret.current_version_number
         if number is not None and (previous_version is None or number > previous_version):
             return int(number)
@@ -383,9 +413,14 @@ class _Secrets:
             metadata=metadata,
             secret_content=_content(content, stage=stage, version_name=version_name),
         )
+        action = f"add a version to Vault secret {secret_name}"
         try:
-            with self._explained(f"add a version to Vault secret {secret_name}"):
-                return self._clients.vaults.update_secret(found.secret_id, details).data
+            return self._change(
+                secret_name,
+                found.secret_id,
+                action,
+                lambda: self._clients.vaults.update_secret(found.secret_id, details).data,
+            )
         except ConfigError as exc:
             # 30 versions in use: closed pending-order records are the only versions that can
             # always go (failed attempts leave one each until the next renewal prunes them).
@@ -393,8 +428,12 @@ class _Secrets:
                 secret_name, found.secret_id
             ):
                 raise
-        with self._explained(f"add a version to Vault secret {secret_name}"):
-            return self._clients.vaults.update_secret(found.secret_id, details).data
+        return self._change(
+            secret_name,
+            found.secret_id,
+            action,
+            lambda: self._clients.vaults.update_secret(found.secret_id, details).data,
+        )
 
     def _newest_is_named(self, secret_name: str, secret_id: str, version_name: str) -> bool:
         with translate(f"list the versions of Vault secret {secret_name}"):
@@ -449,8 +488,69 @@ class _Secrets:
         details = oci.vault.models.ScheduleSecretVersionDeletionDetails(
             time_of_deletion=datetime.now(UTC) + SHORT_DELETION_WINDOW if short else None
         )
-        with self._explained(f"schedule version {number} of Vault secret {secret_name}"):
-            self._clients.vaults.schedule_secret_version_deletion(secret_id, number, details)
+        try:
+            self._change(
+                secret_name,
+                secret_id,
+                f"schedule version {number} of Vault secret {secret_name}",
+                lambda: self._clients.vaults.schedule_secret_version_deletion(
+                    secret_id, number, details
+                ),
+            )
+        except ConfigError as exc:
+            # "Already pending deletion": an attempt whose answer was lost (an SDK retry, or a
+            # 409 retried here after the first call had in fact been taken) did it.
+            if exc.oci_code != "Conflict" or not self._pending_deletion(
+                secret_name, secret_id, number
+            ):
+                raise
+
+    def _pending_deletion(self, secret_name: str, secret_id: str, number: int) -> bool:
+        with translate(f"read version {number} of Vault secret {secret_name}"):
+            version = self._clients.vaults.get_secret_version(secret_id, number).data
+        return version.time_of_deletion is not None
+
+    # -- asynchronous changes
+
+    def _deadline(self) -> float | None:
+        return self._clients.deadline()
+
+    def _settled(self, secret_name: str, secret_id: str) -> Any:  # noqa: ANN401 - SDK Secret
+        """The secret once it has left CREATING/UPDATING/...; TransientError at the deadline."""
+
+        def read() -> Any:  # noqa: ANN401 - SDK Secret
+            with translate(f"read Vault secret {secret_name}"):
+                return self._clients.vaults.get_secret(secret_id).data
+
+        return wait_until_settled(
+            read,
+            lambda secret: secret.lifecycle_state,
+            clock=self._clock,
+            deadline=self._deadline(),
+            what=f"wait for Vault secret {secret_name} to be ACTIVE",
+        )
+
+    def _change(
+        self, secret_name: str, secret_id: str, action: str, call: Callable[[], Any]
+    ) -> Any:  # noqa: ANN401 - SDK answers
+        """``call()`` (a write to the secret); a 409 IncorrectState waits and tries again.
+
+        The secret is still applying an earlier change: wait (with backoff) until it has
+        settled, then repeat, until the run's deadline (TransientError).
+        """
+        backoff = Backoff(self._clock, self._deadline(), action)
+        while True:
+            try:
+                with self._explained(action):
+                    return call()
+            except TransientError as exc:
+                if not is_busy_conflict(exc):
+                    raise
+                logger.info(
+                    "vault_retry secret=%s reason=conflict code=%s", secret_name, exc.oci_code
+                )
+                backoff.pause(f"OCI answered 409 {exc.oci_code}")
+                self._settled(secret_name, secret_id)
 
     # -- errors
 
