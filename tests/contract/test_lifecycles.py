@@ -122,7 +122,10 @@ def _status(call: Callable[[], Any]) -> tuple[int, str]:
 
 
 def _serial(certificate: Any) -> str:
-    return " ".join(f"{b:02X}" for b in bytes.fromhex(certificate.serial_hex.rjust(2, "0")))
+    """The serial as the service writes it: minimal big-endian bytes, upper-case hex octets."""
+    number = int(certificate.serial_hex, 16)
+    raw = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+    return " ".join(f"{byte:02X}" for byte in raw)
 
 
 # ------------------------------------------------------------------ emulator: Certificates
