@@ -690,7 +690,7 @@ def test_a_deadline_too_short_names_the_work_request_and_a_re_run_finds_it(
     assert mutations(emulator) == ["CreateCertificate"]
     # A re-run in a new process (the first was killed, say) gets the same work request back
     # through the retry token instead of a second bundle or a 409.
-    LoadBalancerDeployer._in_flight.clear()  # noqa: SLF001 - what a new process starts with
+    LoadBalancerDeployer._in_flight.clear()  # what a new process starts with
     with pytest.raises(TransientError, match=re.escape(found.group(1))):
         lb_deployer.deploy("shop", certificate, target, deadline=deadline(0.3))
     assert mutations(emulator) == ["CreateCertificate", "CreateCertificate"]
