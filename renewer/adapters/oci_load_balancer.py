@@ -9,7 +9,8 @@ DEPLOY (ARCHITECTURE §3), for one :class:`~renewer.model.ListenerTarget`:
    the trust anchor for verify-peer, and what a listener serves is publicCertificate — the
    chain in one file, as OCI's documentation and the classic ``fullchain.pem`` recipe have it;
    docs/oci-emulator.md "The chain"), with an
-   ``opc-retry-token`` derived from the load balancer and the bundle name, so a run killed while
+   ``opc-retry-token`` derived from the load balancer, the bundle name and the deployment
+   ``attempt`` the caller recorded, so a run killed while
    the work request is queued finds that same work request again instead of a 409 (OCI keeps a
    token 24 h, so a FAILED create is answered again for that long: right when the input was
    refused, BAD_INPUT; when OCI's side failed, INTERNAL_ERROR, the create is tried once more
@@ -42,6 +43,11 @@ OCID, shared by every instance, is held around each mutation and the wait for it
 load balancers do not wait for each other. Work requests from elsewhere (another invocation, a
 person) are queued by OCI and simply waited for. Waiting for the lock is bounded by the
 deadline; its wait uses real time even when the injected clock is a fake.
+
+A 409 on a mutation (the load balancer busy, a bundle another run is creating) is retried with
+backoff until the deadline, then a :class:`TransientError` — never a ConfigError. A work request
+of ours still running when its step's deadline passed is waited for, under the lock, before the
+next mutation of that load balancer. The read-back compares :func:`normalised_listener` forms.
 
 Work requests are polled every ``poll_interval`` seconds on the injected clock, never past the
 deadline (a ``time.monotonic()`` instant): a work request still running at the deadline is a
