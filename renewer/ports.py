@@ -258,9 +258,20 @@ class Deployer(Protocol):
     """
 
     def deploy(
-        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+        self,
+        name: str,
+        certificate: StoredCertificate,
+        target: Target,
+        *,
+        deadline: float,
+        attempt: str | None = None,
     ) -> DeployedTarget:
-        """Make ``target`` serve ``certificate``."""
+        """Make ``target`` serve ``certificate``.
+
+        ``attempt`` identifies the deployment attempt, recorded by the caller before the
+        call: retry tokens derive from it, so a retry after a crash reuses them and a new
+        attempt does not (issue 11 §5).
+        """
         ...
 
     def check(self, target: Target) -> None:

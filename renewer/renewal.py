@@ -95,6 +95,7 @@ from renewer.untrusted import describe, quote
 logger = logging.getLogger(__name__)
 
 VERIFY_TIMEOUT = 10.0  # seconds per TLS handshake when reading back what a listener serves
+RETIRE_UNITS = 2  # step budgets for RETIRE: the previous bundle's delete and a lock wait
 STATE_SCHEMA = 1
 
 
@@ -366,6 +367,10 @@ class RenewalService:
             self._restore(job, version)
         self._deploy(job, budget)
         self._verify(job)
+        # Only a verified switch makes the rolled-back version "current" in the store: a
+        # rollback that failed leaves the store (and so the next run) on the newer version.
+        with self._step(job, "store"):
+            self._promote(job, version)
         # A rollback retires nothing, so what a dead or failed run left stays owed (the marker
         # is kept) for the next renewal run.
         job.owed = job.inherited
@@ -809,31 +814,50 @@ class RenewalService:
         )
 
     def _restore(self, job: _Job, version: int) -> None:
-        """Rollback's STORE: make ``version`` the newest store version again."""
+        """Rollback's read: ``version``, checked, becomes what DEPLOY puts on the targets."""
         wanted = self._certificates.get(job.name, version)
         current = pki.describe(wanted.fullchain_pem, profile=wanted.profile)
         _check_rollback(job.spec, current, version, now=self._clock.now())
+        job.stored, job.current = wanted, current
+
+    def _promote(self, job: _Job, version: int) -> None:
+        """Rollback's STORE, after VERIFY: make the deployed version the newest one again.
+
+        A new store version with the same content, so the next scheduled run keeps it
+        instead of redeploying the newer one. Nothing is written when it already is newest.
+        """
+        wanted = job.certificate
         latest = self._certificates.latest(job.name)
         if latest is not None and latest.serial_hex == wanted.serial_hex:
-            stored = latest
-        else:
-            stored = self._certificates.put(job.name, wanted)
-            logger.info(
-                "restored cert=%s from_version=%d version=%d serial=%s",
-                job.name,
-                version,
-                stored.version,
-                stored.serial_hex,
-            )
-        job.stored, job.current = stored, current
+            job.stored = latest
+            return
+        stored = self._certificates.put(job.name, wanted)
+        logger.info(
+            "restored cert=%s from_version=%d version=%d serial=%s",
+            job.name,
+            version,
+            stored.version,
+            stored.serial_hex,
+        )
+        job.stored = stored
 
     def _deploy(self, job: _Job, budget: _Budget) -> None:
-        """DEPLOY the current certificate to every target (idempotent per target)."""
+        """DEPLOY the current certificate to every target (idempotent per target).
+
+        Each target's deadline is sized by the work OCI must do for it (:func:`_deploy_units`
+        step budgets), never past the run's. The deployer gets this attempt's id
+        (:func:`_attempt`), recorded in the state's marker before any deploy call.
+        """
         certificate = job.certificate
+        attempt = _attempt(job, self._holder)
         for target in job.managed.targets:
             with self._step(job, "deploy", budget):
                 result = self._deployer_for(target).deploy(
-                    job.name, certificate, target, deadline=budget.step_deadline()
+                    job.name,
+                    certificate,
+                    target,
+                    deadline=budget.step_deadline(_deploy_units(target)),
+                    attempt=attempt,
                 )
             job.deployed.append(result)
             logger.info(
@@ -881,7 +905,7 @@ class RenewalService:
                     job.name,
                     target,
                     keep_previous=renewal.keep_previous_bundles,
-                    deadline=budget.step_deadline(),
+                    deadline=budget.step_deadline(RETIRE_UNITS),
                     stored=self._certificates,  # ownership: only stored leaves are deleted
                 )
             if removed:
@@ -1200,8 +1224,9 @@ class _Budget:
         if remaining < self.step:
             raise _BudgetExhaustedError(step, remaining, self.step)
 
-    def step_deadline(self) -> float:
-        return min(self.deadline, self.clock.monotonic() + self.step)
+    def step_deadline(self, units: int = 1) -> float:
+        """When a step of ``units`` budgets must end: never past the run's deadline."""
+        return min(self.deadline, self.clock.monotonic() + self.step * units)
 
 
 @dataclass(slots=True)
@@ -1404,6 +1429,32 @@ def _left_by_another(job: _Job, holder: str) -> bool:
     return saved.failures.consecutive_failures > 0 or (
         unfinished is not None and unfinished.holder != holder
     )
+
+
+def _attempt(job: _Job, holder: str) -> str:
+    """The deployment attempt's id: the run that set the state's unfinished marker.
+
+    The marker is written before LOCK, so before any deploy call, and cleared only by a run
+    that finished: a run retrying after a crash (or a failure) finds the same marker and so
+    the same attempt (its retry tokens find the dead run's work requests again), while a run
+    after a finished one — a rollback to a bundle retired since — is a new attempt.
+    """
+    unfinished = job.saved.unfinished if job.saved is not None else None
+    if unfinished is None:
+        return holder  # no readable state: this run's own attempt
+    return f"{unfinished.holder}@{_iso(unfinished.since)}"
+
+
+def _deploy_units(target: Target) -> int:
+    """Step budgets a target's DEPLOY may take: one per OCI work request it waits for.
+
+    A listener target: the bundle create, one switch per listener, and one for the load
+    balancer's lock or an earlier work request on it (issue 11: with OCI's 20-60 s work
+    requests one budget cannot cover all of them). Others: the update and the wait.
+    """
+    if isinstance(target, ListenerTarget):
+        return 2 + len(target.listener_names)
+    return 2
 
 
 def _backing_off(job: _Job) -> bool:

@@ -92,7 +92,13 @@ class CertificatesServiceDeployer:
         self._prefix = naming.check_prefix(prefix)
 
     def deploy(
-        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+        self,
+        name: str,
+        certificate: StoredCertificate,
+        target: Target,
+        *,
+        deadline: float,
+        attempt: str | None = None,  # noqa: ARG002 - its update carries no retry token
     ) -> DeployedTarget:
         """Make ``certificate`` the CURRENT version of the target certificate.
 

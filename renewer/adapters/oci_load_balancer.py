@@ -9,7 +9,8 @@ DEPLOY (ARCHITECTURE §3), for one :class:`~renewer.model.ListenerTarget`:
    the trust anchor for verify-peer, and what a listener serves is publicCertificate — the
    chain in one file, as OCI's documentation and the classic ``fullchain.pem`` recipe have it;
    docs/oci-emulator.md "The chain"), with an
-   ``opc-retry-token`` derived from the load balancer and the bundle name, so a run killed while
+   ``opc-retry-token`` derived from the load balancer, the bundle name and the deployment
+   ``attempt`` the caller recorded, so a run killed while
    the work request is queued finds that same work request again instead of a 409 (OCI keeps a
    token 24 h, so a FAILED create is answered again for that long: right when the input was
    refused, BAD_INPUT; when OCI's side failed, INTERNAL_ERROR, the create is tried once more
@@ -42,6 +43,11 @@ OCID, shared by every instance, is held around each mutation and the wait for it
 load balancers do not wait for each other. Work requests from elsewhere (another invocation, a
 person) are queued by OCI and simply waited for. Waiting for the lock is bounded by the
 deadline; its wait uses real time even when the injected clock is a fake.
+
+A 409 on a mutation (the load balancer busy, a bundle another run is creating) is retried with
+backoff until the deadline, then a :class:`TransientError` — never a ConfigError. A work request
+of ours still running when its step's deadline passed is waited for, under the lock, before the
+next mutation of that load balancer. The read-back compares :func:`normalised_listener` forms.
 
 Work requests are polled every ``poll_interval`` seconds on the injected clock, never past the
 deadline (a ``time.monotonic()`` instant): a work request still running at the deadline is a
@@ -80,12 +86,17 @@ import oci
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_POLL_INTERVAL = 2.0
+# The longest wait between two reads of a work request. OCI's take 20-60 s (docs/oci-emulator.md,
+# "Timing"); the SDK's waiter (oci.wait_until) doubles from 1 s up to 30 s and the Terraform
+# provider's (StateChangeConf) from 0.1 s up to 10 s. 5 s overshoots a 20-60 s work request by
+# at most a quarter and costs about 15 reads for the longest.
+DEFAULT_POLL_INTERVAL = 5.0
 _FIRST_POLL = 0.1
 # GET may answer it, but UpdateListener refuses it as input [SDK docstring of cipherSuiteName].
 CUSTOMIZED_CIPHER_SUITE = "oci-customized-ssl-cipher-suite"
 _SUCCEEDED, _FAILED = "SUCCEEDED", "FAILED"
 _BAD_INPUT = "BAD_INPUT"  # a failed work request's errorCode when the change itself was refused
+_INVALIDATED_TOKEN = "InvalidatedRetryToken"  # noqa: S105 - an OCI error code, not a secret
 _NOT_FOUND, _CONFLICT, _PRECONDITION_FAILED = 404, 409, 412
 _NO_DATE = datetime.min.replace(tzinfo=UTC)
 
@@ -122,6 +133,10 @@ class LoadBalancerDeployer:
 
     _locks: ClassVar[dict[str, threading.Lock]] = {}
     _locks_guard: ClassVar[threading.Lock] = threading.Lock()
+    # Per load balancer, a work request of ours still running when its step ran out of time.
+    # Read and written only under that load balancer's lock: the next mutation waits for it
+    # first, so nothing of ours queues behind work nobody watches.
+    _in_flight: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -143,9 +158,20 @@ class LoadBalancerDeployer:
     # ------------------------------------------------------------------ Deployer
 
     def deploy(
-        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+        self,
+        name: str,
+        certificate: StoredCertificate,
+        target: Target,
+        *,
+        deadline: float,
+        attempt: str | None = None,
     ) -> DeployedTarget:
         """Make every listener of ``target`` serve ``certificate`` (see the module docstring).
+
+        ``attempt`` identifies this deployment attempt (recorded by the caller before the
+        call): the bundle's ``opc-retry-token`` is derived from it, so a retry of the same
+        attempt after a crash finds its work request again and a new attempt (a rollback to
+        a bundle retired since) is a new creation. None: the token depends on the bundle only.
 
         Raises:
             ConfigError: not a ListenerTarget; unknown load balancer or listener; a listener
@@ -178,7 +204,9 @@ class LoadBalancerDeployer:
         if existing is not None and not _leaf_without_chain(existing, chain):
             _check_holds(existing, chain, lb_id)
         else:
-            work_requests += self._ensure_bundle(lb_id, bundle, chain, certificate, deadline)
+            work_requests += self._ensure_bundle(
+                lb_id, bundle, chain, certificate, deadline, attempt or ""
+            )
         switched: dict[str, tuple[str, dict[str, Any]]] = {}
         for listener_name in pending:
             done = self._switch(lb_id, listener_name, bundle, deadline)
@@ -309,8 +337,14 @@ class LoadBalancerDeployer:
         chain: str,
         certificate: StoredCertificate,
         deadline: float,
+        attempt: str = "",
     ) -> list[str]:
         """Create ``bundle`` unless present; the work requests it took ([] when it was there).
+
+        A create whose work request SUCCEEDED without the bundle being there afterwards was
+        answered from an earlier use of its token (OCI replays a token's first answer for 24 h,
+        also after that bundle was deleted) or the bundle was deleted since: it is created once
+        more with a fresh token.
 
         A ``bundle`` of an earlier version — the same leaf, with its intermediates sent as
         ``caCertificate``, which clients never see — is replaced (deleted, then created with
@@ -342,11 +376,12 @@ class LoadBalancerDeployer:
                 private_key=certificate.private_key_pem,
             )
             # A replaced bundle's create is a new change: its token must not replay the first.
-            token = _retry_token("CreateCertificate", lb_id, bundle, "chain" if replaced else "")
+            salt = f"{attempt}:chain" if replaced else attempt
+            token = _retry_token("CreateCertificate", lb_id, bundle, salt)
             try:
                 return [
                     *replaced,
-                    self._create_bundle(lb_id, bundle, details, token, action, deadline),
+                    *self._create_present(lb_id, bundle, chain, details, token, action, deadline),
                 ]
             except DeploymentError as exc:
                 if _BAD_INPUT in exc.error_codes or not exc.error_codes:
@@ -367,23 +402,88 @@ class LoadBalancerDeployer:
                 token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
                 return [
                     *replaced,
-                    self._create_bundle(lb_id, bundle, details, token, action, deadline),
+                    *self._create_present(lb_id, bundle, chain, details, token, action, deadline),
                 ]
+
+    def _create_present(
+        self,
+        lb_id: str,
+        bundle: str,
+        chain: str,
+        details: Any,  # noqa: ANN401 - CreateCertificateDetails
+        token: str,
+        action: str,
+        deadline: float,
+    ) -> list[str]:
+        """Create ``bundle`` and make sure it is there afterwards; the work requests it took.
+
+        A SUCCEEDED work request with no bundle afterwards (a replayed token) is followed by
+        one create with a fresh token; when that one leaves no bundle either, DeploymentError.
+        """
+        taken: list[str] = []
+        for fresh in (False, True):
+            if fresh:
+                logger.warning(
+                    "lb_bundle_absent lb=%s bundle=%s work_request=%s; the create's token was"
+                    " answered from an earlier use (or the bundle was deleted since): creating"
+                    " it again with a new token",
+                    lb_id,
+                    bundle,
+                    taken[-1] if taken else None,
+                )
+                token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
+            work_request = self._create_bundle(
+                lb_id, bundle, chain, details, token, action, deadline
+            )
+            if work_request is not None:
+                taken.append(work_request)
+            existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
+            if existing is not None:
+                _check_holds(existing, chain, lb_id)
+                return taken
+        msg = f"{action}: work request SUCCEEDED but the bundle is not on the load balancer"
+        raise DeploymentError(msg, work_request_id=taken[-1] if taken else None)
 
     def _create_bundle(
         self,
         lb_id: str,
         bundle: str,
+        chain: str,
         details: Any,  # noqa: ANN401 - CreateCertificateDetails
         token: str,
         action: str,
         deadline: float,
-    ) -> str:
-        with translate(action):
-            response = self._clients.load_balancer.create_certificate(
-                details, lb_id, opc_retry_token=token
-            )
-        return self._follow(response, "CreateCertificate", lb_id, "-", bundle, action, deadline)
+    ) -> str | None:
+        """One CreateCertificate, retried on 409; its work request (None: made meanwhile).
+
+        A 409 is one of: the load balancer is busy with another work request (retried with
+        backoff until the deadline), the bundle exists or another run's create of it is
+        queued (the bundle is re-read: once there, it is checked and no create is needed), or
+        the token was invalidated because the bundle it created is gone (a fresh token).
+        """
+        wait = self._first_wait()
+        while True:
+            try:
+                with translate(action):
+                    response = self._clients.load_balancer.create_certificate(
+                        details, lb_id, opc_retry_token=token
+                    )
+            except (ConfigError, TransientError) as exc:
+                if exc.oci_status != _CONFLICT:
+                    raise
+                if exc.oci_code == _INVALIDATED_TOKEN:
+                    logger.warning(
+                        "lb_retry lb=%s bundle=%s reason=token_invalidated", lb_id, bundle
+                    )
+                    token = _retry_token("CreateCertificate", lb_id, bundle, secrets.token_hex(8))
+                    continue
+                existing = (self._read(lb_id).load_balancer.certificates or {}).get(bundle)
+                if existing is not None:
+                    _check_holds(existing, chain, lb_id)
+                    return None
+                wait = self._back_off(action, lb_id, deadline, wait, exc)
+                continue
+            return self._follow(response, "CreateCertificate", lb_id, "-", bundle, action, deadline)
 
     def _switch(
         self, lb_id: str, listener_name: str, bundle: str, deadline: float
@@ -394,6 +494,7 @@ class LoadBalancerDeployer:
         """
         action = f"switch listener {listener_name} of load balancer {lb_id} to {bundle}"
         retries_left = 1
+        wait = self._first_wait()
         with self._mutation(lb_id, deadline):
             while True:
                 snapshot = self._read(lb_id)
@@ -410,7 +511,13 @@ class LoadBalancerDeployer:
                         response = self._clients.load_balancer.update_listener(
                             details, lb_id, listener_name, if_match=snapshot.etag
                         )
-                except ConfigError as exc:
+                except (ConfigError, TransientError) as exc:
+                    if exc.oci_status == _CONFLICT:
+                        # Busy with another work request (or a person's change): back off
+                        # inside the deadline and re-read (Oracle's ingress controller treats
+                        # 409 on UpdateListener as transient too).
+                        wait = self._back_off(action, lb_id, deadline, wait, exc)
+                        continue
                     if exc.oci_status != _PRECONDITION_FAILED:
                         raise
                     if not retries_left:
@@ -444,7 +551,10 @@ class LoadBalancerDeployer:
                 raise DeploymentError(msg, work_request_id=work_request)
             if before is None:
                 continue
-            changed = _differences(_with_bundle(before, bundle), oci.util.to_dict(listener))
+            changed = _differences(
+                normalised_listener(_with_bundle(before, bundle)),
+                normalised_listener(oci.util.to_dict(listener)),
+            )
             if changed:
                 msg = f"{where}: fields other than the certificate changed: {', '.join(changed)}"
                 raise DeploymentError(msg, work_request_id=work_request)
@@ -452,8 +562,10 @@ class LoadBalancerDeployer:
     def _delete_locked(self, lb_id: str, bundle: str, deadline: float, reason: str) -> str:
         """Delete ``bundle`` while holding the load balancer's lock; the work request id."""
         action = f"delete certificate bundle {bundle} from load balancer {lb_id}"
-        with translate(action):
-            response = self._clients.load_balancer.delete_certificate(lb_id, bundle)
+        response = self._delete_call(lb_id, bundle, action, deadline)
+        if response is None:
+            msg = f"{action}: a listener or backend set started using it meanwhile"
+            raise DeploymentError(msg)
         logger.warning("lb_bundle_replaced lb=%s bundle=%s reason=%s", lb_id, bundle, reason)
         return self._follow(response, "DeleteCertificate", lb_id, "-", bundle, action, deadline)
 
@@ -462,19 +574,41 @@ class LoadBalancerDeployer:
         action = f"delete certificate bundle {bundle} from load balancer {lb_id}"
         with self._mutation(lb_id, deadline):
             try:
-                with translate(action):
-                    response = self._clients.load_balancer.delete_certificate(lb_id, bundle)
+                response = self._delete_call(lb_id, bundle, action, deadline)
             except ConfigError as exc:
-                status = exc.oci_status
-                if status == _CONFLICT:
-                    logger.warning("retire skipped lb=%s bundle=%s reason=attached", lb_id, bundle)
-                    return False
-                if status == _NOT_FOUND:
+                if exc.oci_status == _NOT_FOUND:
                     logger.info("retire skipped lb=%s bundle=%s reason=gone", lb_id, bundle)
                     return False
                 raise
+            if response is None:
+                logger.warning("retire skipped lb=%s bundle=%s reason=attached", lb_id, bundle)
+                return False
             self._follow(response, "DeleteCertificate", lb_id, "-", bundle, action, deadline)
             return True
+
+    def _delete_call(self, lb_id: str, bundle: str, action: str, deadline: float) -> Any:  # noqa: ANN401 - an SDK response
+        """DeleteCertificate, retried while the load balancer is busy; None when attached.
+
+        A 409 means the bundle is attached to a listener or backend set (OCI's documented
+        case) or the load balancer is busy: the load balancer is re-read to tell them apart.
+        """
+        wait = self._first_wait()
+        while True:
+            try:
+                with translate(action):
+                    return self._clients.load_balancer.delete_certificate(lb_id, bundle)
+            except (ConfigError, TransientError) as exc:
+                if exc.oci_status != _CONFLICT:
+                    raise
+                load_balancer = self._read(lb_id).load_balancer
+                if bundle not in (load_balancer.certificates or {}):
+                    msg = f"{action}: OCI answered {exc.oci_status} {exc.oci_code}; it is gone"
+                    error = ConfigError(msg)
+                    error.oci_status, error.oci_code = _NOT_FOUND, exc.oci_code
+                    raise error from exc
+                if bundle in _bundles_in_use(load_balancer):
+                    return None
+                wait = self._back_off(action, lb_id, deadline, wait, exc)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -498,7 +632,13 @@ class LoadBalancerDeployer:
             bundle,
             work_request,
         )
-        self._wait(work_request, action=action, deadline=deadline)
+        try:
+            self._wait(work_request, action=action, deadline=deadline)
+        except TransientError:
+            # Still running (or unreadable) as our time ran out: the next mutation of this
+            # load balancer waits for it first instead of queueing behind it unwatched.
+            self._in_flight[lb_id] = work_request
+            raise
         return work_request
 
     def _read(self, lb_id: str) -> _Snapshot:
@@ -510,9 +650,10 @@ class LoadBalancerDeployer:
         """Poll until SUCCEEDED; DeploymentError on FAILED, TransientError at the deadline.
 
         The first reads come quickly (0.1 s, doubling up to ``poll_interval``): small changes
-        often finish in under a second, and a fixed 2-s wait would add seconds per switch.
+        may finish in under a second, and OCI's 20-60 s ones are then read every
+        ``poll_interval`` seconds (see :data:`DEFAULT_POLL_INTERVAL`).
         """
-        wait = min(_FIRST_POLL, self._poll_interval)
+        wait = self._first_wait()
         while True:
             with translate(f"{action}: read work request {work_request}"):
                 state = self._clients.load_balancer.get_work_request(work_request).data
@@ -535,9 +676,37 @@ class LoadBalancerDeployer:
             self._clock.sleep(min(wait, remaining))
             wait = min(wait * 2, self._poll_interval)
 
+    def _first_wait(self) -> float:
+        return min(_FIRST_POLL, self._poll_interval)
+
+    def _back_off(
+        self, action: str, lb_id: str, deadline: float, wait: float, exc: Exception
+    ) -> float:
+        """Sleep before retrying a mutation OCI answered 409; the next wait.
+
+        The waits follow the work-request poll schedule (a busy load balancer is busy for as
+        long as its work request runs). At the deadline: TransientError, never ConfigError —
+        a busy load balancer is not a configuration problem.
+        """
+        remaining = deadline - self._clock.monotonic()
+        if remaining <= 0:
+            msg = (
+                f"{action}: the load balancer was still busy at the deadline ({exc});"
+                " the next run carries on"
+            )
+            raise TransientError(msg) from exc
+        logger.warning("lb_retry lb=%s reason=conflict wait=%.2f", lb_id, min(wait, remaining))
+        self._clock.sleep(min(wait, remaining))
+        return min(wait * 2, self._poll_interval)
+
     @contextmanager
     def _mutation(self, lb_id: str, deadline: float) -> Iterator[None]:
-        """Hold the load balancer's process-wide lock (rule 4), waiting no longer than allowed."""
+        """Hold the load balancer's process-wide lock (rule 4), waiting no longer than allowed.
+
+        Once held, a work request of ours that an earlier step left running (its time ran
+        out) is waited for before anything else is sent: the load balancer is not given to
+        new mutations while our work is still under way.
+        """
         with self._locks_guard:
             lock = self._locks.setdefault(lb_id, threading.Lock())
         remaining = deadline - self._clock.monotonic()
@@ -548,9 +717,29 @@ class LoadBalancerDeployer:
             )
             raise TransientError(msg)
         try:
+            self._finish_in_flight(lb_id, deadline)
             yield
         finally:
             lock.release()
+
+    def _finish_in_flight(self, lb_id: str, deadline: float) -> None:
+        """Wait for the work request an earlier step left running on ``lb_id`` (lock held)."""
+        earlier = self._in_flight.get(lb_id)
+        if earlier is None:
+            return
+        action = f"load balancer {lb_id}: an earlier change (work request {earlier})"
+        logger.info("lb_wait_in_flight lb=%s work_request=%s", lb_id, earlier)
+        try:
+            self._wait(earlier, action=action, deadline=deadline)
+        except DeploymentError as exc:
+            # Its step already failed for the time; what it did not do is redone now.
+            logger.warning("lb_in_flight_failed lb=%s work_request=%s: %s", lb_id, earlier, exc)
+        except ConfigError as exc:
+            if exc.oci_status != _NOT_FOUND:
+                raise
+            # OCI no longer knows it (or this process now talks to another endpoint).
+            logger.info("lb_in_flight_unknown lb=%s work_request=%s", lb_id, earlier)
+        self._in_flight.pop(lb_id, None)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -639,13 +828,81 @@ def _with_bundle(listener: dict[str, Any], bundle: str) -> dict[str, Any]:
     return expected
 
 
+# What OCI answers for a listener field that was written without a value: the SDK docstrings'
+# defaults (protocols, cipher suite) and the emulator's assumed ones (docs/oci-emulator.md,
+# "Read-back"). Applied to both sides of the read-back comparison.
+_SSL_DEFAULTS: dict[str, object] = {
+    "protocols": ["TLSv1.2"],
+    "cipher_suite_name": "oci-default-ssl-cipher-suite-v1",
+    "server_order_preference": "DISABLED",
+    "has_session_resumption": True,
+    "verify_peer_certificate": False,
+    "verify_depth": 1,
+}
+_LIST_FIELDS = frozenset(
+    {
+        "hostname_names",
+        "rule_set_names",
+        "certificate_ids",
+        "trusted_certificate_authority_ids",
+        "backend_tcp_proxy_protocol_options",
+    }
+)
+_TCP_IDLE_TIMEOUT, _HTTP_IDLE_TIMEOUT = 300, 60
+
+
+def normalised_listener(listener: dict[str, Any]) -> dict[str, Any]:
+    """A listener's JSON (``oci.util.to_dict``) in one form for every way OCI may answer it.
+
+    OCI normalises what it stores: an absent list reads as ``[]`` or null, an empty name as
+    null, an unnamed SSL setting or connection configuration as its default, and the order of
+    ``protocols`` carries no meaning. Two answers that mean the same listener normalise to
+    equal values, so a faithful read-back after a switch is never a difference.
+    """
+    out = copy.deepcopy(listener)
+    _normalise_lists(out)
+    for key in ("routing_policy_name", "path_route_set_name"):
+        out[key] = out.get(key) or None
+    idle = _TCP_IDLE_TIMEOUT if out.get("protocol") == "TCP" else _HTTP_IDLE_TIMEOUT
+    connection = out.get("connection_configuration") or {}
+    out["connection_configuration"] = {
+        "idle_timeout": connection.get("idle_timeout") or idle,
+        "backend_tcp_proxy_protocol_version": connection.get("backend_tcp_proxy_protocol_version"),
+        "backend_tcp_proxy_protocol_options": connection.get("backend_tcp_proxy_protocol_options")
+        or [],
+    }
+    ssl = out.get("ssl_configuration")
+    if isinstance(ssl, dict):
+        for key, default in _SSL_DEFAULTS.items():
+            if ssl.get(key) is None or ssl.get(key) == []:
+                ssl[key] = copy.deepcopy(default)
+        ssl["protocols"] = sorted(ssl["protocols"])
+    return out
+
+
+def _normalise_lists(value: object) -> None:
+    """In place: every known list field that is null becomes ``[]``, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _LIST_FIELDS and item is None:
+                value[key] = []
+            else:
+                _normalise_lists(item)
+
+
 def _differences(expected: object, actual: object, path: str = "") -> list[str]:
-    """Paths (``ssl_configuration.protocols``) where two JSON values differ."""
+    """Paths (``ssl_configuration.protocols``) where two (normalised) JSON values differ.
+
+    A field the update sent without a value (None) matches whatever OCI answers for it: OCI
+    fills a default there, and a value we never had cannot be lost.
+    """
     if isinstance(expected, dict) and isinstance(actual, dict):
         found: list[str] = []
         for key in sorted(set(expected) | set(actual)):
             found += _differences(expected.get(key), actual.get(key), f"{path}{key}.")
         return found
+    if expected is None:
+        return []
     return [] if expected == actual else [path.rstrip(".")]
 
 

@@ -54,7 +54,10 @@ State schema (``state.section("loadbalancer")``, JSON, persisted and reloaded)
           "configVersion": 0,            # +1 each time a work request's effect is applied
           "workRequestSeconds": 0.2,
           "workRequests": ["<wr ocid>", ...],          # acceptance order
-          "retryTokens": {"<token>": {"operation": "...", "workRequestId": "...", "at": 0.0}}
+          "retryTokens": {"<token>": {"operation": "...", "workRequestId": "...", "at": 0.0,
+                                      "certificateName": "..."}},   # the last for creates
+          "busyConflict": false, "retryTokenAfterDelete": "reject",
+          "sparseListeners": {"<listener>": [["sslConfiguration", "verifyDepth"], ...]}
         }
       },
       "workRequests": {
@@ -73,8 +76,9 @@ A queued ``CreateCertificate`` keeps its private key in ``payload`` until it is 
 Fixture (key ``load_balancers``)
 --------------------------------
 A list of LoadBalancer JSON objects (camelCase, as the API answers them; ``compartmentId``
-required, ``id`` generated when absent) plus two emulator-only keys: ``workRequestSeconds``
-(default 0.2) and ``privateKeys`` (``{certificateName: PEM}`` for seeded bundles). Omitted fields
+required, ``id`` generated when absent) plus emulator-only keys: ``workRequestSeconds``
+(default 0.2), ``privateKeys`` (``{certificateName: PEM}`` for seeded bundles) and the knobs
+``busyConflict``, ``retryTokenAfterDelete`` and ``legacyListeners`` (Assumptions). Omitted fields
 get the defaults below; maps may omit the ``name`` inside each entry (the key is the name).
 
 Data-plane API (thread-safe; each call settles first)
@@ -97,7 +101,19 @@ Assumptions (not documented OCI facts; wire facts §1, §10)
   load balancer stays ACTIVE meanwhile. ``ListWorkRequests`` answers the newest first. A work
   request's ``message`` is a short sentence (OCI's carries workflow details).
 * A repeated ``opc-retry-token`` (kept 24 h) answers the first work request; reused for another
-  operation it is 409 Conflict.
+  operation it is 409 Conflict. A CreateCertificate token whose bundle has since been deleted is
+  ``409 InvalidatedRetryToken`` (the SDK docstring: a retry of the original creation "may be
+  rejected" once the resource is gone; the code is assumed, as Vault's); the fixture knob
+  ``retryTokenAfterDelete: "replay"`` answers the first (SUCCEEDED) work request instead —
+  the other reading of "may". The renewer copes with both.
+* ``busyConflict: true`` (fixture knob, per load balancer): a mutation while the load balancer
+  has an unfinished work request is ``409 Conflict`` instead of being queued (the stricter
+  reading of a busy load balancer; Oracle's ingress controller retries 409 on UpdateListener
+  and the Terraform provider retries 409s). A repeated retry token is still answered first.
+* ``legacyListeners: true`` (fixture knob): a fixture listener answers GetLoadBalancer with
+  the optional fields the fixture left out as null (as a listener created before OCI added
+  them reads) until it is written; a written listener answers every field with its default
+  (OCI's normalised form). Which fields OCI leaves null is assumed: ``SPARSE_LISTENER_PATHS``.
 * ETag: one per load balancer, on every answer about it (the Go/Java SDKs model no ``etag``
   response header; the docstring says one can be read "from a GET or POST response for any
   resource of that load balancer"). It changes when a mutation is accepted and again when a work
@@ -171,6 +187,9 @@ LB = f"{API}/loadBalancers/{{loadBalancerId}}"
 
 DEFAULT_WORK_REQUEST_SECONDS = 0.2
 RETRY_TOKEN_TTL = 24 * 3600.0  # "Retry tokens expire after 24 hours" [SDK docstring]
+# A create token reused after its resource was deleted: refused (what the SDK docstring says
+# "may" happen, the default) or answered with the first work request again (assumed).
+RETRY_TOKEN_AFTER_DELETE = ("reject", "replay")
 
 ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED = "ACCEPTED", "IN_PROGRESS", "SUCCEEDED", "FAILED"
 BAD_INPUT = "BAD_INPUT"
@@ -1139,6 +1158,10 @@ class LoadBalancer:
                     config, keys, seconds = _seed_entry(entry, where)
                 except OciError as exc:
                     raise ValueError(exc.message) from None
+                try:
+                    knobs = _seed_knobs(entry, where)
+                except OciError as exc:
+                    raise ValueError(exc.message) from None
                 self._lbs[config["id"]] = {
                     "config": config,
                     "privateKeys": keys,
@@ -1147,6 +1170,7 @@ class LoadBalancer:
                     "workRequestSeconds": seconds,
                     "workRequests": [],
                     "retryTokens": {},
+                    **knobs,
                 }
 
     # ------------------------------------------------------------------ data-plane API
@@ -1293,6 +1317,9 @@ class LoadBalancer:
             return
         entry["config"] = config
         entry["privateKeys"] = keys
+        if payload.get("collection") == "listeners":
+            # Written now: OCI answers every field of a written listener (legacyListeners).
+            (entry.get("sparseListeners") or {}).pop(payload["name"], None)
         entry["etag"] = new_etag()
         entry["configVersion"] += 1
         wr["outcome"] = SUCCEEDED
@@ -1346,7 +1373,18 @@ class LoadBalancer:
                     raise OciError(
                         409, "Conflict", "The opc-retry-token was already used for another request."
                     )
+                self._refuse_invalidated_token(entry, seen)
                 return lb_id, entry, self._accepted_reply(entry, seen["workRequestId"])
+        if entry.get("busyConflict"):
+            running = self._running_work_request(entry)
+            if running is not None:
+                # The stricter reading of a busy load balancer (assumed; docs/oci-emulator.md).
+                raise OciError(
+                    409,
+                    "Conflict",
+                    f"The load balancer has a work request in progress ({running});"
+                    " retry when it has finished.",
+                )
         expected = request.header("if-match")
         if expected is not None and expected.strip('"') != entry["etag"]:
             raise OciError(
@@ -1355,6 +1393,39 @@ class LoadBalancer:
                 "The if-match value does not match the load balancer's current ETag.",
             )
         return lb_id, entry, None
+
+    def _refuse_invalidated_token(self, entry: JSON, seen: JSON) -> None:
+        """409 InvalidatedRetryToken: a create token whose bundle has since been deleted.
+
+        "Retry tokens expire after 24 hours, but can be invalidated before then due to
+        conflicting operations (e.g., if a resource has been deleted and purged from the
+        system, then a retry of the original creation request may be rejected)" [SDK
+        docstring of ``opc_retry_token``]. With ``retryTokenAfterDelete: "replay"`` the first
+        answer is replayed instead (the other reading of "may").
+        """
+        if entry.get("retryTokenAfterDelete", "reject") != "reject":
+            return
+        created = seen.get("certificateName")
+        wr = self._wrs.get(seen["workRequestId"])
+        if (
+            created
+            and wr is not None
+            and wr["outcome"] == SUCCEEDED
+            and created not in entry["config"]["certificates"]
+        ):
+            raise OciError(
+                409,
+                "InvalidatedRetryToken",
+                f"The opc-retry-token created certificate '{created}', which has since been"
+                " deleted; use a new token.",
+            )
+
+    def _running_work_request(self, entry: JSON) -> str | None:
+        """The id of the load balancer's unfinished (ACCEPTED or IN_PROGRESS) work request."""
+        for wr_id in entry["workRequests"]:
+            if self._wrs[wr_id]["outcome"] is None:
+                return str(wr_id)
+        return None
 
     def _accepted_reply(self, entry: JSON, wr_id: str) -> Reply:
         return Reply(status=204, headers={"opc-work-request-id": wr_id, "etag": entry["etag"]})
@@ -1396,6 +1467,11 @@ class LoadBalancer:
                 "operation": request.operation,
                 "workRequestId": wr_id,
                 "at": moment,
+                **(
+                    {"certificateName": payload["certificateName"]}
+                    if payload["kind"] == "createCertificate"
+                    else {}
+                ),
             }
         return self._accepted_reply(entry, wr_id)
 
@@ -1433,7 +1509,15 @@ class LoadBalancer:
 
     def _get_load_balancer(self, request: Request) -> Reply:
         _, entry = self._entry(request)
-        return self._answer(entry, entry["config"])
+        sparse = entry.get("sparseListeners") or {}
+        if not sparse:
+            return self._answer(entry, entry["config"])
+        config = dict(entry["config"])
+        config["listeners"] = {
+            name: _sparse_view(listener, sparse[name]) if name in sparse else listener
+            for name, listener in config["listeners"].items()
+        }
+        return self._answer(entry, config)
 
     def _list_load_balancers(self, request: Request) -> Reply:
         compartment = request.arg("compartmentId")
@@ -1799,6 +1883,70 @@ def _seed_entry(entry: object, where: str) -> tuple[JSON, dict[str, str], float 
     if problems:
         raise invalid(f"{where}: " + "; ".join(sorted(problems)) + ".")
     return config, private_keys, None if seconds is None else float(seconds)
+
+
+def _seed_knobs(entry: object, where: str) -> JSON:
+    """The emulator-only behaviour knobs of a fixture load balancer (module docstring)."""
+    fields = _Fields(entry, where)
+    reuse = _default(
+        fields.choice("retryTokenAfterDelete", RETRY_TOKEN_AFTER_DELETE),
+        RETRY_TOKEN_AFTER_DELETE[0],
+    )
+    sparse: JSON = {}
+    if fields.flag("legacyListeners", default=False):
+        for name, listener in (fields.child("listeners") or _Fields({}, "")).data.items():
+            sparse[name] = _absent_paths(listener)
+    return {
+        "busyConflict": fields.flag("busyConflict", default=False),
+        "retryTokenAfterDelete": _default(reuse, RETRY_TOKEN_AFTER_DELETE[0]),
+        "sparseListeners": sparse,
+    }
+
+
+# Optional listener fields OCI fills with a default when a listener is written (create or
+# update); a listener that has never been written since a field was added reads without it.
+SPARSE_LISTENER_PATHS = (
+    ("hostnameNames",),
+    ("ruleSetNames",),
+    ("routingPolicyName",),
+    ("pathRouteSetName",),
+    ("connectionConfiguration",),
+    ("sslConfiguration", "protocols"),
+    ("sslConfiguration", "cipherSuiteName"),
+    ("sslConfiguration", "serverOrderPreference"),
+    ("sslConfiguration", "hasSessionResumption"),
+    ("sslConfiguration", "verifyPeerCertificate"),
+    ("sslConfiguration", "verifyDepth"),
+    ("sslConfiguration", "trustedCertificateAuthorityIds"),
+    ("sslConfiguration", "certificateIds"),
+)
+
+
+def _absent_paths(listener: object) -> list[list[str]]:
+    """The :data:`SPARSE_LISTENER_PATHS` a fixture listener leaves out (or sets to null)."""
+    absent: list[list[str]] = []
+    for path in SPARSE_LISTENER_PATHS:
+        node: object = listener
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        parent_present = len(path) == 1 or (
+            isinstance(listener, dict) and isinstance(listener.get(path[0]), dict)
+        )
+        if node is None and parent_present:
+            absent.append(list(path))
+    return absent
+
+
+def _sparse_view(listener: JSON, absent: list[list[str]]) -> JSON:
+    """``listener`` as a never-rewritten one reads: each path in ``absent`` null."""
+    view = copy.deepcopy(listener)
+    for path in absent:
+        node = view
+        for key in path[:-1]:
+            node = node.get(key) or {}
+        if isinstance(node, dict) and path[-1] in node:
+            node[path[-1]] = None
+    return view
 
 
 def _seed_map(fields: _Fields, collection: str, name_key: str, normalize: Normalizer) -> JSON:

@@ -513,12 +513,13 @@ def test_renewals_switch_and_retire_keeps_the_previous_and_foreign_bundles(
     assert set(config(lb)["certificates"]) == foreign | {third}
 
 
-def test_retire_skips_a_bundle_attached_meanwhile(
+def test_retire_retries_a_409_while_the_bundle_is_unattached(
     emulator: RunningEmulator,
     lb: LoadBalancer,
     lb_deployer: LoadBalancerDeployer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A 409 on a bundle nothing uses is the load balancer being busy: retried, not skipped."""
     old, new = issue(days_old=2), issue(days_old=1)
     for certificate in (old, new):
         lb_deployer.deploy("shop", certificate, TARGET, deadline=deadline())
@@ -529,15 +530,12 @@ def test_retire_skips_a_bundle_attached_meanwhile(
     )
 
     store = stored(old, new)
-    assert (
-        lb_deployer.retire("shop", TARGET, keep_previous=0, deadline=deadline(), stored=store) == []
-    )
-
-    assert f"retire skipped lb={LB_ID} bundle={bundle_of(old)} reason=attached" in caplog.text
-    assert bundle_of(old) in config(lb)["certificates"]
     assert lb_deployer.retire(
         "shop", TARGET, keep_previous=0, deadline=deadline(), stored=store
     ) == [bundle_of(old)]
+
+    assert f"lb_retry lb={LB_ID} reason=conflict" in caplog.text
+    assert bundle_of(old) not in config(lb)["certificates"]
 
 
 def _create_bundle(clients: OciClients, name: str, certificate: StoredCertificate) -> None:
@@ -686,8 +684,13 @@ def test_a_deadline_too_short_names_the_work_request_and_a_re_run_finds_it(
         lb_deployer.deploy("shop", certificate, target, deadline=deadline(0.3))
     found = re.search(r"work request (\S+) still", str(first.value))
     assert found is not None
-    # A re-run (the process was killed, say) gets the same work request back through the retry
-    # token instead of a second bundle or a 409.
+    # The same process sends nothing while its work request still runs: it waits for it.
+    with pytest.raises(TransientError, match=re.escape(found.group(1))):
+        lb_deployer.deploy("shop", certificate, target, deadline=deadline(0.3))
+    assert mutations(emulator) == ["CreateCertificate"]
+    # A re-run in a new process (the first was killed, say) gets the same work request back
+    # through the retry token instead of a second bundle or a 409.
+    LoadBalancerDeployer._in_flight.clear()  # what a new process starts with
     with pytest.raises(TransientError, match=re.escape(found.group(1))):
         lb_deployer.deploy("shop", certificate, target, deadline=deadline(0.3))
     assert mutations(emulator) == ["CreateCertificate", "CreateCertificate"]

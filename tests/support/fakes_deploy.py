@@ -56,6 +56,7 @@ class RecordingDeployer:
 
     def __init__(self, *, prefix: str = naming.DEFAULT_PREFIX) -> None:
         self.calls: list[DeployCall | RetireCall] = []
+        self.attempts: list[str | None] = []  # the attempt of each deploy call, in order
         self._prefix = prefix
         self._targets: dict[Target, _TargetState] = {}
         self._failures: dict[str, list[RenewerError]] = {"deploy": [], "retire": [], "check": []}
@@ -95,10 +96,17 @@ class RecordingDeployer:
             return self._state(target).serving == bundle
 
     def deploy(
-        self, name: str, certificate: StoredCertificate, target: Target, *, deadline: float
+        self,
+        name: str,
+        certificate: StoredCertificate,
+        target: Target,
+        *,
+        deadline: float,
+        attempt: str | None = None,
     ) -> DeployedTarget:
-        """See :class:`renewer.ports.Deployer`."""
+        """See :class:`renewer.ports.Deployer`; ``attempt`` is recorded in ``attempts``."""
         with self._lock:
+            self.attempts.append(attempt)
             self.calls.append(
                 DeployCall(name, certificate.serial_hex, certificate.version, target, deadline)
             )
