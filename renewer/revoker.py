@@ -35,9 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
+from renewer import pki
 from renewer.clock import Clock
 from renewer.errors import ConfigError, RenewerError, UnknownCertificateVersion
 from renewer.model import StoredCertificate
@@ -336,13 +334,8 @@ def _failed(run: _Run, exc: Exception, error: str) -> CertificateReport:
 
 def _same_key(one: StoredCertificate, other: StoredCertificate) -> bool:
     """Whether two stored certificates certify the same public key."""
-    return _public_key(one.fullchain_pem) == _public_key(other.fullchain_pem)
-
-
-def _public_key(fullchain_pem: str) -> bytes:
-    leaf = x509.load_pem_x509_certificate(fullchain_pem.encode())
-    return leaf.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return pki.leaf_public_key_der(one.fullchain_pem) == pki.leaf_public_key_der(
+        other.fullchain_pem
     )
 
 
