@@ -1,4 +1,4 @@
-"""The operator CLI: ``python -m renewer {renew,plan,status,rollback}`` from a workstation.
+"""The operator CLI: ``python -m renewer {renew,plan,status,rollback,revoke}`` from a workstation.
 
 The same actions as the function's payload, run by the same code (:func:`renewer.runner.execute`)
 with an OCI config-file profile instead of resource principals. The flags map onto the
@@ -37,6 +37,7 @@ from renewer import pki
 from renewer.environment import Environment
 from renewer.errors import ConfigError, RenewerError
 from renewer.invocation import Action, Invocation, Trigger, parse_payload
+from renewer.revocation import RevocationReason, SignWith
 from renewer.runner import Result, budget_from_deadline, execute
 from renewer.settings import load_config
 
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         (Action.PLAN, "what a renew would do now; changes nothing"),
         (Action.STATUS, "each certificate's expiry, days left and next renewal"),
         (Action.ROLLBACK, "re-deploy an earlier Vault version of one certificate"),
+        (
+            Action.REVOKE,
+            "revoke one Vault version of one certificate at the CA (a served one is replaced"
+            " and deployed first)",
+        ),
     ):
         sub = actions.add_parser(action.value, help=text, description=text)
         sub.add_argument(
@@ -82,8 +88,21 @@ def _parser() -> argparse.ArgumentParser:
         if action is Action.RENEW:
             sub.add_argument("--force", action="store_true", help="renew even when not due")
             sub.add_argument("--dry-run", action="store_true", help="same as plan")
-        if action is Action.ROLLBACK:
+        if action in (Action.ROLLBACK, Action.REVOKE):
             sub.add_argument("--version", type=int, required=True, help="Vault secret version")
+        if action is Action.REVOKE:
+            sub.add_argument(
+                "--reason",
+                required=True,
+                choices=[reason.value for reason in RevocationReason],
+                help="RFC 5280 revocation reason",
+            )
+            sub.add_argument(
+                "--sign-with",
+                choices=[signer.value for signer in SignWith],
+                help="the key that signs the request (default: account)",
+            )
+            sub.add_argument("--dry-run", action="store_true", help="only show the plan")
     return parser
 
 
@@ -232,7 +251,13 @@ def _invocation(args: argparse.Namespace) -> Invocation:
         "action": args.action,
         "certificates": list(dict.fromkeys(args.certificates)),
     }
-    for flag, field in (("force", "force"), ("dry_run", "dryRun"), ("version", "version")):
+    for flag, field in (
+        ("force", "force"),
+        ("dry_run", "dryRun"),
+        ("version", "version"),
+        ("reason", "reason"),
+        ("sign_with", "signWith"),
+    ):
         value = getattr(args, flag, None)
         if value is not None and value is not False:  # not `in (None, False)`: 0 == False
             payload[field] = value

@@ -171,3 +171,28 @@ class CaAnswerInvalid(AcmeProtocolError):
 
     def __init__(self, message: str, *, problem_type: str = "malformedResponse") -> None:
         super().__init__(message, problem_type=problem_type)
+
+
+class UnknownCertificateVersion(ConfigError):
+    """The certificate store has no readable version with that number (revoke, rollback)."""
+
+
+class RevocationError(AcmeProtocolError):
+    """The CA refused a revokeCert request (RFC 8555 section 7.6); a subclass says why."""
+
+
+class AlreadyRevoked(RevocationError):
+    """``alreadyRevoked``: the CA had revoked this certificate before. Nothing more to do."""
+
+
+class RevocationUnauthorized(RevocationError):
+    """``unauthorized``: the signing key may not revoke this certificate.
+
+    With the account key: the account neither issued the certificate nor holds authorizations
+    for all its names (or no account is stored for the CA). The certificate's own key
+    (``signWith: certificateKey``) is always authorized.
+    """
+
+
+class CertificateUnknownToCa(RevocationError):
+    """The CA does not know the certificate: issued by another CA, or its serial is unknown."""

@@ -5,11 +5,14 @@ The body of an invocation is one of:
 * empty (or only whitespace): the scheduled run, ``{"action": "renew"}``;
 * a JSON object (the operator's or the Resource Scheduler's payload)::
 
-      {"action": "renew" | "plan" | "status" | "rollback",
+      {"action": "renew" | "plan" | "status" | "rollback" | "revoke",
        "certificates": ["shop", ...],   # default: every configured certificate
        "force": false,                  # renew: order even when not due
        "dryRun": false,                 # renew: decide and report only (same as "plan")
-       "version": 3}                    # rollback: the Vault secret version to re-deploy
+       "version": 3,                    # rollback: the Vault secret version to re-deploy;
+                                        # revoke: the version to revoke
+       "reason": "keyCompromise",       # revoke: an RFC 5280 reason (renewer.revocation)
+       "signWith": "account"}           # revoke: or "certificateKey"
 
   (``dry_run`` is accepted as a spelling of ``dryRun``, the issue's and the CLI's);
 * an OCI Events delivery (CloudEvents 0.1 as OCI sends it, or 1.0 structured): an Object
@@ -31,12 +34,15 @@ from typing import Any
 
 from renewer.errors import ConfigError
 from renewer.operations.run import Trigger
+from renewer.revocation import RevocationReason, SignWith, parse_reason, parse_sign_with
 from renewer.untrusted import UnreadableJson, decode_json, json_kind, quote, shown_choice
 
 __all__ = ["Action", "InvalidRequest", "Invocation", "Trigger", "parse_payload"]
 
 MAX_BODY_BYTES = 64 * 1024  # a payload is a handful of names; anything larger is a mistake
-_FIELDS = frozenset({"action", "certificates", "force", "dryRun", "dry_run", "version"})
+_FIELDS = frozenset(
+    {"action", "certificates", "force", "dryRun", "dry_run", "version", "reason", "signWith"}
+)
 _SHOWN_UNKNOWN = 5  # unknown fields named in the message; the rest are counted
 _SHOWN_OBJECT = 300  # an Object Storage bucket/object name: up to 256 + 1024 characters
 _OBJECT_EVENTS = frozenset(
@@ -58,6 +64,7 @@ class Action(enum.StrEnum):
     PLAN = "plan"
     STATUS = "status"
     ROLLBACK = "rollback"
+    REVOKE = "revoke"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class Invocation:
     force: bool = False
     dry_run: bool = False
     version: int | None = None
+    reason: RevocationReason | None = None  # revoke only
+    sign_with: SignWith = SignWith.ACCOUNT  # revoke only
     trigger: Trigger = Trigger.SCHEDULE
     ignored: str | None = None  # an event that is not about the configuration: do nothing
 
@@ -148,6 +157,7 @@ def _request(document: Mapping[str, Any]) -> Invocation:
             "version must be a positive integer (a Vault secret version),"
             f" not {shown_choice(version)}"
         )
+    reason, sign_with = _revocation(document, action, problems)
     if action is not None:
         _combination(action, names, version, force=force, dry_run=dry_run, problems=problems)
     if problems:
@@ -159,6 +169,8 @@ def _request(document: Mapping[str, Any]) -> Invocation:
         force=force,
         dry_run=dry_run,
         version=version,
+        reason=reason,
+        sign_with=sign_with,
         trigger=Trigger.MANUAL,
     )
 
@@ -173,18 +185,52 @@ def _combination(
     problems: list[str],
 ) -> None:
     """Which fields go with which action."""
-    if action is Action.ROLLBACK:
+    if action in (Action.ROLLBACK, Action.REVOKE):
+        verb = {Action.ROLLBACK: "re-deploy", Action.REVOKE: "revoke"}[action]
         if len(names) != 1:
-            problems.append('rollback needs exactly one certificate: "certificates": ["<name>"]')
+            problems.append(
+                f'{action.value} needs exactly one certificate: "certificates": ["<name>"]'
+            )
         if version is None:
-            problems.append('rollback needs "version": the Vault secret version to re-deploy')
+            problems.append(f'{action.value} needs "version": the Vault secret version to {verb}')
+        if force:
+            problems.append(f'"force" is for renew only, not {action.value}')
         return
     if version is not None:
-        problems.append(f'"version" is for rollback only, not {action.value}')
+        problems.append(f'"version" is for rollback and revoke only, not {action.value}')
     if force and action is not Action.RENEW:
         problems.append(f'"force" is for renew only, not {action.value}')
     if force and dry_run:
         problems.append('"force" and "dryRun" exclude each other: a dry run orders nothing')
+
+
+def _revocation(
+    document: Mapping[str, Any], action: Action | None, problems: list[str]
+) -> tuple[RevocationReason | None, SignWith]:
+    """``reason`` (required) and ``signWith`` (default ``account``): for revoke only."""
+    if action is not Action.REVOKE:
+        if action is not None:
+            problems.extend(
+                f'"{field}" is for revoke only, not {action.value}'
+                for field in ("reason", "signWith")
+                if field in document
+            )
+        return None, SignWith.ACCOUNT
+    if "reason" not in document:
+        problems.append(
+            'revoke needs "reason": one of '
+            + ", ".join(r.value for r in RevocationReason)
+            + " (RFC 5280)"
+        )
+        reason = None
+    else:
+        reason, problem = parse_reason(document["reason"])
+        if problem:
+            problems.append(problem)
+    sign_with, problem = parse_sign_with(document.get("signWith", SignWith.ACCOUNT.value))
+    if problem:
+        problems.append(problem)
+    return reason, sign_with or SignWith.ACCOUNT
 
 
 def _names(value: object, problems: list[str]) -> tuple[str, ...]:

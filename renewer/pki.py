@@ -275,3 +275,18 @@ def select_chain(chains: Sequence[str], preferred_issuer: str | None) -> str:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def leaf_public_key_der(fullchain_pem: str) -> bytes:
+    """The DER SubjectPublicKeyInfo of the first certificate of ``fullchain_pem``.
+
+    Two certificates with equal values certify the same key (the revoke action's
+    ``keyCompromise`` check). Raises ConfigError for text that is not a PEM certificate.
+    """
+    try:
+        leaf = x509.load_pem_x509_certificate(fullchain_pem.encode())
+    except ValueError as exc:
+        raise ConfigError("the stored certificate is not a readable PEM certificate") from exc
+    return leaf.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -43,6 +43,8 @@ class RunReason(enum.StrEnum):
     ROLLBACK = "Rollback"  # an operator rolled the targets back to a stored version
     INTERNAL_ERROR = "InternalError"  # an unexpected exception (a bug); details only in the log
     RESUMED = "Resumed"  # nothing was due; an order a run that died left open was finished
+    REVOKED = "Revoked"  # an operator revoked a stored version (renewer.revoker)
+    REVOCATION_PLANNED = "RevocationPlanned"  # a revoke dry run: the plan, nothing done
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +124,15 @@ class CertificateReport:
     due: bool | None = None
     consecutive_failures: int | None = None
     order_url: str | None = None
+    # A revoke action only: its plan and what happened (renewer.revoker); names and sentences.
+    revocation: Mapping[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready mapping with stable keys; dates in ISO 8601 UTC."""
-        return {
+        """JSON-ready mapping with stable keys; dates in ISO 8601 UTC.
+
+        ``revocation`` is present only in the reports of a revoke action.
+        """
+        document: dict[str, object] = {
             "name": self.name,
             "outcome": str(self.outcome),
             "reason": str(self.reason),
@@ -143,11 +150,14 @@ class CertificateReport:
             "consecutive_failures": self.consecutive_failures,
             "order_url": self.order_url,
         }
+        if self.revocation is not None:
+            document["revocation"] = dict(self.revocation)
+        return document
 
 
 @dataclass(frozen=True, slots=True)
 class RenewalReport:
-    """A whole run. ``mode`` is ``renew``, ``plan`` or ``rollback``; certificates in order."""
+    """A whole run. ``mode`` is ``renew``, ``plan``, ``rollback`` or ``revoke``; in order."""
 
     started_at: datetime
     finished_at: datetime

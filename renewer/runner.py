@@ -115,22 +115,17 @@ def execute(
             invocation.force,
             budget_s,
         )
-        report: RenewalReport
-        match action:
-            case Action.RENEW:
-                report = service.run(budget_s=budget_s, names=names, force=invocation.force)
-            case Action.PLAN | Action.STATUS:
-                report = service.plan(names)
-            case Action.ROLLBACK:
-                version = invocation.version or 0  # parse_payload requires it for a rollback
-                report = service.rollback((names or [""])[0], version, budget_s=budget_s)
+        if action is Action.REVOKE:
+            report = _revoke(invocation, config, environment, clients, service, call_id, budget_s)
+        else:
+            report = _act(action, invocation, service, names, budget_s)
         document = json.loads(report.to_json())
         document["action"] = str(action)
         document["trigger"] = str(invocation.trigger)
         document["call_id"] = call_id
         # A plan reports nothing to operators; the other actions post, record or read the journal.
         operations = None if action is Action.PLAN else _operations(config, clients)
-        if operations is not None and action in (Action.RENEW, Action.ROLLBACK):
+        if operations is not None and _journalled(invocation, action):
             # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
             run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
             after = operations.after_run(report, run)
@@ -147,6 +142,70 @@ def execute(
         return Result(document, failed=report.failed, summary=report.summary(), report=report)
     finally:
         clients.close()  # a warm container must not keep this invocation's connections
+
+
+def _act(
+    action: Action,
+    invocation: Invocation,
+    service: RenewalService,
+    names: list[str] | None,
+    budget_s: float,
+) -> RenewalReport:
+    """The renewal service's actions: renew, plan, status, rollback."""
+    match action:
+        case Action.RENEW:
+            return service.run(budget_s=budget_s, names=names, force=invocation.force)
+        case Action.ROLLBACK:
+            version = invocation.version or 0  # parse_payload requires it for a rollback
+            return service.rollback((names or [""])[0], version, budget_s=budget_s)
+        case _:
+            return service.plan(names)
+
+
+def _journalled(invocation: Invocation, action: Action) -> bool:
+    """Whether the run is journalled.
+
+    Renew, rollback, and revoke (every revocation, and every refused one); not a revoke's dry
+    run, which is a plan.
+    """
+    return action in (Action.RENEW, Action.ROLLBACK) or (
+        action is Action.REVOKE and not invocation.dry_run
+    )
+
+
+def _revoke(
+    invocation: Invocation,
+    config: Config,
+    environment: Environment,
+    clients: OciClients,
+    renewals: RenewalService,
+    call_id: str,
+    budget_s: float,
+) -> RenewalReport:
+    """The revoke action (renewer.revoker); its replacement run is a renewal like any other."""
+    from renewer.revocation_wiring import build_revocation_service  # noqa: PLC0415 - on use
+    from renewer.revoker import RevocationRequest  # noqa: PLC0415
+
+    def renewals_for(changed: Config) -> RenewalService:
+        if changed is config:
+            return renewals
+        return _service(changed, environment, clients, call_id=call_id, budget_s=budget_s)
+
+    revocations = build_revocation_service(
+        config,
+        clients=clients,
+        renewals_for=renewals_for,
+        ca_bundle=environment.acme_ca_bundle,
+    )
+    assert invocation.reason is not None  # noqa: S101 - parse_payload requires it for revoke
+    request = RevocationRequest(
+        name=invocation.certificates[0],
+        version=invocation.version or 0,
+        reason=invocation.reason,
+        sign_with=invocation.sign_with,
+        dry_run=invocation.dry_run,
+    )
+    return revocations.revoke(request, budget_s=budget_s)
 
 
 def _operations(config: Config, clients: OciClients) -> Operations | None:

@@ -165,7 +165,7 @@ def test_plan_and_status_report_without_changing_anything(world: SandboxWorld, f
         (b'{"certificate": ["shop"]}', "unknown field(s) 'certificate'"),
         (b'{"certificates": ["nope"]}', "no certificate named 'nope' is configured"),
         (b'{"action": "rollback", "certificates": ["shop"]}', 'rollback needs "version"'),
-        (b'{"action": "plan", "version": 2}', '"version" is for rollback only'),
+        (b'{"action": "plan", "version": 2}', '"version" is for rollback and revoke only'),
     ],
     ids=[
         "not-json",

@@ -89,7 +89,7 @@ def test_a_rollback_needs_one_certificate_and_a_version():
         (b'{"action": "rollback", "certificates": ["a"]}', 'rollback needs "version"'),
         (b'{"action": "rollback", "certificates": ["a"], "version": 0}', "positive integer"),
         (b'{"action": "rollback", "certificates": ["a"], "version": true}', "positive integer"),
-        (b'{"version": 2}', '"version" is for rollback only'),
+        (b'{"version": 2}', '"version" is for rollback and revoke only'),
     ],
 )
 def test_a_bad_payload_names_the_field_and_the_fix(body: bytes, expected: str):

@@ -64,7 +64,13 @@ def test_imports_follow_the_dependency_rule(path: Path):
     # environment and runs an invocation -> everything in renewer.
     is_composition_root = path in {
         PACKAGE / name
-        for name in ("wiring.py", "operations_wiring.py", "runner.py", "environment.py")
+        for name in (
+            "wiring.py",
+            "operations_wiring.py",
+            "revocation_wiring.py",
+            "runner.py",
+            "environment.py",
+        )
     }
     for name in imports_of(path):
         root = top(name)

@@ -1,0 +1,61 @@
+"""Composition root of the revoke action: a :class:`Config` becomes a RevocationService.
+
+Next to :mod:`renewer.wiring` (not in it): the certificate store and the account store are the
+Vault adapters the renewal uses, the revoker the ACME adapter for the configured directory,
+built on use (it imports ``acme``). The renewal run a revocation starts with comes from
+``renewals_for``, which the runner builds exactly as for a renew action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from renewer.adapters.oci_clients import OciClients
+from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore
+from renewer.clock import Clock, SystemClock
+from renewer.revoker import Renewals, RevocationService, Revoker
+from renewer.settings import Config
+
+if TYPE_CHECKING:
+    from renewer.adapters.acme_revocation import AcmeRevoker
+
+__all__ = ["build_revocation_service"]
+
+
+def build_revocation_service(
+    config: Config,
+    *,
+    clients: OciClients,
+    renewals_for: Callable[[Config], Renewals],
+    ca_bundle: str | None = None,
+    clock: Clock | None = None,
+) -> RevocationService:
+    """Wire the revoke action. Nothing is called in the tenancy or at the CA yet."""
+    clock = clock or SystemClock()
+    resources = config.oci
+    vault = {
+        "compartment_id": resources.compartment_id,
+        "vault_id": resources.vault_id,
+        "key_id": resources.key_id,
+        "prefix": resources.name_prefix,
+    }
+
+    def revoker() -> Revoker:
+        from renewer.adapters.acme_revocation import AcmeRevoker  # noqa: PLC0415 - acme on use
+
+        built: AcmeRevoker = AcmeRevoker(
+            directory_url=config.acme.directory_url,
+            accounts=VaultAccountStore(clients, **vault),
+            ca_bundle=ca_bundle,
+            clock=clock,
+        )
+        return built
+
+    return RevocationService(
+        config=config,
+        certificates=VaultCertificateStore(clients, **vault),
+        revoker=revoker,
+        renewals_for=renewals_for,
+        clock=clock,
+    )
