@@ -80,6 +80,8 @@ from renewer.policy import (
 )
 from renewer.ports import (
     CertificateStore,
+    ChallengeRouter,
+    ChallengeRouteStatus,
     ChallengeSweeper,
     Deployer,
     Issuer,
@@ -122,6 +124,8 @@ class RenewalService:
         checks: read-only checks (besides ``certificates.check``) that must pass before the
             first order of a run, e.g. that the challenge bucket is usable.
         challenges: removes the challenge objects a dead run left; None skips that sweep.
+        challenge_router: brings the http-01 route into place on each target load balancer
+            before an order (read only by a plan); None: the route is the operator's.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -146,6 +150,7 @@ class RenewalService:
         max_workers: int = 4,
         checks: Sequence[Callable[[], None]] = (),
         challenges: ChallengeSweeper | None = None,
+        challenge_router: ChallengeRouter | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -169,6 +174,7 @@ class RenewalService:
         self._max_workers = max_workers
         self._checks = tuple(checks)
         self._challenges = challenges
+        self._router = challenge_router
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -334,6 +340,7 @@ class RenewalService:
                 self._check_stores()
                 for target in job.managed.targets:
                     self._deployer_for(target).check(target)
+                job.routes = self._routes(job)
         job.inherited = _outstanding(job)
         with self._step(job, "lock"):
             self._lock(job)
@@ -343,6 +350,9 @@ class RenewalService:
             self._recheck(job, force=force)
             job.inherited = job.inherited or _left_by_another(job, self._holder)
             self._mark_unfinished(job)
+        if job.planned.renew and job.routes:
+            with self._step(job, "route", budget):
+                self._bring_routes(job, deadline=budget.step_deadline())
         self._obtain(job, budget)
         if job.stored is not None:
             self._deploy(job, budget)
@@ -396,6 +406,13 @@ class RenewalService:
         self._plan_step(job, force=force)
         decision = job.planned
         message = f"would renew: {decision.message}" if decision.renew else decision.message
+        if decision.renew and self._router is not None:
+            try:
+                routes = self._routes(job)
+            except ConfigError as exc:
+                message += f"; the order would be refused: {exc}"
+            else:
+                message += _route_note(routes, done=False)
         return self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
 
     def _finish(self, report: RenewalReport) -> RenewalReport:
@@ -959,6 +976,43 @@ class RenewalService:
 
     # --- helpers of the steps ------------------------------------------------------------------
 
+    def _routes(self, job: _Job) -> tuple[ChallengeRouteStatus, ...]:
+        """The challenge route of each target load balancer, read (rule 6: before any order).
+
+        A load balancer where http-01 cannot work (private) is left out when another target
+        can be validated through; when none can, the order is refused with the reasons.
+        """
+        if self._router is None:
+            return ()
+        lb_ids = dict.fromkeys(
+            t.load_balancer_id for t in job.managed.targets if isinstance(t, ListenerTarget)
+        )
+        statuses = tuple(self._router.inspect(lb_id, job.spec.dns_names) for lb_id in lb_ids)
+        refused = [s for s in statuses if s.refusal is not None]
+        if statuses and len(refused) == len(statuses):
+            msg = "no order placed: " + "; ".join(str(s.refusal) for s in refused)
+            raise ConfigError(msg)
+        for status in refused:
+            logger.warning(
+                "challenge_route skipped cert=%s lb=%s refusal=%s",
+                job.name,
+                status.load_balancer_id,
+                status.refusal,
+            )
+        return tuple(s for s in statuses if s.refusal is None)
+
+    def _bring_routes(self, job: _Job, *, deadline: float) -> None:
+        """Bring the routes ``_routes`` found missing into place (before the order)."""
+        router = self._router
+        if router is None:
+            return
+        job.routes = tuple(
+            router.ensure(s.load_balancer_id, job.spec.dns_names, deadline=deadline)
+            if s.changes
+            else s
+            for s in job.routes
+        )
+
     def _check_stores(self) -> None:
         """Read-only checks of where an order's results go, once per run (rule 6).
 
@@ -1096,7 +1150,8 @@ class RenewalService:
                 Outcome.RENEWED,
                 job.reason or decision.reason,
                 f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
-                f" {job.certificate.version}{resumed}; {_switched(job)}",
+                f" {job.certificate.version}{resumed}; {_switched(job)}"
+                f"{_route_note(job.routes, done=True)}",
             )
         changed = any(d.changed for d in job.deployed)
         reason = job.reason or decision.reason
@@ -1227,6 +1282,7 @@ class _Job:
     inherited: bool = False  # a dead or failed run left work owed (marker or failures)
     owed: bool = False  # this run left some of that work for the next run
     holder_seen: LeaseHandle | None = None  # the live lease of another run LOCK found
+    routes: tuple[ChallengeRouteStatus, ...] = ()  # the challenge route per load balancer
 
     @property
     def name(self) -> str:
@@ -1419,6 +1475,15 @@ def _target_key(target: Target) -> str:
     if isinstance(target, ListenerTarget):
         return f"{target.load_balancer_id}/{','.join(target.listener_names)}"
     return target.certificate_id
+
+
+def _route_note(routes: Sequence[ChallengeRouteStatus], *, done: bool) -> str:
+    """The report's words for the challenge routes changed (or to change); '' when none."""
+    changes = [c for status in routes for c in status.changes]
+    if not changes:
+        return ""
+    verb = "challenge route brought into place" if done else "the run would first"
+    return f"; {verb}: {'; '.join(changes)}"
 
 
 def _origin(url: str) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
+from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
@@ -179,6 +180,16 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
         challenges=challenges,
+        challenge_router=LoadBalancerChallengeRoute(
+            clients,
+            backend_set=resources.challenge_backend_set,
+            prefix=prefix,
+            clock=clock,
+            poll_interval=lb_poll_interval,
+            address_override=tls_address_override,
+        )
+        if resources.challenge_backend_set is not None
+        else None,
     )
 
 
