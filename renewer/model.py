@@ -95,10 +95,16 @@ class RenewalInfo:
 
 @dataclass(frozen=True, slots=True)
 class FailureHistory:
-    """Consecutive failed attempts for one certificate; reset by a success."""
+    """Consecutive failed attempts for one certificate; reset by a success.
+
+    ``cost_free``: the last failure never reached the CA (the http-01 self-check failed before
+    any challenge was answered), so it spent none of the CA's failed-validation allowance and
+    the short backoff applies (:func:`renewer.policy.backoff_until`).
+    """
 
     consecutive_failures: int = 0
     last_failure_at: datetime | None = None
+    cost_free: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,10 @@ class PolicyConfig:
     ``short_lived_fraction`` instead, so a 6-day certificate is not left with two days of slack.
     ``backoff`` is the wait after the 1st, 2nd, ... consecutive failure; its last value repeats.
     The defaults are Let's Encrypt's integration guide (1 min, 10 min, 100 min, then daily).
+    That backoff protects the CA's failed-validation limit; a failure that never reached the
+    CA (a failed self-check: :attr:`FailureHistory.cost_free`) waits ``self_check_backoff``
+    instead (1, 2, 5, then every 10 min), so a route that needed minutes to settle (the first
+    run after ``terraform apply``) is retried by the next run, not a day later.
 
     Raises:
         ValueError: a fraction outside (0, 1), a non-positive interval, an empty backoff or a
@@ -54,6 +58,12 @@ class PolicyConfig:
         timedelta(minutes=100),
         timedelta(days=1),
     )
+    self_check_backoff: tuple[timedelta, ...] = (
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+    )
 
     def __post_init__(self) -> None:
         if self.check_interval <= timedelta(0):
@@ -66,10 +76,12 @@ class PolicyConfig:
             raise ValueError(
                 f"short_lived_threshold must not be negative, got {self.short_lived_threshold}"
             )
-        if not self.backoff:
-            raise ValueError("backoff must hold at least one wait")
-        if any(step < timedelta(0) for step in self.backoff):
-            raise ValueError("backoff waits must not be negative")
+        for field_name in ("backoff", "self_check_backoff"):
+            waits = getattr(self, field_name)
+            if not waits:
+                raise ValueError(f"{field_name} must hold at least one wait")
+            if any(step < timedelta(0) for step in waits):
+                raise ValueError(f"{field_name} waits must not be negative")
 
 
 def decide(
@@ -126,6 +138,7 @@ def decide(
             message=(
                 f"{reason} ({message}), but backing off after {count} consecutive "
                 f"failure{'s' if count != 1 else ''} until {_iso(until)}"
+                f" ({backoff_kind(failures)})"
             ),
             next_check=until,
         )
@@ -156,14 +169,23 @@ def backoff_until(
 ) -> datetime | None:
     """Return the end of the backoff after ``failures``, or None when there is nothing to wait for.
 
-    The n-th consecutive failure waits ``config.backoff[n - 1]``; past the end of the tuple its
-    last value repeats. A history that counts failures but lacks ``last_failure_at`` has no
-    backoff: trying again records a proper failure, whereas waiting would wait forever.
+    The n-th consecutive failure waits ``config.backoff[n - 1]`` (``self_check_backoff`` when
+    the last failure cost the CA nothing); past the end of the tuple its last value repeats. A
+    history that counts failures but lacks ``last_failure_at`` has no backoff: trying again
+    records a proper failure, whereas waiting would wait forever.
     """
     if failures.consecutive_failures <= 0 or failures.last_failure_at is None:
         return None
-    step = min(failures.consecutive_failures, len(config.backoff)) - 1
-    return failures.last_failure_at + config.backoff[step]
+    waits = config.self_check_backoff if failures.cost_free else config.backoff
+    step = min(failures.consecutive_failures, len(waits)) - 1
+    return failures.last_failure_at + waits[step]
+
+
+def backoff_kind(failures: FailureHistory) -> str:
+    """Which backoff ``failures`` wait out, in words for reports."""
+    if failures.cost_free:
+        return "the last failure was the self-check, which costs the CA nothing: short backoff"
+    return "the CA's failure backoff"
 
 
 def select_ari_time(

@@ -55,7 +55,13 @@ from urllib.parse import urlsplit
 
 from renewer import naming, pki
 from renewer.clock import Clock
-from renewer.errors import AcmeProtocolError, ConfigError, DeploymentError, RenewerError
+from renewer.errors import (
+    AcmeProtocolError,
+    ConfigError,
+    DeploymentError,
+    RenewerError,
+    SelfCheckFailed,
+)
 from renewer.model import (
     CertificateSpec,
     CurrentCertificate,
@@ -74,6 +80,7 @@ from renewer.model import (
 from renewer.policy import (
     PolicyConfig,
     ari_fetch_due,
+    backoff_kind,
     backoff_until,
     decide,
     renewal_window_start,
@@ -126,6 +133,10 @@ class RenewalService:
         challenges: removes the challenge objects a dead run left; None skips that sweep.
         challenge_router: brings the http-01 route into place on each target load balancer
             before an order (read only by a plan); None: the route is the operator's.
+        self_check_waits: after a failed self-check, wait each of these (seconds) and try
+            the same order again, while the budget allows: a route just brought into place
+            (a token server starting, a health check turning green) often needs a minute,
+            and a self-check costs the CA nothing. Empty: no retry within the run.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -151,6 +162,7 @@ class RenewalService:
         checks: Sequence[Callable[[], None]] = (),
         challenges: ChallengeSweeper | None = None,
         challenge_router: ChallengeRouter | None = None,
+        self_check_waits: Sequence[float] = (),
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -175,6 +187,7 @@ class RenewalService:
         self._checks = tuple(checks)
         self._challenges = challenges
         self._router = challenge_router
+        self._self_check_waits = tuple(self_check_waits)
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -523,7 +536,7 @@ class RenewalService:
         """
         if job.planned.renew:
             with self._step(job, "issue", budget):
-                issued, key_pem = self._issue(job, deadline=budget.step_deadline())
+                issued, key_pem = self._issue_patiently(job, budget)
         elif job.inherited:
             with self._step(job, "issue", budget):
                 resumed = self._resume(job, deadline=budget.step_deadline())
@@ -536,6 +549,30 @@ class RenewalService:
         # No budget check here: an issued certificate is always stored, or the order is lost.
         with self._step(job, "store"):
             self._store(job, issued, key_pem)
+
+    def _issue_patiently(self, job: _Job, budget: _Budget) -> tuple[IssuedCertificate, str]:
+        """ISSUE, trying the same order again after a failed self-check (``self_check_waits``).
+
+        The order stays open at the CA and recorded in the store, so the next try resumes it:
+        no second order, and no challenge was answered, so the CA counted no failure.
+        """
+        waits = list(self._self_check_waits)
+        while True:
+            try:
+                return self._issue(job, deadline=budget.step_deadline())
+            except SelfCheckFailed as exc:
+                if not waits or budget.remaining() < waits[0] + budget.step:
+                    raise
+                wait = waits.pop(0)
+                job.self_check_retries += 1
+                logger.warning(
+                    "self_check_retry cert=%s attempt=%d wait_s=%.0f error=%s",
+                    job.name,
+                    job.self_check_retries,
+                    wait,
+                    exc,
+                )
+                self._clock.sleep(wait)
 
     def _when_time_allows(
         self, job: _Job, budget: _Budget, step: str, work: Callable[[], None]
@@ -922,7 +959,11 @@ class RenewalService:
         now = self._clock.now()
         saved = job.saved
         if error is not None:
-            failures = FailureHistory(saved.failures.consecutive_failures + 1, now)
+            failures = FailureHistory(
+                saved.failures.consecutive_failures + 1,
+                now,
+                cost_free=isinstance(error, SelfCheckFailed),
+            )
         elif job.issued or (job.completed and job.decision is not None and not _backing_off(job)):
             failures = FailureHistory()
         else:
@@ -1151,7 +1192,8 @@ class RenewalService:
                 job.reason or decision.reason,
                 f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
                 f" {job.certificate.version}{resumed}; {_switched(job)}"
-                f"{_route_note(job.routes, done=True)}",
+                f"{_route_note(job.routes, done=True)}"
+                f"{_retried(job.self_check_retries)}",
             )
         changed = any(d.changed for d in job.deployed)
         reason = job.reason or decision.reason
@@ -1204,11 +1246,16 @@ class RenewalService:
             error, reason = f"internal error ({error_type})", str(RunReason.INTERNAL_ERROR)
         logger.exception("failed cert=%s step=%s error_type=%s", job.name, job.step, error_type)
         self._record_quietly(job, error=exc)
+        retry = ""
+        if job.persist and job.saved is not None and job.saved.failures.consecutive_failures:
+            until = backoff_until(job.saved.failures, self._policy)
+            if until is not None:
+                retry = f"; next attempt from {_iso(until)} ({backoff_kind(job.saved.failures)})"
         return self._report(
             job,
             Outcome.FAILED,
             reason,
-            f"failed at {job.step}: {error}",
+            f"failed at {job.step}: {error}{retry}",
             failed_step=job.step,
             error=error,
             error_type=error_type,
@@ -1283,6 +1330,7 @@ class _Job:
     owed: bool = False  # this run left some of that work for the next run
     holder_seen: LeaseHandle | None = None  # the live lease of another run LOCK found
     routes: tuple[ChallengeRouteStatus, ...] = ()  # the challenge route per load balancer
+    self_check_retries: int = 0  # failed self-checks this run waited out (same order)
 
     @property
     def name(self) -> str:
@@ -1343,7 +1391,11 @@ class _SavedState:
         ari, ari_serial = _parse_ari(document.get("ari"))
         error_type, error_step = document.get("last_error_type"), document.get("last_error_step")
         return cls(
-            failures=FailureHistory(failures, _time(document.get("last_failure_at"))),
+            failures=FailureHistory(
+                failures,
+                _time(document.get("last_failure_at")),
+                cost_free=document.get("last_failure_cost_free") is True,
+            ),
             ari=ari,
             ari_serial=ari_serial,
             deployed=deployed,
@@ -1361,6 +1413,7 @@ class _SavedState:
             "updated_at": _iso(now),
             "consecutive_failures": self.failures.consecutive_failures,
             "last_failure_at": _iso(self.failures.last_failure_at),
+            "last_failure_cost_free": self.failures.cost_free,
             "last_error_type": self.last_error_type,
             "last_error_step": self.last_error_step,
             "last_success_at": _iso(self.last_success_at),
@@ -1484,6 +1537,16 @@ def _route_note(routes: Sequence[ChallengeRouteStatus], *, done: bool) -> str:
         return ""
     verb = "challenge route brought into place" if done else "the run would first"
     return f"; {verb}: {'; '.join(changes)}"
+
+
+def _retried(count: int) -> str:
+    """The report's words for self-checks this run waited out; '' when none."""
+    if not count:
+        return ""
+    return (
+        f"; the self-check failed {count} time{'s' if count != 1 else ''} first and was"
+        " retried in this run with the same order (it costs the CA nothing)"
+    )
 
 
 def _origin(url: str) -> str:

@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 
 __all__ = ["build_service"]
 
+# A failed self-check is retried after 30 s, then 60 s, within the run's budget: the first run
+# after `terraform apply` may meet a token server still starting or a backend whose health
+# check has not turned green (10 s interval, 3 retries in the stack).
+SELF_CHECK_WAITS = (30.0, 60.0)
+
 
 def build_service(
     config: Config,
@@ -62,6 +67,7 @@ def build_service(
     max_workers: int = 4,
     lb_poll_interval: float = DEFAULT_POLL_INTERVAL,
     clients: OciClients | None = None,
+    self_check_waits: tuple[float, ...] = SELF_CHECK_WAITS,
 ) -> RenewalService:
     """Wire ``config`` to the OCI and ACME adapters.
 
@@ -85,6 +91,8 @@ def build_service(
         lb_poll_interval: seconds between reads of a load-balancer work request.
         clients: SDK clients already built from ``oci`` (the invocation read its configuration
             object with them); default: new ones.
+        self_check_waits: seconds to wait before each retry of a failed self-check within
+            the run (the same order; see :class:`RenewalService`).
 
     Returns:
         The service; nothing has been called in the tenancy except, when the configuration
@@ -180,6 +188,7 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
         challenges=challenges,
+        self_check_waits=self_check_waits,
         challenge_router=LoadBalancerChallengeRoute(
             clients,
             backend_set=resources.challenge_backend_set,

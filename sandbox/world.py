@@ -605,6 +605,7 @@ class SandboxWorld:
             "tls_address_override": self._address_override,
             "step_budget": 30.0,
             "lb_poll_interval": max(self.work_request_seconds, 0.01),
+            "self_check_waits": (),  # a failed self-check fails the run at once here
         }
         resolve = self.self_check_resolve()
         if resolve:

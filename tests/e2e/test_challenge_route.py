@@ -70,7 +70,7 @@ def lb_get(world: SandboxWorld, path: str) -> tuple[int, str | None]:
         conn.close()
 
 
-def renew(world: SandboxWorld) -> Any:  # noqa: ANN401 - a RenewalReport
+def renew(world: SandboxWorld) -> Any:
     report = world.service().run(budget_s=BUDGET)
     (certificate,) = report.certificates
     assert certificate.outcome == Outcome.RENEWED, certificate.message
@@ -99,14 +99,14 @@ def test_a_forward_everything_gets_our_policy_attached(world: SandboxWorld) -> N
     assert after["ruleSets"] == before["ruleSets"]
     assert "attach routing policy acme_challenge to listener http" in certificate.message
     # Other paths still reach the application's backend set (nothing listens: 502).
-    assert lb_get(world, "/index.html")[0] == 502  # noqa: PLR2004
+    assert lb_get(world, "/index.html")[0] == 502
 
 
 @pytest.mark.world(port80="redirect")
 def test_b_redirect_to_https_is_followed_and_left_as_it_is(world: SandboxWorld) -> None:
     before = load_balancer(world)
     status, location = lb_get(world, "/.well-known/acme-challenge/x")
-    assert status == 301  # noqa: PLR2004
+    assert status == 301
     assert location is not None
     assert location.startswith("https://")
     renew(world)
@@ -115,7 +115,7 @@ def test_b_redirect_to_https_is_followed_and_left_as_it_is(world: SandboxWorld) 
     # The user's redirect rule set is exactly as it was, and still catches everything on :80.
     assert after["ruleSets"] == before["ruleSets"]
     assert after["listeners"]["http"]["ruleSetNames"] == [HTTPS_REDIRECT_RULE_SET]
-    assert lb_get(world, "/anything")[0] == 301  # noqa: PLR2004
+    assert lb_get(world, "/anything")[0] == 301
     # The route answers where the redirect lands: the HTTPS listener.
     assert after["listeners"][HTTPS_LISTENER]["routingPolicyName"] == OUR_POLICY
     assert after["routingPolicies"][OUR_POLICY]["rules"] == [OUR_RULE]
@@ -138,14 +138,14 @@ def test_c_own_policy_gets_our_rule_first_and_keeps_theirs(world: SandboxWorld) 
 
 @pytest.mark.world(port80="none")
 def test_d_no_port_80_listener_gets_one_for_the_challenge_path(world: SandboxWorld) -> None:
-    assert not any(lst["port"] == 80 for lst in load_balancer(world)["listeners"].values())  # noqa: PLR2004
+    assert not any(lst["port"] == 80 for lst in load_balancer(world)["listeners"].values())
     certificate = renew(world)
 
     listener = load_balancer(world)["listeners"]["acme-http01"]
     assert (listener["port"], listener["defaultBackendSetName"]) == (80, TOKEN_BACKEND_SET)
     assert "create port-80 listener acme-http01" in certificate.message
     # It answers nothing but challenges: the token server's 404 elsewhere.
-    assert lb_get(world, "/index.html")[0] == 404  # noqa: PLR2004
+    assert lb_get(world, "/index.html")[0] == 404
 
 
 @pytest.mark.world(port80="forward")
