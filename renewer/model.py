@@ -34,6 +34,21 @@ class Reason(enum.StrEnum):
     RENEWAL_WINDOW = "RenewalWindow"
     NOT_DUE = "NotDue"
     BACKING_OFF = "BackingOff"
+    ADOPTED = "Adopted"  # nothing held, but a target serves a valid certificate: its window
+
+
+@dataclass(frozen=True, slots=True)
+class ServedCertificate:
+    """A valid certificate a target serves that the renewer does not hold (issue 13 §4).
+
+    Found only when nothing is stored for the spec: it covers every configured name, is within
+    its validity and chains to a trusted root. ``where`` names the target (load balancer and
+    listener); ``issuer`` is the leaf's issuer common name.
+    """
+
+    certificate: CurrentCertificate
+    issuer: str
+    where: str
 
 
 @dataclass(frozen=True, slots=True)

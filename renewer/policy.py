@@ -20,6 +20,7 @@ from renewer.model import (
     FailureHistory,
     Reason,
     RenewalInfo,
+    ServedCertificate,
 )
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def decide(
     failures: FailureHistory = FailureHistory(),  # noqa: B008 - frozen value, safe to share
     force: bool = False,
     config: PolicyConfig = PolicyConfig(),  # noqa: B008 - frozen value, safe to share
+    served: ServedCertificate | None = None,
 ) -> Decision:
     """Decide whether to renew the certificate of ``spec`` at ``now``.
 
@@ -104,6 +106,11 @@ def decide(
         failures: consecutive failed attempts; a due renewal waits out their backoff.
         force: renew regardless, also during backoff (an operator's manual retry).
         config: the policy's tunables.
+        served: with nothing held (``current`` None), a valid certificate a target already
+            serves for every configured name: it is adopted — renewed in its own lifetime
+            window (:attr:`Reason.ADOPTED` until then) rather than at once, so deploying over a
+            fleet does not re-issue everything on day one (Let's Encrypt: 50 new certificates
+            per registered domain per week, 300 new orders per account per 3 hours).
 
     Returns:
         ``renew=True`` with the reason it is due and ``next_check=None``; or ``renew=False``
@@ -121,7 +128,11 @@ def decide(
         return Decision(renew=True, reason=Reason.FORCED, message="renewal forced by an operator")
 
     due: tuple[Reason, str] | None
-    if current is None:
+    if current is None and served is not None and _covers(served.certificate, spec):
+        due = _adopted_due(served, now, config)
+        if due is None:
+            return _adopted(served, now, config)
+    elif current is None:
         due = _missing(spec)
     else:
         due = _first_due(_Input(spec=spec, current=current, now=now, ari=ari, config=config))
@@ -260,6 +271,45 @@ def _not_due(
             f"(expires {_iso(current.not_after)})"
         ),
         next_check=lifetime_start,
+    )
+
+
+def _covers(certificate: CurrentCertificate, spec: CertificateSpec) -> bool:
+    return {_normalize_name(n) for n in spec.dns_names} <= {
+        _normalize_name(n) for n in certificate.dns_names
+    }
+
+
+def _served_words(served: ServedCertificate, now: datetime) -> str:
+    left = (served.certificate.not_after - now).total_seconds() / 86400
+    return (
+        f"{served.where} serves a valid certificate the renewer does not hold (issuer"
+        f" {served.issuer}, serial {served.certificate.serial_hex}, {left:.1f} days left)"
+    )
+
+
+def _adopted_due(
+    served: ServedCertificate, now: datetime, config: PolicyConfig
+) -> tuple[Reason, str] | None:
+    start = renewal_window_start(served.certificate, config)
+    if now >= start:
+        return (
+            Reason.RENEWAL_WINDOW,
+            f"{_served_words(served, now)}; its renewal window opened at {_iso(start)}",
+        )
+    return None
+
+
+def _adopted(served: ServedCertificate, now: datetime, config: PolicyConfig) -> Decision:
+    start = renewal_window_start(served.certificate, config)
+    return Decision(
+        renew=False,
+        reason=Reason.ADOPTED,
+        message=(
+            f"{_served_words(served, now)}: adopted, renewal planned at {_iso(start)} by its"
+            " lifetime (force to renew now)"
+        ),
+        next_check=start,
     )
 
 

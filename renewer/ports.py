@@ -17,6 +17,7 @@ from renewer.model import (
     OrderRequest,
     PendingOrder,
     RenewalInfo,
+    ServedCertificate,
     StoredCertificate,
     Target,
 )
@@ -379,4 +380,18 @@ class ChallengeRouter(Protocol):
         self, load_balancer_id: str, dns_names: tuple[str, ...], *, deadline: float
     ) -> ChallengeRouteStatus:
         """Make the route be in place; ``changes`` says what was done."""
+        ...
+
+
+class ServedCertificates(Protocol):
+    """What a target serves when the renewer holds nothing for its certificate (read only).
+
+    ``served`` answers a :class:`~renewer.model.ServedCertificate` only for a certificate that
+    covers every one of ``dns_names``, is valid now and chains to a trusted root; None for
+    anything else (nothing served, a self-signed seed, another name, a target kind it cannot
+    read). It never raises for what it finds, only for OCI errors.
+    """
+
+    def served(self, target: Target, dns_names: tuple[str, ...]) -> ServedCertificate | None:
+        """The adoptable certificate ``target`` serves, if any."""
         ...

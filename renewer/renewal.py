@@ -74,6 +74,7 @@ from renewer.model import (
     PendingOrder,
     Reason,
     RenewalInfo,
+    ServedCertificate,
     StoredCertificate,
     Target,
 )
@@ -94,6 +95,7 @@ from renewer.ports import (
     Issuer,
     Lease,
     LeaseHandle,
+    ServedCertificates,
     StateRepository,
     TlsVerifier,
 )
@@ -137,6 +139,8 @@ class RenewalService:
             the same order again, while the budget allows: a route just brought into place
             (a token server starting, a health check turning green) often needs a minute,
             and a self-check costs the CA nothing. Empty: no retry within the run.
+        served: reads what targets serve when nothing is stored, so a valid certificate
+            already there is adopted (renewed in its own window); None: never adopted.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -163,6 +167,7 @@ class RenewalService:
         challenges: ChallengeSweeper | None = None,
         challenge_router: ChallengeRouter | None = None,
         self_check_waits: Sequence[float] = (),
+        served: ServedCertificates | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -188,6 +193,7 @@ class RenewalService:
         self._challenges = challenges
         self._router = challenge_router
         self._self_check_waits = tuple(self_check_waits)
+        self._served = served
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -459,6 +465,8 @@ class RenewalService:
             self._load_current(job, self._certificates.latest(job.name))
             if job.stored is not None and ari_fetch_due(job.ari, self._clock.now()):
                 job.ari = self._fetch_ari(job.name, job.stored, job.ari, deadline)
+            if job.current is None and not force and self._served is not None:
+                job.adopted = self._adoptable(job)
             job.decision = self._decide(job, force=force)
         current = job.current
         logger.info(
@@ -1118,9 +1126,29 @@ class RenewalService:
             )
             return previous
 
+    def _adoptable(self, job: _Job) -> ServedCertificate | None:
+        """The valid certificate a target already serves, when nothing is stored (§4)."""
+        served = self._served
+        if served is None:
+            return None
+        for target in job.managed.targets:
+            found = served.served(target, job.spec.dns_names)
+            if found is not None:
+                logger.info(
+                    "adopt cert=%s where=%s issuer=%s serial=%s not_after=%s",
+                    job.name,
+                    found.where,
+                    found.issuer,
+                    found.certificate.serial_hex,
+                    found.certificate.not_after.isoformat(),
+                )
+                return found
+        return None
+
     def _decide(self, job: _Job, *, force: bool) -> Decision:
         saved = job.saved or _SavedState()
         return decide(
+            served=job.adopted,
             spec=job.spec,
             current=job.current,
             now=self._clock.now(),
@@ -1331,6 +1359,7 @@ class _Job:
     holder_seen: LeaseHandle | None = None  # the live lease of another run LOCK found
     routes: tuple[ChallengeRouteStatus, ...] = ()  # the challenge route per load balancer
     self_check_retries: int = 0  # failed self-checks this run waited out (same order)
+    adopted: ServedCertificate | None = None  # served, valid, not held (nothing stored)
 
     @property
     def name(self) -> str:

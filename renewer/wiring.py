@@ -25,6 +25,7 @@ from renewer.adapters.oci_object_storage import (
     ObjectStorageLease,
     ObjectStorageStateRepository,
 )
+from renewer.adapters.oci_served import ListenerServedCertificates
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
 from renewer.clock import Clock, SystemClock
@@ -189,6 +190,7 @@ def build_service(
         checks=(challenges.check,),
         challenges=challenges,
         self_check_waits=self_check_waits,
+        served=ListenerServedCertificates(clients, ca_bundle=ca_bundle, clock=clock),
         challenge_router=LoadBalancerChallengeRoute(
             clients,
             backend_set=resources.challenge_backend_set,
