@@ -1127,12 +1127,23 @@ class RenewalService:
             return previous
 
     def _adoptable(self, job: _Job) -> ServedCertificate | None:
-        """The valid certificate a target already serves, when nothing is stored (§4)."""
+        """The valid certificate a target already serves, when nothing is stored (§4).
+
+        Reading it never fails the run: an unreadable target is left to the check step.
+        """
         served = self._served
         if served is None:
             return None
         for target in job.managed.targets:
-            found = served.served(target, job.spec.dns_names)
+            try:
+                found = served.served(target, job.spec.dns_names)
+            except RenewerError as exc:
+                # Advisory, like ARI: a target that cannot be read is reported by the check
+                # before an order (at its own step), never here.
+                logger.warning(
+                    "adopt_failed cert=%s error_type=%s error=%s", job.name, type(exc).__name__, exc
+                )
+                continue
             if found is not None:
                 logger.info(
                     "adopt cert=%s where=%s issuer=%s serial=%s not_after=%s",
