@@ -34,6 +34,21 @@ class Reason(enum.StrEnum):
     RENEWAL_WINDOW = "RenewalWindow"
     NOT_DUE = "NotDue"
     BACKING_OFF = "BackingOff"
+    ADOPTED = "Adopted"  # nothing held, but a target serves a valid certificate: its window
+
+
+@dataclass(frozen=True, slots=True)
+class ServedCertificate:
+    """A valid certificate a target serves that the renewer does not hold (issue 13 §4).
+
+    Found only when nothing is stored for the spec: it covers every configured name, is within
+    its validity and chains to a trusted root. ``where`` names the target (load balancer and
+    listener); ``issuer`` is the leaf's issuer common name.
+    """
+
+    certificate: CurrentCertificate
+    issuer: str
+    where: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +110,16 @@ class RenewalInfo:
 
 @dataclass(frozen=True, slots=True)
 class FailureHistory:
-    """Consecutive failed attempts for one certificate; reset by a success."""
+    """Consecutive failed attempts for one certificate; reset by a success.
+
+    ``cost_free``: the last failure never reached the CA (the http-01 self-check failed before
+    any challenge was answered), so it spent none of the CA's failed-validation allowance and
+    the short backoff applies (:func:`renewer.policy.backoff_until`).
+    """
 
     consecutive_failures: int = 0
     last_failure_at: datetime | None = None
+    cost_free: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from renewer.model import (
     FailureHistory,
     Reason,
     RenewalInfo,
+    ServedCertificate,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ class PolicyConfig:
     ``short_lived_fraction`` instead, so a 6-day certificate is not left with two days of slack.
     ``backoff`` is the wait after the 1st, 2nd, ... consecutive failure; its last value repeats.
     The defaults are Let's Encrypt's integration guide (1 min, 10 min, 100 min, then daily).
+    That backoff protects the CA's failed-validation limit; a failure that never reached the
+    CA (a failed self-check: :attr:`FailureHistory.cost_free`) waits ``self_check_backoff``
+    instead (1, 2, 5, then every 10 min), so a route that needed minutes to settle (the first
+    run after ``terraform apply``) is retried by the next run, not a day later.
 
     Raises:
         ValueError: a fraction outside (0, 1), a non-positive interval, an empty backoff or a
@@ -54,6 +59,12 @@ class PolicyConfig:
         timedelta(minutes=100),
         timedelta(days=1),
     )
+    self_check_backoff: tuple[timedelta, ...] = (
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+    )
 
     def __post_init__(self) -> None:
         if self.check_interval <= timedelta(0):
@@ -66,10 +77,12 @@ class PolicyConfig:
             raise ValueError(
                 f"short_lived_threshold must not be negative, got {self.short_lived_threshold}"
             )
-        if not self.backoff:
-            raise ValueError("backoff must hold at least one wait")
-        if any(step < timedelta(0) for step in self.backoff):
-            raise ValueError("backoff waits must not be negative")
+        for field_name in ("backoff", "self_check_backoff"):
+            waits = getattr(self, field_name)
+            if not waits:
+                raise ValueError(f"{field_name} must hold at least one wait")
+            if any(step < timedelta(0) for step in waits):
+                raise ValueError(f"{field_name} waits must not be negative")
 
 
 def decide(
@@ -81,6 +94,7 @@ def decide(
     failures: FailureHistory = FailureHistory(),  # noqa: B008 - frozen value, safe to share
     force: bool = False,
     config: PolicyConfig = PolicyConfig(),  # noqa: B008 - frozen value, safe to share
+    served: ServedCertificate | None = None,
 ) -> Decision:
     """Decide whether to renew the certificate of ``spec`` at ``now``.
 
@@ -92,6 +106,11 @@ def decide(
         failures: consecutive failed attempts; a due renewal waits out their backoff.
         force: renew regardless, also during backoff (an operator's manual retry).
         config: the policy's tunables.
+        served: with nothing held (``current`` None), a valid certificate a target already
+            serves for every configured name: it is adopted — renewed in its own lifetime
+            window (:attr:`Reason.ADOPTED` until then) rather than at once, so deploying over a
+            fleet does not re-issue everything on day one (Let's Encrypt: 50 new certificates
+            per registered domain per week, 300 new orders per account per 3 hours).
 
     Returns:
         ``renew=True`` with the reason it is due and ``next_check=None``; or ``renew=False``
@@ -109,7 +128,11 @@ def decide(
         return Decision(renew=True, reason=Reason.FORCED, message="renewal forced by an operator")
 
     due: tuple[Reason, str] | None
-    if current is None:
+    if current is None and served is not None and _covers(served.certificate, spec):
+        due = _adopted_due(served, now, config)
+        if due is None:
+            return _adopted(served, now, config)
+    elif current is None:
         due = _missing(spec)
     else:
         due = _first_due(_Input(spec=spec, current=current, now=now, ari=ari, config=config))
@@ -126,6 +149,7 @@ def decide(
             message=(
                 f"{reason} ({message}), but backing off after {count} consecutive "
                 f"failure{'s' if count != 1 else ''} until {_iso(until)}"
+                f" ({backoff_kind(failures)})"
             ),
             next_check=until,
         )
@@ -156,14 +180,23 @@ def backoff_until(
 ) -> datetime | None:
     """Return the end of the backoff after ``failures``, or None when there is nothing to wait for.
 
-    The n-th consecutive failure waits ``config.backoff[n - 1]``; past the end of the tuple its
-    last value repeats. A history that counts failures but lacks ``last_failure_at`` has no
-    backoff: trying again records a proper failure, whereas waiting would wait forever.
+    The n-th consecutive failure waits ``config.backoff[n - 1]`` (``self_check_backoff`` when
+    the last failure cost the CA nothing); past the end of the tuple its last value repeats. A
+    history that counts failures but lacks ``last_failure_at`` has no backoff: trying again
+    records a proper failure, whereas waiting would wait forever.
     """
     if failures.consecutive_failures <= 0 or failures.last_failure_at is None:
         return None
-    step = min(failures.consecutive_failures, len(config.backoff)) - 1
-    return failures.last_failure_at + config.backoff[step]
+    waits = config.self_check_backoff if failures.cost_free else config.backoff
+    step = min(failures.consecutive_failures, len(waits)) - 1
+    return failures.last_failure_at + waits[step]
+
+
+def backoff_kind(failures: FailureHistory) -> str:
+    """Which backoff ``failures`` wait out, in words for reports."""
+    if failures.cost_free:
+        return "the last failure was the self-check, which costs the CA nothing: short backoff"
+    return "the CA's failure backoff"
 
 
 def select_ari_time(
@@ -238,6 +271,45 @@ def _not_due(
             f"(expires {_iso(current.not_after)})"
         ),
         next_check=lifetime_start,
+    )
+
+
+def _covers(certificate: CurrentCertificate, spec: CertificateSpec) -> bool:
+    return {_normalize_name(n) for n in spec.dns_names} <= {
+        _normalize_name(n) for n in certificate.dns_names
+    }
+
+
+def _served_words(served: ServedCertificate, now: datetime) -> str:
+    left = (served.certificate.not_after - now).total_seconds() / 86400
+    return (
+        f"{served.where} serves a valid certificate the renewer does not hold (issuer"
+        f" {served.issuer}, serial {served.certificate.serial_hex}, {left:.1f} days left)"
+    )
+
+
+def _adopted_due(
+    served: ServedCertificate, now: datetime, config: PolicyConfig
+) -> tuple[Reason, str] | None:
+    start = renewal_window_start(served.certificate, config)
+    if now >= start:
+        return (
+            Reason.RENEWAL_WINDOW,
+            f"{_served_words(served, now)}; its renewal window opened at {_iso(start)}",
+        )
+    return None
+
+
+def _adopted(served: ServedCertificate, now: datetime, config: PolicyConfig) -> Decision:
+    start = renewal_window_start(served.certificate, config)
+    return Decision(
+        renew=False,
+        reason=Reason.ADOPTED,
+        message=(
+            f"{_served_words(served, now)}: adopted, renewal planned at {_iso(start)} by its"
+            " lifetime (force to renew now)"
+        ),
+        next_check=start,
     )
 
 

@@ -17,6 +17,7 @@ from renewer.model import (
     OrderRequest,
     PendingOrder,
     RenewalInfo,
+    ServedCertificate,
     StoredCertificate,
     Target,
 )
@@ -350,4 +351,58 @@ class TlsVerifier(Protocol):
 
     def serial_served(self, target: Target, server_name: str, *, timeout: float) -> str:
         """The serial the target presents for ``server_name``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeRouteStatus:
+    """The http-01 challenge route of one load balancer, as read or as brought into place.
+
+    ``changes`` lists, in words, what :meth:`ChallengeRouter.ensure` makes (or made) so that
+    ``/.well-known/acme-challenge/`` reaches the token backend set; empty when the route is in
+    place. ``refusal`` says why http-01 cannot work there at all (and the way out): nothing is
+    changed and no order is placed. ``work_requests`` are those ``ensure`` waited for.
+    """
+
+    load_balancer_id: str
+    changes: tuple[str, ...] = ()
+    refusal: str | None = None
+    work_requests: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the challenge path already reaches the token backend set."""
+        return not self.changes and self.refusal is None
+
+
+class ChallengeRouter(Protocol):
+    """Brings the http-01 challenge route into place on a load balancer's port-80 listener.
+
+    ``inspect`` only reads. ``ensure`` changes only what the route needs (never another rule,
+    listener field or routing), verifies it by reading back, and is idempotent: a second call
+    finds the route in place and changes nothing. A refusal is answered, never raised.
+    """
+
+    def inspect(self, load_balancer_id: str, dns_names: tuple[str, ...]) -> ChallengeRouteStatus:
+        """What ``ensure`` would do now (reads only)."""
+        ...
+
+    def ensure(
+        self, load_balancer_id: str, dns_names: tuple[str, ...], *, deadline: float
+    ) -> ChallengeRouteStatus:
+        """Make the route be in place; ``changes`` says what was done."""
+        ...
+
+
+class ServedCertificates(Protocol):
+    """What a target serves when the renewer holds nothing for its certificate (read only).
+
+    ``served`` answers a :class:`~renewer.model.ServedCertificate` only for a certificate that
+    covers every one of ``dns_names``, is valid now and chains to a trusted root; None for
+    anything else (nothing served, a self-signed seed, another name, a target kind it cannot
+    read). It never raises for what it finds, only for OCI errors.
+    """
+
+    def served(self, target: Target, dns_names: tuple[str, ...]) -> ServedCertificate | None:
+        """The adoptable certificate ``target`` serves, if any."""
         ...

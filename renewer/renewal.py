@@ -55,7 +55,13 @@ from urllib.parse import urlsplit
 
 from renewer import naming, pki
 from renewer.clock import Clock
-from renewer.errors import AcmeProtocolError, ConfigError, DeploymentError, RenewerError
+from renewer.errors import (
+    AcmeProtocolError,
+    ConfigError,
+    DeploymentError,
+    RenewerError,
+    SelfCheckFailed,
+)
 from renewer.model import (
     CertificateSpec,
     CurrentCertificate,
@@ -68,23 +74,28 @@ from renewer.model import (
     PendingOrder,
     Reason,
     RenewalInfo,
+    ServedCertificate,
     StoredCertificate,
     Target,
 )
 from renewer.policy import (
     PolicyConfig,
     ari_fetch_due,
+    backoff_kind,
     backoff_until,
     decide,
     renewal_window_start,
 )
 from renewer.ports import (
     CertificateStore,
+    ChallengeRouter,
+    ChallengeRouteStatus,
     ChallengeSweeper,
     Deployer,
     Issuer,
     Lease,
     LeaseHandle,
+    ServedCertificates,
     StateRepository,
     TlsVerifier,
 )
@@ -123,6 +134,14 @@ class RenewalService:
         checks: read-only checks (besides ``certificates.check``) that must pass before the
             first order of a run, e.g. that the challenge bucket is usable.
         challenges: removes the challenge objects a dead run left; None skips that sweep.
+        challenge_router: brings the http-01 route into place on each target load balancer
+            before an order (read only by a plan); None: the route is the operator's.
+        self_check_waits: after a failed self-check, wait each of these (seconds) and try
+            the same order again, while the budget allows: a route just brought into place
+            (a token server starting, a health check turning green) often needs a minute,
+            and a self-check costs the CA nothing. Empty: no retry within the run.
+        served: reads what targets serve when nothing is stored, so a valid certificate
+            already there is adopted (renewed in its own window); None: never adopted.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -147,6 +166,9 @@ class RenewalService:
         max_workers: int = 4,
         checks: Sequence[Callable[[], None]] = (),
         challenges: ChallengeSweeper | None = None,
+        challenge_router: ChallengeRouter | None = None,
+        self_check_waits: Sequence[float] = (),
+        served: ServedCertificates | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -170,6 +192,9 @@ class RenewalService:
         self._max_workers = max_workers
         self._checks = tuple(checks)
         self._challenges = challenges
+        self._router = challenge_router
+        self._self_check_waits = tuple(self_check_waits)
+        self._served = served
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -335,6 +360,7 @@ class RenewalService:
                 self._check_stores()
                 for target in job.managed.targets:
                     self._deployer_for(target).check(target)
+                job.routes = self._routes(job)
         job.inherited = _outstanding(job)
         with self._step(job, "lock"):
             self._lock(job)
@@ -344,6 +370,9 @@ class RenewalService:
             self._recheck(job, force=force)
             job.inherited = job.inherited or _left_by_another(job, self._holder)
             self._mark_unfinished(job)
+        if job.planned.renew and job.routes:
+            with self._step(job, "route", budget):
+                self._bring_routes(job, deadline=budget.step_deadline())
         self._obtain(job, budget)
         if job.stored is not None:
             self._deploy(job, budget)
@@ -401,6 +430,13 @@ class RenewalService:
         self._plan_step(job, force=force)
         decision = job.planned
         message = f"would renew: {decision.message}" if decision.renew else decision.message
+        if decision.renew and self._router is not None:
+            try:
+                routes = self._routes(job)
+            except ConfigError as exc:
+                message += f"; the order would be refused: {exc}"
+            else:
+                message += _route_note(routes, done=False)
         return self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
 
     def _finish(self, report: RenewalReport) -> RenewalReport:
@@ -434,6 +470,8 @@ class RenewalService:
             self._load_current(job, self._certificates.latest(job.name))
             if job.stored is not None and ari_fetch_due(job.ari, self._clock.now()):
                 job.ari = self._fetch_ari(job.name, job.stored, job.ari, deadline)
+            if job.current is None and not force and self._served is not None:
+                job.adopted = self._adoptable(job)
             job.decision = self._decide(job, force=force)
         current = job.current
         logger.info(
@@ -511,7 +549,7 @@ class RenewalService:
         """
         if job.planned.renew:
             with self._step(job, "issue", budget):
-                issued, key_pem = self._issue(job, deadline=budget.step_deadline())
+                issued, key_pem = self._issue_patiently(job, budget)
         elif job.inherited:
             with self._step(job, "issue", budget):
                 resumed = self._resume(job, deadline=budget.step_deadline())
@@ -524,6 +562,30 @@ class RenewalService:
         # No budget check here: an issued certificate is always stored, or the order is lost.
         with self._step(job, "store"):
             self._store(job, issued, key_pem)
+
+    def _issue_patiently(self, job: _Job, budget: _Budget) -> tuple[IssuedCertificate, str]:
+        """ISSUE, trying the same order again after a failed self-check (``self_check_waits``).
+
+        The order stays open at the CA and recorded in the store, so the next try resumes it:
+        no second order, and no challenge was answered, so the CA counted no failure.
+        """
+        waits = list(self._self_check_waits)
+        while True:
+            try:
+                return self._issue(job, deadline=budget.step_deadline())
+            except SelfCheckFailed as exc:
+                if not waits or budget.remaining() < waits[0] + budget.step:
+                    raise
+                wait = waits.pop(0)
+                job.self_check_retries += 1
+                logger.warning(
+                    "self_check_retry cert=%s attempt=%d wait_s=%.0f error=%s",
+                    job.name,
+                    job.self_check_retries,
+                    wait,
+                    exc,
+                )
+                self._clock.sleep(wait)
 
     def _when_time_allows(
         self, job: _Job, budget: _Budget, step: str, work: Callable[[], None]
@@ -929,7 +991,11 @@ class RenewalService:
         now = self._clock.now()
         saved = job.saved
         if error is not None:
-            failures = FailureHistory(saved.failures.consecutive_failures + 1, now)
+            failures = FailureHistory(
+                saved.failures.consecutive_failures + 1,
+                now,
+                cost_free=isinstance(error, SelfCheckFailed),
+            )
         elif job.issued or (job.completed and job.decision is not None and not _backing_off(job)):
             failures = FailureHistory()
         else:
@@ -982,6 +1048,43 @@ class RenewalService:
             )
 
     # --- helpers of the steps ------------------------------------------------------------------
+
+    def _routes(self, job: _Job) -> tuple[ChallengeRouteStatus, ...]:
+        """The challenge route of each target load balancer, read (rule 6: before any order).
+
+        A load balancer where http-01 cannot work (private) is left out when another target
+        can be validated through; when none can, the order is refused with the reasons.
+        """
+        if self._router is None:
+            return ()
+        lb_ids = dict.fromkeys(
+            t.load_balancer_id for t in job.managed.targets if isinstance(t, ListenerTarget)
+        )
+        statuses = tuple(self._router.inspect(lb_id, job.spec.dns_names) for lb_id in lb_ids)
+        refused = [s for s in statuses if s.refusal is not None]
+        if statuses and len(refused) == len(statuses):
+            msg = "no order placed: " + "; ".join(str(s.refusal) for s in refused)
+            raise ConfigError(msg)
+        for status in refused:
+            logger.warning(
+                "challenge_route skipped cert=%s lb=%s refusal=%s",
+                job.name,
+                status.load_balancer_id,
+                status.refusal,
+            )
+        return tuple(s for s in statuses if s.refusal is None)
+
+    def _bring_routes(self, job: _Job, *, deadline: float) -> None:
+        """Bring the routes ``_routes`` found missing into place (before the order)."""
+        router = self._router
+        if router is None:
+            return
+        job.routes = tuple(
+            router.ensure(s.load_balancer_id, job.spec.dns_names, deadline=deadline)
+            if s.changes
+            else s
+            for s in job.routes
+        )
 
     def _check_stores(self) -> None:
         """Read-only checks of where an order's results go, once per run (rule 6).
@@ -1047,9 +1150,40 @@ class RenewalService:
             )
             return previous
 
+    def _adoptable(self, job: _Job) -> ServedCertificate | None:
+        """The valid certificate a target already serves, when nothing is stored (§4).
+
+        Reading it never fails the run: an unreadable target is left to the check step.
+        """
+        served = self._served
+        if served is None:
+            return None
+        for target in job.managed.targets:
+            try:
+                found = served.served(target, job.spec.dns_names)
+            except RenewerError as exc:
+                # Advisory, like ARI: a target that cannot be read is reported by the check
+                # before an order (at its own step), never here.
+                logger.warning(
+                    "adopt_failed cert=%s error_type=%s error=%s", job.name, type(exc).__name__, exc
+                )
+                continue
+            if found is not None:
+                logger.info(
+                    "adopt cert=%s where=%s issuer=%s serial=%s not_after=%s",
+                    job.name,
+                    found.where,
+                    found.issuer,
+                    found.certificate.serial_hex,
+                    found.certificate.not_after.isoformat(),
+                )
+                return found
+        return None
+
     def _decide(self, job: _Job, *, force: bool) -> Decision:
         saved = job.saved or _SavedState()
         return decide(
+            served=job.adopted,
             spec=job.spec,
             current=job.current,
             now=self._clock.now(),
@@ -1120,7 +1254,9 @@ class RenewalService:
                 Outcome.RENEWED,
                 job.reason or decision.reason,
                 f"{decision.message}; issued serial {job.certificate.serial_hex} as version"
-                f" {job.certificate.version}{resumed}; {_switched(job)}",
+                f" {job.certificate.version}{resumed}; {_switched(job)}"
+                f"{_route_note(job.routes, done=True)}"
+                f"{_retried(job.self_check_retries)}",
             )
         changed = any(d.changed for d in job.deployed)
         reason = job.reason or decision.reason
@@ -1173,11 +1309,16 @@ class RenewalService:
             error, reason = f"internal error ({error_type})", str(RunReason.INTERNAL_ERROR)
         logger.exception("failed cert=%s step=%s error_type=%s", job.name, job.step, error_type)
         self._record_quietly(job, error=exc)
+        retry = ""
+        if job.persist and job.saved is not None and job.saved.failures.consecutive_failures:
+            until = backoff_until(job.saved.failures, self._policy)
+            if until is not None:
+                retry = f"; next attempt from {_iso(until)} ({backoff_kind(job.saved.failures)})"
         return self._report(
             job,
             Outcome.FAILED,
             reason,
-            f"failed at {job.step}: {error}",
+            f"failed at {job.step}: {error}{retry}",
             failed_step=job.step,
             error=error,
             error_type=error_type,
@@ -1252,6 +1393,9 @@ class _Job:
     inherited: bool = False  # a dead or failed run left work owed (marker or failures)
     owed: bool = False  # this run left some of that work for the next run
     holder_seen: LeaseHandle | None = None  # the live lease of another run LOCK found
+    routes: tuple[ChallengeRouteStatus, ...] = ()  # the challenge route per load balancer
+    self_check_retries: int = 0  # failed self-checks this run waited out (same order)
+    adopted: ServedCertificate | None = None  # served, valid, not held (nothing stored)
 
     @property
     def name(self) -> str:
@@ -1312,7 +1456,11 @@ class _SavedState:
         ari, ari_serial = _parse_ari(document.get("ari"))
         error_type, error_step = document.get("last_error_type"), document.get("last_error_step")
         return cls(
-            failures=FailureHistory(failures, _time(document.get("last_failure_at"))),
+            failures=FailureHistory(
+                failures,
+                _time(document.get("last_failure_at")),
+                cost_free=document.get("last_failure_cost_free") is True,
+            ),
             ari=ari,
             ari_serial=ari_serial,
             deployed=deployed,
@@ -1330,6 +1478,7 @@ class _SavedState:
             "updated_at": _iso(now),
             "consecutive_failures": self.failures.consecutive_failures,
             "last_failure_at": _iso(self.failures.last_failure_at),
+            "last_failure_cost_free": self.failures.cost_free,
             "last_error_type": self.last_error_type,
             "last_error_step": self.last_error_step,
             "last_success_at": _iso(self.last_success_at),
@@ -1470,6 +1619,25 @@ def _target_key(target: Target) -> str:
     if isinstance(target, ListenerTarget):
         return f"{target.load_balancer_id}/{','.join(target.listener_names)}"
     return target.certificate_id
+
+
+def _route_note(routes: Sequence[ChallengeRouteStatus], *, done: bool) -> str:
+    """The report's words for the challenge routes changed (or to change); '' when none."""
+    changes = [c for status in routes for c in status.changes]
+    if not changes:
+        return ""
+    verb = "challenge route brought into place" if done else "the run would first"
+    return f"; {verb}: {'; '.join(changes)}"
+
+
+def _retried(count: int) -> str:
+    """The report's words for self-checks this run waited out; '' when none."""
+    if not count:
+        return ""
+    return (
+        f"; the self-check failed {count} time{'s' if count != 1 else ''} first and was"
+        " retried in this run with the same order (it costs the CA nothing)"
+    )
 
 
 def _origin(url: str) -> str:

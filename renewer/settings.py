@@ -100,6 +100,7 @@ MAX_PROBLEMS = 50
 _EMAIL = re.compile(r"[^@\s:]+@[^@\s:]+\.[^@\s:]+")
 _PROFILE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _BUCKET = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+_BACKEND_SET = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _LISTENER = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _EAB_KEY_ID = re.compile(r"[!-~]{1,256}")  # printable ASCII without spaces
 _OS_NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -145,6 +146,9 @@ class OciResources:
     state_bucket: str
     namespace: str | None
     name_prefix: str
+    # The token backend set (Terraform's "<prefix>-tokens") the renewer routes the challenge
+    # path to on each target load balancer's port-80 listener; None: the route is not managed.
+    challenge_backend_set: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,10 +446,19 @@ def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
         value,
         path,
         required={"compartmentId", "vaultId", "keyId", "challengeBucket", "stateBucket"},
-        optional={"namespace", "namePrefix"},
+        optional={"namespace", "namePrefix", "challengeBackendSet"},
     )
     if section is None:
         return None
+    backend_set = None
+    if section.get("challengeBackendSet") is not None:
+        backend_set = check.string(
+            section["challengeBackendSet"],
+            f"{path}.challengeBackendSet",
+            _BACKEND_SET,
+            "the name of the token server's backend set on the load balancers (letters,"
+            " digits, '-', '_', '.'), or null when you route the challenge path yourself",
+        )
     bucket_hint = "bucket names use letters, digits, '-', '_' and '.'"
     fields = {
         "compartment": check.ocid(
@@ -492,6 +505,7 @@ def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
         state_bucket=str(fields["state"]),
         namespace=namespace,
         name_prefix=prefix,
+        challenge_backend_set=backend_set,
     )
 
 

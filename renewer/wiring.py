@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
+from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
@@ -24,6 +25,7 @@ from renewer.adapters.oci_object_storage import (
     ObjectStorageLease,
     ObjectStorageStateRepository,
 )
+from renewer.adapters.oci_served import ListenerServedCertificates
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
 from renewer.clock import Clock, SystemClock
@@ -44,6 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["build_service"]
 
+# A failed self-check is retried after 30 s, then 60 s, within the run's budget: the first run
+# after `terraform apply` may meet a token server still starting or a backend whose health
+# check has not turned green (10 s interval, 3 retries in the stack).
+SELF_CHECK_WAITS = (30.0, 60.0)
+
 
 def build_service(
     config: Config,
@@ -61,6 +68,7 @@ def build_service(
     max_workers: int = 4,
     lb_poll_interval: float = DEFAULT_POLL_INTERVAL,
     clients: OciClients | None = None,
+    self_check_waits: tuple[float, ...] = SELF_CHECK_WAITS,
 ) -> RenewalService:
     """Wire ``config`` to the OCI and ACME adapters.
 
@@ -84,6 +92,8 @@ def build_service(
         lb_poll_interval: seconds between reads of a load-balancer work request.
         clients: SDK clients already built from ``oci`` (the invocation read its configuration
             object with them); default: new ones.
+        self_check_waits: seconds to wait before each retry of a failed self-check within
+            the run (the same order; see :class:`RenewalService`).
 
     Returns:
         The service; nothing has been called in the tenancy except, when the configuration
@@ -179,6 +189,18 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
         challenges=challenges,
+        self_check_waits=self_check_waits,
+        served=ListenerServedCertificates(clients, ca_bundle=ca_bundle, clock=clock),
+        challenge_router=LoadBalancerChallengeRoute(
+            clients,
+            backend_set=resources.challenge_backend_set,
+            prefix=prefix,
+            clock=clock,
+            poll_interval=lb_poll_interval,
+            address_override=tls_address_override,
+        )
+        if resources.challenge_backend_set is not None
+        else None,
     )
 
 

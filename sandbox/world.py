@@ -206,6 +206,13 @@ class SandboxWorld:
         challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
             backend) or ``"redirect"`` (issue 5's redirect mode: a rule set on the :80 listener
             redirects them to a read-only PAR on the challenge bucket; see :class:`RedirectMode`).
+        port80: the shape of the load balancer's port-80 listener (issue 13): ``"routed"``
+            (the challenge route is already in place, the default), or one the renewer must
+            route itself (the configuration then names ``oci.challengeBackendSet``):
+            ``"forward"`` (everything to the application), ``"redirect"`` (a rule set
+            redirects everything to HTTPS), ``"own-policy"`` (the listener has its own routing
+            policy), ``"none"`` (no port-80 listener). See :data:`PORT80_SHAPES`.
+        private: the load balancer is private (``isPrivate``): http-01 cannot reach it.
 
     Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``, and
     ``redirect`` (a :class:`RedirectMode`, in redirect mode only).
@@ -225,7 +232,18 @@ class SandboxWorld:
         challenge_mode: str = "token-server",
         policies: list[dict[str, Any]] | None = None,
         timing: TimingProfile | None = None,
+        port80: str = "routed",
+        private: bool = False,
     ) -> None:
+        if port80 not in PORT80_SHAPES:
+            msg = f"port80 must be one of {', '.join(PORT80_SHAPES)}"
+            raise ValueError(msg)
+        self.port80 = port80
+        self.private = private
+        # Where the data plane serves the LB's ports 80 and 443, fixed before start: Pebble
+        # must know port 80 before a renewer creates that listener (shape "none"), and the
+        # redirect-to-HTTPS rule names 443's stand-in (shape "redirect").
+        self.local_ports = {80: free_port(), 443: free_port()}
         if not certificates:
             msg = "a world needs at least one DNS name"
             raise ValueError(msg)
@@ -303,7 +321,7 @@ class SandboxWorld:
             namespace=NAMESPACE,
             bucket=CHALLENGE_BUCKET,
         )
-        options = dataclasses.replace(self.pebble_options, http_port=self.lb_port(80))
+        options = dataclasses.replace(self.pebble_options, http_port=self.local_ports[80])
         self._pebble = self._stack.enter_context(Pebble(self.workdir / "pebble", options))
         # What the renewer trusts here, as the system store holds both in production: the CA of
         # Pebble's HTTPS listener (the ACME client's TLS) and Pebble's issuing roots, random per
@@ -391,6 +409,7 @@ class SandboxWorld:
                 },
             ],
             "load_balancers": [self._load_balancer(token_port)],
+            "dataPlanePorts": {LB_ID: {str(p): local for p, local in self.local_ports.items()}},
             "topics": [{"id": TOPIC_ID, "name": "acme-renewer", "compartment": COMPARTMENT}],
         }
         if self.timing is not None:
@@ -438,6 +457,21 @@ class SandboxWorld:
                 },
             },
         }
+        rule_sets: dict[str, Any] = {}
+        routing = {"acme-routing": {"conditionLanguageVersion": "V1", "rules": [acme_rule]}}
+        if self.port80 != "routed":
+            # Shapes the renewer routes itself: no challenge routing anywhere yet.
+            del listeners[HTTPS_LISTENER]["routingPolicyName"]
+            del listeners["http"]["routingPolicyName"]
+            routing = {}
+        if self.port80 == "redirect":
+            listeners["http"]["ruleSetNames"] = [HTTPS_REDIRECT_RULE_SET]
+            rule_sets[HTTPS_REDIRECT_RULE_SET] = {"items": [self.https_redirect_rule()]}
+        elif self.port80 == "own-policy":
+            listeners["http"]["routingPolicyName"] = OWN_POLICY
+            routing = {OWN_POLICY: {"conditionLanguageVersion": "V1", "rules": own_rules()}}
+        elif self.port80 == "none":
+            del listeners["http"]
         if self.with_service_certificate:
             listeners[SERVICE_LISTENER] = {
                 "port": 8443,
@@ -452,6 +486,7 @@ class SandboxWorld:
             "id": LB_ID,
             "compartmentId": COMPARTMENT,
             "displayName": "sandbox-lb",
+            "isPrivate": self.private,
             **({} if self.timing else {"workRequestSeconds": self.work_request_seconds}),
             "listeners": listeners,
             "certificates": {SEED_BUNDLE: {"publicCertificate": self.seed.certificate_pem}},
@@ -463,6 +498,7 @@ class SandboxWorld:
             },
             "hostnames": {"site": {"hostname": self.names[0]}},
             "ruleSets": {
+                **rule_sets,
                 "security-headers": {
                     "items": [
                         {
@@ -471,12 +507,41 @@ class SandboxWorld:
                             "value": "max-age=31536000",
                         }
                     ]
-                }
+                },
             },
-            "routingPolicies": {
-                "acme-routing": {"conditionLanguageVersion": "V1", "rules": [acme_rule]}
+            "routingPolicies": routing,
+        }
+
+    def https_redirect_rule(self) -> dict[str, Any]:
+        """Shape "redirect": everything on :80 to HTTPS, as users write it.
+
+        In a tenancy the port is 443; here it is the loopback port standing in for 443
+        (``local_ports[443]``): Pebble follows a redirect to any port, where Let's Encrypt
+        follows only to 80/443, and the renewer's self-check follows this one only because
+        :meth:`self_check_resolve` lists it (docs/oci-emulator.md).
+        """
+        return {
+            "action": "REDIRECT",
+            "responseCode": 301,
+            "conditions": [
+                {"attributeName": "PATH", "attributeValue": "/", "operator": "PREFIX_MATCH"}
+            ],
+            "redirectUri": {
+                "protocol": "HTTPS",
+                "host": "{host}",
+                "port": self.local_ports[443],
+                "path": "{path}",
+                "query": "{query}",
             },
         }
+
+    def self_check_resolve(self) -> dict[tuple[str, int], tuple[str, int]]:
+        """The self-check's stand-ins: redirect mode's Object Storage, shape b's HTTPS port."""
+        resolve = self.redirect.self_check_resolve() if self.redirect is not None else {}
+        if self.port80 == "redirect":
+            local = ("127.0.0.1", self.local_ports[443])
+            resolve.update({(name, self.local_ports[443]): local for name in self.names})
+        return resolve
 
     # ------------------------------------------------------------------ what the renewer gets
 
@@ -499,6 +564,7 @@ class SandboxWorld:
                 "challengeBucket": CHALLENGE_BUCKET,
                 "stateBucket": STATE_BUCKET,
                 "namePrefix": "acme",
+                **({} if self.port80 == "routed" else {"challengeBackendSet": TOKEN_BACKEND_SET}),
             },
             "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": True},
             "certificates": [
@@ -534,14 +600,16 @@ class SandboxWorld:
             "oci": self.oci_settings(),
             "holder": f"sandbox-{uuid.uuid4().hex[:12]}",
             "ca_bundle": str(self.trust_bundle),
-            "self_check_port": self.lb_port(80),
+            "self_check_port": self.local_ports[80],
             "self_check_connect_host": "127.0.0.1",
             "tls_address_override": self._address_override,
             "step_budget": 30.0,
             "lb_poll_interval": max(self.work_request_seconds, 0.01),
+            "self_check_waits": (),  # a failed self-check fails the run at once here
         }
-        if self.redirect is not None:
-            options["self_check_resolve"] = self.redirect.self_check_resolve()
+        resolve = self.self_check_resolve()
+        if resolve:
+            options["self_check_resolve"] = resolve
         options.update(overrides)
         config = options.pop("config")
         return build_service(config, **options)
@@ -554,20 +622,17 @@ class SandboxWorld:
         """
         listener_ports = self.emulator.services["loadbalancer"].port_map()  # type: ignore[attr-defined]
         loopback: dict[str, Any] = {
-            "selfCheckPort": self.lb_port(80),
+            "selfCheckPort": self.local_ports[80],
             "selfCheckHost": "127.0.0.1",
             "listenerPorts": {
                 lb: {str(port): int(local) for port, local in ports.items()}
                 for lb, ports in listener_ports.items()
             },
         }
-        if self.redirect is not None:
+        if self.self_check_resolve():
             loopback["resolve"] = {
                 f"{host}:{port}": f"{target_host}:{target_port}"
-                for (host, port), (
-                    target_host,
-                    target_port,
-                ) in self.redirect.self_check_resolve().items()
+                for (host, port), (target_host, target_port) in self.self_check_resolve().items()
             }
         return {
             **self._rp_env,
@@ -674,6 +739,28 @@ def _policies() -> list[dict[str, Any]]:
 # 127.0.0.1 and follows redirects to any port, where Let's Encrypt allows only 80/443.
 
 CHALLENGE_MODES = ("token-server", "redirect")
+PORT80_SHAPES = ("routed", "forward", "redirect", "own-policy", "none")
+TOKEN_BACKEND_SET = "acme-tokens"  # noqa: S105 - a backend set name, not a secret
+HTTPS_REDIRECT_RULE_SET = "to-https"
+OWN_POLICY = "app-routing"
+
+
+def own_rules() -> list[dict[str, Any]]:
+    """Shape "own-policy": the user's routing rules on :80 (they must survive, in order)."""
+    return [
+        {
+            "name": "api",
+            "condition": "any(http.request.url.path sw '/api/')",
+            "actions": [{"name": "FORWARD_TO_BACKENDSET", "backendSetName": "app"}],
+        },
+        {
+            "name": "static",
+            "condition": "any(http.request.url.path sw '/static/')",
+            "actions": [{"name": "FORWARD_TO_BACKENDSET", "backendSetName": "app"}],
+        },
+    ]
+
+
 REDIRECT_RULE_SET = "acme-redirect"
 CHALLENGE_LISTENER = "http"
 PAR_LIFETIME = timedelta(days=365)

@@ -13,6 +13,7 @@ locals {
   renewer_dynamic_group      = "${var.name_prefix}-renewer-dg"
   token_server_dynamic_group = "${var.name_prefix}-token-server-dg"
   token_backend              = var.challenge_mode == "token_backend"
+  token_backend_set          = "${var.name_prefix}-tokens"
   vault_compartment_id       = var.existing_vault == null ? var.compartment_ocid : coalesce(var.existing_vault.compartment_id, var.compartment_ocid)
   lb_compartment_ids         = distinct([for key, lb in var.load_balancers : coalesce(lb.compartment_id, var.compartment_ocid)])
   uses_certificates_service  = length(flatten([for c in var.certificates : [for t in c.targets : t.certificate_id if t.certificate_id != null]])) > 0
@@ -37,6 +38,9 @@ locals {
       stateBucket     = local.state_bucket_name
       namespace       = null
       namePrefix      = var.name_prefix
+      # Token-backend mode: the renewer puts the challenge route on each load balancer's
+      # port-80 listener itself (renewer/adapters/oci_challenge_route.py), whatever its shape.
+      challengeBackendSet = local.token_backend ? local.token_backend_set : null
     }
     renewal = {
       retention           = var.renewal.retention

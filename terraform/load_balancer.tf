@@ -5,8 +5,13 @@
 #   redirect: a rule set whose one REDIRECT rule (FORCE_LONGEST_PREFIX_MATCH, so it wins over
 #     a redirect-everything-to-HTTPS rule on "/") sends the challenge path to the read-only
 #     pre-authenticated request on the challenge bucket. Let's Encrypt follows it (HTTPS, 443).
-# The listener itself is managed only when load_balancers[*].http_listener is set; otherwise
-# attach the routing policy or rule set yourself (README.md: adopting a port-80 listener).
+# The listener itself is managed only when load_balancers[*].http_listener is set. Otherwise,
+# in token_backend mode, the renewer brings the route into place on the existing port-80
+# listener before its first order (the configuration's oci.challengeBackendSet): it attaches
+# this routing policy, or puts the same rule first in the listener's own policy, also on the
+# HTTPS listeners when port 80 redirects to HTTPS, or creates a port-80 listener that serves
+# only the challenge path (renewer/adapters/oci_challenge_route.py). In redirect mode attach
+# the rule set yourself (README.md: adopting a port-80 listener).
 
 resource "oci_load_balancer_backend_set" "tokens" {
   for_each = local.token_backend ? var.load_balancers : {}
@@ -43,7 +48,7 @@ resource "oci_load_balancer_load_balancer_routing_policy" "challenge" {
   condition_language_version = "V1"
 
   rules {
-    name      = "acme_http01"
+    name      = "${local.lb_name_prefix}_http01" # the renewer's rule name (its ownership mark)
     condition = "any(http.request.url.path sw (i '${local.challenge_path}'))"
 
     actions {

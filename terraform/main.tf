@@ -23,7 +23,6 @@ locals {
 
   # Names on the load balancers: rule sets and routing policies accept letters, digits and '_'.
   lb_name_prefix      = replace(var.name_prefix, "-", "_")
-  token_backend_set   = "${var.name_prefix}-tokens"
   challenge_path      = "/.well-known/acme-challenge/"
   token_server_port   = 8080
   function_invoke_ref = "${oci_functions_application.this.display_name} ${oci_functions_function.renewer.display_name}"

@@ -40,6 +40,12 @@ resource "oci_objectstorage_bucket" "state" {
 # Function configuration is limited to 4 KB, so the function gets only its location
 # (RENEWER_CONFIG_OBJECT); writing it here also fires the Events rule, so a newly added
 # certificate is issued at once instead of at the next scheduled run.
+#
+# Written last (depends_on): the run its Events rule starts must meet a working path — the
+# rule itself, the function, every policy it and the token server act under, the token
+# server running behind its backend set, and the challenge routing the stack manages — or
+# the first run would fail its self-check (which the renewer retries within the run and
+# soon after; README: the first run).
 resource "oci_objectstorage_object" "config" {
   namespace    = local.namespace
   bucket       = oci_objectstorage_bucket.state.name
@@ -57,6 +63,19 @@ resource "oci_objectstorage_object" "config" {
       error_message = "The challenge_mode \"token_backend\" needs token_server (image and subnet of the token-server container); or set challenge_mode = \"redirect\"."
     }
   }
+
+  depends_on = [
+    oci_events_rule.config_changed,
+    oci_functions_function.renewer,
+    oci_identity_policy.renewer,
+    oci_identity_policy.token_server,
+    oci_identity_policy.services,
+    oci_container_instances_container_instance.token_server,
+    oci_load_balancer_backend.tokens,
+    oci_load_balancer_load_balancer_routing_policy.challenge,
+    oci_load_balancer_rule_set.challenge_redirect,
+    oci_load_balancer_listener.http,
+  ]
 }
 
 # Redirect mode: a read-only pre-authenticated request on the challenge bucket. Any object may

@@ -827,6 +827,8 @@ class DataPlane:
         self._open: set[socket.socket] = set()  # client and backend connections
         self._workers: set[threading.Thread] = set()
         self._certificates = _CertificateContexts()
+        # {(lb_id, listener port): loopback port} from the fixture's "dataPlanePorts".
+        self._pinned: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ service protocol
 
@@ -835,7 +837,16 @@ class DataPlane:
         return []
 
     def seed(self, fixture: dict[str, Any]) -> None:
-        """Nothing to seed: listeners come from the load balancers' configuration."""
+        """Read ``"dataPlanePorts"``: ``{lb_id: {"<listener port>": <loopback port>}}``.
+
+        Listeners come from the load balancers' configuration; this only fixes where a
+        listener port will be served, for a listener that does not exist yet (a test's CA
+        must be told port 80's address before the renewer creates that listener). Any other
+        port binds a free one.
+        """
+        for lb_id, ports in (fixture.get("dataPlanePorts") or {}).items():
+            for port, local in ports.items():
+                self._pinned[(str(lb_id), int(port))] = int(local)
 
     def start(self) -> None:
         """Open every listener's socket now, then keep them in step in the background."""
@@ -942,7 +953,8 @@ class DataPlane:
     def _open_port(self, lb: LoadBalancer, lb_id: str, port: int) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind(("127.0.0.1", 0))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self._pinned.get((lb_id, port), 0)))
             sock.listen(self.backlog)
             sock.settimeout(0.0)  # non-blocking: the selector accepts
         except OSError:
