@@ -5,7 +5,7 @@ The body of an invocation is one of:
 * empty (or only whitespace): the scheduled run, ``{"action": "renew"}``;
 * a JSON object (the operator's or the Resource Scheduler's payload)::
 
-      {"action": "renew" | "plan" | "status" | "rollback",
+      {"action": "renew" | "plan" | "status" | "history" | "rollback" | "validate",
        "certificates": ["shop", ...],   # default: every configured certificate
        "force": false,                  # renew: order even when not due
        "dryRun": false,                 # renew: decide and report only (same as "plan")
@@ -63,8 +63,10 @@ class Action(enum.StrEnum):
 
     RENEW = "renew"
     PLAN = "plan"
-    STATUS = "status"
+    STATUS = "status"  # what each target serves next to what Vault holds, drift flagged
+    HISTORY = "history"  # each stored certificate version: what rollback accepts
     ROLLBACK = "rollback"
+    VALIDATE = "validate"  # the configuration document only: no other OCI call
 
 
 @dataclass(frozen=True, slots=True)
