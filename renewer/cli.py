@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     oci.add_argument("--region", help="override the profile's region")
     oci.add_argument("--endpoint", help="one base URL for every OCI service (an emulator)")
     oci.add_argument(
+        "--loopback",
+        metavar="JSON",
+        help="sandbox only: where loopback puts port 80 and the listeners (RENEWER_LOOPBACK;"
+        " `make sandbox` prints it)",
+    )
+    oci.add_argument(
         "--resource-principal", action="store_true", help="authenticate as the function does"
     )
     parser.add_argument("--ca-bundle", help="PEM file to trust for the ACME server")
@@ -73,36 +79,70 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (
         (Action.RENEW, "renew what is due and deploy it (the scheduled run)"),
         (Action.PLAN, "what a renew would do now; changes nothing"),
-        (Action.STATUS, "each certificate's expiry, days left and next renewal"),
-        (Action.ROLLBACK, "re-deploy an earlier Vault version of one certificate"),
+        (
+            Action.STATUS,
+            "what each target serves now next to what Vault holds (drift flagged), the next"
+            " renewal and the last runs; changes nothing",
+        ),
+        (
+            Action.HISTORY,
+            "each stored certificate version (version, serial, expiry, where it is deployed):"
+            " the versions rollback accepts; changes nothing",
+        ),
+        (
+            Action.ROLLBACK,
+            "re-deploy an earlier stored version of ONE certificate to its targets"
+            " (see `history NAME` for the versions)",
+        ),
         (
             Action.REVOKE,
-            "revoke one Vault version of one certificate at the CA (a served one is replaced"
+            "revoke one stored version of ONE certificate at the CA (a served one is replaced"
             " and deployed first)",
+        ),
+        (
+            Action.VALIDATE,
+            "check a configuration document offline (no OCI access): exit 0 when valid,"
+            " 2 listing every problem",
         ),
     ):
         sub = actions.add_parser(action.value, help=text, description=text)
+        if action in (Action.ROLLBACK, Action.REVOKE):
+            verb = "roll back" if action is Action.ROLLBACK else "revoke"
+            sub.add_argument("certificate", metavar="NAME", help=f"the one certificate to {verb}")
+            sub.add_argument(
+                "--version",
+                type=int,
+                required=True,
+                help=f"the stored version to {verb}, as `history NAME` lists it",
+            )
+            if action is Action.REVOKE:
+                sub.add_argument(
+                    "--reason",
+                    required=True,
+                    choices=[reason.value for reason in RevocationReason],
+                    help="RFC 5280 revocation reason",
+                )
+                sub.add_argument(
+                    "--sign-with",
+                    choices=[signer.value for signer in SignWith],
+                    help="the key that signs the request (default: account)",
+                )
+                sub.add_argument("--dry-run", action="store_true", help="only show the plan")
+            continue
+        if action is Action.VALIDATE:
+            sub.add_argument(
+                "document",
+                nargs="?",
+                type=Path,
+                metavar="FILE",
+                help="the configuration JSON file (default: --config, else RENEWER_CONFIG)",
+            )
         sub.add_argument(
             "certificates", nargs="*", metavar="NAME", help="certificates (default: all)"
         )
         if action is Action.RENEW:
             sub.add_argument("--force", action="store_true", help="renew even when not due")
             sub.add_argument("--dry-run", action="store_true", help="same as plan")
-        if action in (Action.ROLLBACK, Action.REVOKE):
-            sub.add_argument("--version", type=int, required=True, help="Vault secret version")
-        if action is Action.REVOKE:
-            sub.add_argument(
-                "--reason",
-                required=True,
-                choices=[reason.value for reason in RevocationReason],
-                help="RFC 5280 revocation reason",
-            )
-            sub.add_argument(
-                "--sign-with",
-                choices=[signer.value for signer in SignWith],
-                help="the key that signs the request (default: account)",
-            )
-            sub.add_argument("--dry-run", action="store_true", help="only show the plan")
     return parser
 
 
@@ -112,9 +152,12 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
     args = _parser().parse_args(argv)
     try:
         invocation = _invocation(args)  # the flags first: no file is read for a usage error
+        if invocation.action is Action.VALIDATE:
+            _offline_document(args, os.environ)
         variables = _environment(args, os.environ)
         environment = Environment.from_env(variables)
-        _check_files(args, variables)
+        if invocation.action is not Action.VALIDATE:  # offline: no credentials are read
+            _check_files(args, variables)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
@@ -129,6 +172,26 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
     out.write(result.to_json() + "\n" if args.json else render(result))
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _offline_document(args: argparse.Namespace, base: Mapping[str, str]) -> None:
+    """``validate`` reads a document, never OCI: FILE, ``--config`` or ``RENEWER_CONFIG``."""
+    document = getattr(args, "document", None)
+    if document is not None:
+        if args.config is not None and args.config != document:
+            msg = "validate takes one document: give FILE or --config, not both"
+            raise ConfigError(msg)
+        args.config = document
+    if args.config_object:
+        msg = (
+            "validate is offline and does not read --config-object; fetch the object"
+            " (oci os object get --bucket-name BUCKET --name OBJECT --file config.json) and"
+            " run `python -m renewer validate config.json`"
+        )
+        raise ConfigError(msg)
+    if args.config is None and not base.get("RENEWER_CONFIG"):
+        msg = "validate needs a document: python -m renewer validate FILE (or --config FILE)"
+        raise ConfigError(msg)
 
 
 def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
@@ -147,12 +210,16 @@ def _environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str,
     if args.config_object:
         env["RENEWER_CONFIG_OBJECT"] = args.config_object
         env.pop("RENEWER_CONFIG", None)
+    if args.action == Action.VALIDATE.value:
+        env.pop("RENEWER_CONFIG_OBJECT", None)  # offline: the document given, nothing else
+        env["OCI_AUTH"] = "config_file"
     flags = {
         "OCI_CONFIG_PROFILE": args.profile,
         "OCI_CONFIG_FILE": args.oci_config_file,
         "OCI_REGION": args.region,
         "RENEWER_OCI_ENDPOINT": args.endpoint,
         "RENEWER_ACME_CA_BUNDLE": args.ca_bundle,
+        "RENEWER_LOOPBACK": args.loopback,
     }
     env.update({key: value for key, value in flags.items() if value})
     if args.resource_principal:
@@ -247,9 +314,11 @@ def _check_oci_config(location: Path, profile: str, *, flag: str) -> None:
 
 def _invocation(args: argparse.Namespace) -> Invocation:
     """The flags as the function's payload, validated by the same rules (parse_payload)."""
+    one = (Action.ROLLBACK.value, Action.REVOKE.value)
+    names = [args.certificate] if args.action in one else args.certificates
     payload: dict[str, object] = {
         "action": args.action,
-        "certificates": list(dict.fromkeys(args.certificates)),
+        "certificates": list(dict.fromkeys(names)),
     }
     for flag, field in (
         ("force", "force"),
@@ -292,6 +361,10 @@ def render(result: Result, *, now: datetime | None = None) -> str:
     document = result.document
     if "ignored" in document:
         return f"ignored: {document['ignored']}\n"
+    if document.get("action") == Action.VALIDATE.value:
+        return _render_validate(document)
+    if document.get("action") == Action.HISTORY.value:
+        return _render_history(document)
     now = now or datetime.now(UTC)
     rows = [_row(c, now) for c in document.get("certificates", [])]
     widths = [max(len(r[i]) for r in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
@@ -304,6 +377,8 @@ def render(result: Result, *, now: datetime | None = None) -> str:
         detail = certificate.get("error") or certificate.get("message") or ""
         lines.append(f"{certificate['name']}: {detail}")
     lines.append(f"{document.get('action', document.get('mode'))}: {_counted(document)}")
+    if document.get("action") == Action.STATUS.value:
+        lines += _render_served(document)
     runs = document.get("runs") or []
     if runs:
         lines += ["", "Last runs (newest first):"]
@@ -313,6 +388,92 @@ def render(result: Result, *, now: datetime | None = None) -> str:
             f"  call {run.get('call_id')}"
             for run in runs
         ]
+    return "\n".join(lines) + "\n"
+
+
+def _render_served(document: Mapping[str, Any]) -> list[str]:
+    """Status: per certificate, what Vault holds, then what each target serves (drift flagged)."""
+    lines = ["", "Held in Vault and served now:"]
+    for certificate in document.get("certificates", []):
+        held = certificate.get("held")
+        lines.append(
+            f"  {certificate['name']}: Vault holds "
+            + (
+                "nothing yet"
+                if not held
+                else f"version {held['version']}, {_facts(held)}, issuer {held.get('issuer')}"
+            )
+        )
+        for target in certificate.get("targets") or []:
+            where = target["id"] + (f" listener {target['listener']}" if target["listener"] else "")
+            port = f" :{target['port']}" if target.get("port") else ""
+            served = target.get("served")
+            facts = (
+                f"serves {_facts(served)}, issuer {served.get('issuer')}" if served else "serves ?"
+            )
+            flag = "DRIFT" if target["drift"] else "ok"
+            lines.append(f"    {where}{port}: {facts}")
+            lines.append(f"      {flag}: {target['note']}")
+    return lines
+
+
+def _facts(values: Mapping[str, Any]) -> str:
+    """``serial S, expires T (D days), KEY`` of a held or served certificate."""
+    expires = values.get("not_after") or "?"
+    days = values.get("days_left")
+    left = f" ({days} days)" if days is not None else ""
+    return f"serial {values.get('serial')}, expires {expires}{left}, {values.get('key_type')}"
+
+
+_HISTORY_COLUMNS = ("VERSION", "SERIAL", "EXPIRES (UTC)", "DAYS", "STAGES", "DEPLOYED AT", "NOTE")
+
+
+def _render_history(document: Mapping[str, Any]) -> str:
+    """History: one table per certificate; the VERSION column is what rollback takes."""
+    lines: list[str] = []
+    for certificate in document.get("certificates", []):
+        name = certificate["name"]
+        rows = [
+            (
+                str(v["version"]),
+                v.get("serial") or "-",
+                _when(v.get("not_after")),
+                "-" if v.get("days_left") is None else f"{v['days_left']:.1f}",
+                ",".join(v.get("stages") or []) or "-",
+                ", ".join(v.get("deployed_at") or []) or "-",
+                v.get("note") or ("rollback ok" if v.get("rollback") else "-"),
+            )
+            for v in certificate.get("versions") or []
+        ]
+        lines.append(f"{name}:")
+        if not rows:
+            lines += ["  no certificate stored yet", ""]
+            continue
+        widths = [
+            max(len(r[i]) for r in [_HISTORY_COLUMNS, *rows]) for i in range(len(_HISTORY_COLUMNS))
+        ]
+        lines += [
+            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in [_HISTORY_COLUMNS, *rows]
+        ]
+        lines += [f"  roll back with: python -m renewer rollback {name} --version VERSION", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _when(value: object) -> str:
+    moment = _time(value)
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _render_validate(document: Mapping[str, Any]) -> str:
+    certificates = document.get("certificates", [])
+    lines = [
+        f"valid: {len(certificates)} certificate(s), ACME directory {document.get('directory_url')}"
+    ]
+    lines += [
+        f"  {c['name']}: {', '.join(c['dns_names'])} ({c['key_type']}, {c['targets']} target(s))"
+        for c in certificates
+    ]
     return "\n".join(lines) + "\n"
 
 

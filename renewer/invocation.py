@@ -5,16 +5,21 @@ The body of an invocation is one of:
 * empty (or only whitespace): the scheduled run, ``{"action": "renew"}``;
 * a JSON object (the operator's or the Resource Scheduler's payload)::
 
-      {"action": "renew" | "plan" | "status" | "rollback" | "revoke",
+      {"action": "renew" | "plan" | "status" | "history" | "rollback" | "revoke" | "validate",
        "certificates": ["shop", ...],   # default: every configured certificate
        "force": false,                  # renew: order even when not due
        "dryRun": false,                 # renew: decide and report only (same as "plan")
        "version": 3,                    # rollback: the Vault secret version to re-deploy;
                                         # revoke: the version to revoke
        "reason": "keyCompromise",       # revoke: an RFC 5280 reason (renewer.revocation)
-       "signWith": "account"}           # revoke: or "certificateKey"
+       "signWith": "account",           # revoke: or "certificateKey"
+       "trigger": "schedule"}           # who sends it: "schedule" or "manual" (the default)
 
-  (``dry_run`` is accepted as a spelling of ``dryRun``, the issue's and the CLI's);
+  (``dry_run`` is accepted as a spelling of ``dryRun``, the issue's and the CLI's). The
+  Resource Scheduler schedule Terraform writes sends ``{"action": "renew", "trigger":
+  "schedule"}`` (``terraform/schedule.tf``), so its runs are journaled as scheduled, like an
+  empty body; a person's ``fn invoke`` with a body is ``manual``. ``event`` and ``cli`` are
+  not accepted here: an Events delivery is recognised by its shape, the CLI sets its own;
 * an OCI Events delivery (CloudEvents 0.1 as OCI sends it, or 1.0 structured): an Object
   Storage event on the configuration object means "the configuration changed" and becomes a
   renew run of every certificate — the policy then orders exactly what changed (a new
@@ -41,8 +46,20 @@ __all__ = ["Action", "InvalidRequest", "Invocation", "Trigger", "parse_payload"]
 
 MAX_BODY_BYTES = 64 * 1024  # a payload is a handful of names; anything larger is a mistake
 _FIELDS = frozenset(
-    {"action", "certificates", "force", "dryRun", "dry_run", "version", "reason", "signWith"}
+    {
+        "action",
+        "certificates",
+        "force",
+        "dryRun",
+        "dry_run",
+        "version",
+        "reason",
+        "signWith",
+        "trigger",
+    }
 )
+# What a payload may say about who sent it; the others are decided by the shape or the caller.
+_PAYLOAD_TRIGGERS = (Trigger.SCHEDULE, Trigger.MANUAL)
 _SHOWN_UNKNOWN = 5  # unknown fields named in the message; the rest are counted
 _SHOWN_OBJECT = 300  # an Object Storage bucket/object name: up to 256 + 1024 characters
 _OBJECT_EVENTS = frozenset(
@@ -62,9 +79,11 @@ class Action(enum.StrEnum):
 
     RENEW = "renew"
     PLAN = "plan"
-    STATUS = "status"
+    STATUS = "status"  # what each target serves next to what Vault holds, drift flagged
+    HISTORY = "history"  # each stored certificate version: what rollback accepts
     ROLLBACK = "rollback"
     REVOKE = "revoke"
+    VALIDATE = "validate"  # the configuration document only: no other OCI call
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +177,7 @@ def _request(document: Mapping[str, Any]) -> Invocation:
             f" not {shown_choice(version)}"
         )
     reason, sign_with = _revocation(document, action, problems)
+    trigger = _trigger(document.get("trigger", Trigger.MANUAL.value), problems)
     if action is not None:
         _combination(action, names, version, force=force, dry_run=dry_run, problems=problems)
     if problems:
@@ -171,7 +191,7 @@ def _request(document: Mapping[str, Any]) -> Invocation:
         version=version,
         reason=reason,
         sign_with=sign_with,
-        trigger=Trigger.MANUAL,
+        trigger=trigger,
     )
 
 
@@ -231,6 +251,17 @@ def _revocation(
     if problem:
         problems.append(problem)
     return reason, sign_with or SignWith.ACCOUNT
+def _trigger(value: object, problems: list[str]) -> Trigger:
+    """``schedule`` (what the Terraform-written schedule sends) or ``manual`` (the default)."""
+    for trigger in _PAYLOAD_TRIGGERS:
+        if value == trigger.value:
+            return trigger
+    problems.append(
+        f"trigger {shown_choice(value)} is not accepted: use"
+        f" {' or '.join(repr(t.value) for t in _PAYLOAD_TRIGGERS)} (events and the CLI are"
+        " recognised without it)"
+    )
+    return Trigger.MANUAL
 
 
 def _names(value: object, problems: list[str]) -> tuple[str, ...]:

@@ -22,8 +22,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from renewer.environment import Environment, load_configuration
+from renewer.errors import RenewerError
 from renewer.invocation import Action, Invocation
 from renewer.operations.run import RunInfo
+from renewer.operations.status import (
+    Observation,
+    VersionEntry,
+    history_view,
+    rollback_refusal,
+    status_view,
+    unknown_version_message,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,6 +104,8 @@ def execute(
     # Every OCI call ends by the invocation's deadline (the run's budget and its reserve, less
     # time to answer), whatever OCI does: see renewer.adapters.oci_clients.
     oci_deadline = time.monotonic() + budget_s + RESERVE_S - ANSWER_S
+    if invocation.action is Action.VALIDATE:
+        return _validated(invocation, environment, call_id=call_id, deadline=oci_deadline)
     clients = None
     if environment.config_object is not None:
         clients = OciClients(environment.oci_settings(), deadline=oci_deadline)
@@ -105,8 +116,9 @@ def execute(
         names = list(invocation.certificates) or None
         for name in names or ():
             config.certificate(name)  # ConfigError listing the configured names
-        service = _service(config, environment, clients, call_id=call_id, budget_s=budget_s)
         action = invocation.effective_action
+        inspection = _inspection_for(invocation, config, environment, clients)
+        service = _service(config, environment, clients, call_id=call_id, budget_s=budget_s)
         logger.info(
             "invocation action=%s trigger=%s certificates=%s force=%s budget_s=%.0f",
             action,
@@ -123,22 +135,11 @@ def execute(
         document["action"] = str(action)
         document["trigger"] = str(invocation.trigger)
         document["call_id"] = call_id
+        if inspection is not None and action in (Action.STATUS, Action.HISTORY):
+            inspection.annotate(document, action)
         # A plan reports nothing to operators; the other actions post, record or read the journal.
-        operations = None if action is Action.PLAN else _operations(config, clients)
-        if operations is not None and _journalled(invocation, action):
-            # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
-            run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
-            after = operations.after_run(report, run)
-            document["journal"] = after.journal_object
-        if operations is not None and action is Action.STATUS:
-            document["runs"] = _journal_reads(
-                lambda: [_run_summary(record) for record in operations.last_runs(STATUS_RUNS)]
-            )
-            for certificate in document["certificates"]:
-                name = str(certificate["name"])
-                certificate["history"] = _journal_reads(
-                    functools.partial(operations.certificate_history, name, limit=STATUS_HISTORY)
-                )
+        if action not in (Action.PLAN, Action.HISTORY):
+            _operate(document, report, invocation, config, clients, call_id=call_id)
         return Result(document, failed=report.failed, summary=report.summary(), report=report)
     finally:
         clients.close()  # a warm container must not keep this invocation's connections
@@ -151,7 +152,7 @@ def _act(
     names: list[str] | None,
     budget_s: float,
 ) -> RenewalReport:
-    """The renewal service's actions: renew, plan, status, rollback."""
+    """The renewal service's actions: renew, rollback; plan, status and history plan."""
     match action:
         case Action.RENEW:
             return service.run(budget_s=budget_s, names=names, force=invocation.force)
@@ -206,6 +207,188 @@ def _revoke(
         dry_run=invocation.dry_run,
     )
     return revocations.revoke(request, budget_s=budget_s)
+def _operate(
+    document: dict[str, Any],
+    report: RenewalReport,
+    invocation: Invocation,
+    config: Config,
+    clients: OciClients,
+    *,
+    call_id: str,
+) -> None:
+    """Renew/rollback/revoke: metrics, notices, the journal record; status: the journal's reads."""
+    action = invocation.effective_action
+    operations = _operations(config, clients)
+    if operations is None:
+        return
+    if _journalled(invocation, action):
+        # Never raises: a Monitoring, Notifications or journal failure is logged, not fatal.
+        run = RunInfo(trigger=str(invocation.trigger), call_id=call_id, action=str(action))
+        after = operations.after_run(report, run)
+        document["journal"] = after.journal_object
+    if action is Action.STATUS:
+        document["runs"] = _journal_reads(
+            lambda: [_run_summary(record) for record in operations.last_runs(STATUS_RUNS)]
+        )
+        for certificate in document["certificates"]:
+            name = str(certificate["name"])
+            certificate["history"] = _journal_reads(
+                functools.partial(operations.certificate_history, name, limit=STATUS_HISTORY)
+            )
+
+
+def _inspection_for(
+    invocation: Invocation, config: Config, environment: Environment, clients: OciClients
+) -> _Inspection | None:
+    """The reader status, history and rollback need; a rollback's version is checked here.
+
+    Raises:
+        InvalidRequest: a rollback to a version that is not a usable stored certificate
+            version — a usage error (exit 2, 502) before any lease or write.
+
+    """
+    action = invocation.effective_action
+    if action not in (Action.STATUS, Action.HISTORY, Action.ROLLBACK):
+        return None
+    inspection = _Inspection(config, environment, clients)
+    if action is Action.ROLLBACK:
+        inspection.check_rollback((invocation.certificates or ("",))[0], invocation.version or 0)
+    return inspection
+
+
+def _validated(
+    invocation: Invocation, environment: Environment, *, call_id: str, deadline: float
+) -> Result:
+    """``validate``: the configuration document alone (inline: no OCI call at all).
+
+    A configuration object is read (GetNamespace + GetObject), nothing else: no credentials are
+    needed for an inline document, no vault, bucket or load balancer is looked at.
+
+    Raises:
+        ConfigError: every problem of the document, or an unknown certificate name.
+
+    """
+    clients = None
+    if environment.config_inline is None:
+        from renewer.adapters.oci_clients import OciClients  # noqa: PLC0415 - the SDK, on use
+
+        clients = OciClients(environment.oci_settings(), deadline=deadline)
+    try:
+        config = load_configuration(environment, clients)
+    finally:
+        if clients is not None:
+            clients.close()
+    selected = [config.certificate(n) for n in invocation.certificates] or list(config.certificates)
+    document: dict[str, Any] = {
+        "action": str(Action.VALIDATE),
+        "trigger": str(invocation.trigger),
+        "call_id": call_id,
+        "valid": True,
+        "directory_url": config.acme.directory_url,
+        "certificates": [
+            {
+                "name": m.spec.name,
+                "dns_names": list(m.spec.dns_names),
+                "key_type": str(m.spec.key_type),
+                "targets": len(m.targets),
+            }
+            for m in selected
+        ],
+    }
+    logger.info("validated certificates=%d", len(selected))
+    return Result(document, summary=f"validate: {len(selected)} certificate(s) valid")
+
+
+class _Inspection:
+    """``status``/``history``/rollback's check: the Vault versions and what targets serve.
+
+    Read-only. Versions are read once per certificate, targets observed once per certificate.
+    """
+
+    def __init__(self, config: Config, environment: Environment, clients: OciClients) -> None:
+        from renewer.adapters.oci_served_probe import ServedProbe  # noqa: PLC0415 - on use
+        from renewer.adapters.oci_vault import VaultCertificateStore  # noqa: PLC0415
+
+        resources = config.oci
+        self._config = config
+        self._store = VaultCertificateStore(
+            clients,
+            compartment_id=resources.compartment_id,
+            vault_id=resources.vault_id,
+            key_id=resources.key_id,
+            prefix=resources.name_prefix,
+        )
+        loopback = environment.loopback
+        self._probe = ServedProbe(
+            clients, address_override=None if loopback is None else loopback.address_override
+        )
+
+    def versions(self, name: str) -> list[VersionEntry]:
+        """The certificate versions of ``name`` as the views take them."""
+        from renewer import pki  # noqa: PLC0415
+
+        entries = []
+        for stored in self._store.history(name):
+            certificate = stored.certificate
+            entries.append(
+                VersionEntry(
+                    version=stored.version,
+                    stages=stored.stages,
+                    serial=None if certificate is None else certificate.serial_hex,
+                    not_after=None if certificate is None else certificate.not_after,
+                    dns_names=() if certificate is None else certificate.dns_names,
+                    key_type=None if certificate is None else str(certificate.key_type),
+                    issuer=None
+                    if certificate is None
+                    else pki.common_name(pki.split_chain(certificate.fullchain_pem)[0].issuer),
+                    pending_deletion=stored.pending_deletion,
+                    unreadable=stored.unreadable,
+                )
+            )
+        return entries
+
+    def observations(self, name: str) -> list[Observation]:
+        """What each target of ``name`` serves now (SNI: its first DNS name)."""
+        managed = self._config.certificate(name)
+        server_name = managed.spec.dns_names[0]
+        return [o for t in managed.targets for o in self._probe.observe(t, server_name)]
+
+    def check_rollback(self, name: str, version: int) -> None:
+        """InvalidRequest unless ``version`` is a certificate version rollback can use."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        from renewer.invocation import InvalidRequest  # noqa: PLC0415
+
+        self._config.certificate(name)  # ConfigError listing the configured names
+        versions = self.versions(name)
+        entry = next((v for v in versions if v.version == version), None)
+        if entry is None:
+            raise InvalidRequest(unknown_version_message(name, version, versions))
+        refusal = rollback_refusal(entry, now=datetime.now(UTC))
+        if refusal is not None:
+            msg = (
+                f"version {version} of {name!r} cannot be rolled back to: it is {refusal};"
+                f" list the versions with `python -m renewer history {name}`"
+            )
+            raise InvalidRequest(msg)
+
+    def annotate(self, document: dict[str, Any], action: Action) -> None:
+        """Add the status view (``held``, ``targets``, ``drift``) or ``versions`` to each one."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        now = datetime.now(UTC)
+        for certificate in document["certificates"]:
+            name = str(certificate["name"])
+            try:
+                versions = self.versions(name)
+            except RenewerError as exc:
+                certificate["error"] = certificate.get("error") or str(exc)
+                versions = []
+            observations = self.observations(name)
+            if action is Action.STATUS:
+                certificate.update(status_view(versions, observations, now=now))
+            else:
+                certificate["versions"] = history_view(versions, observations, now=now)
 
 
 def _operations(config: Config, clients: OciClients) -> Operations | None:

@@ -118,5 +118,12 @@ locals {
     "Allow service cloudEvents to use functions-family in compartment id ${var.compartment_ocid}",
     "Allow service faas to use virtual-network-family in compartment id ${coalesce(var.network_compartment_ocid, var.compartment_ocid)}",
     "Allow service objectstorage-${var.region} to use keys in compartment id ${local.vault_compartment_id} where target.key.id = '${local.key_id}'",
+    # Object lifecycle rules (storage.tf) run as the Object Storage service: it deletes the
+    # state bucket's previous versions and stale challenge objects, in those two buckets only.
+    "Allow service objectstorage-${var.region} to manage object-family in compartment id ${var.compartment_ocid} where any {target.bucket.name = '${local.state_bucket_name}', target.bucket.name = '${local.challenge_bucket_name}'}",
+    # The function's image is pulled from a private OCIR repository by the Functions service
+    # (Oracle's "Creating Policies to Control Access to Network and Function-Related Resources":
+    # created in the root compartment, as documented; it grants reading images, nothing else).
+    "Allow service faas to read repos in tenancy",
   ]
 }

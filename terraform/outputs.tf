@@ -16,6 +16,11 @@ output "oci_invoke_command" {
   value       = "oci fn function invoke --function-id ${oci_functions_function.renewer.id} --file - --body '{\"action\": \"status\"}'"
 }
 
+output "logs_command" {
+  description = "Ready-to-paste OCI CLI command printing the function's log lines of the last 24 hours, newest first (GNU date)."
+  value       = "oci logging-search search-logs --search-query 'search \"${var.compartment_ocid}/${oci_logging_log_group.this.id}/${oci_logging_log.invocations.id}\" | sort by datetime desc' --time-start $(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ) --time-end $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
 output "challenge_bucket" {
   description = "Name of the private bucket holding http-01 key authorizations."
   value       = oci_objectstorage_bucket.challenges.name

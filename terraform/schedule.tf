@@ -1,6 +1,13 @@
 # What invokes the function: Resource Scheduler twice a day, and OCI Events whenever the
 # configuration object is written (so a newly added certificate is issued at once).
 
+locals {
+  # The body of every scheduled invocation. "trigger" makes the run journaled (and notified)
+  # as scheduled rather than manual: renewer/invocation.py, tested with this very value
+  # (tests/terraform/test_schedule_body.py).
+  schedule_body = jsonencode({ action = "renew", trigger = "schedule" })
+}
+
 resource "oci_resource_scheduler_schedule" "renew" {
   compartment_id     = var.compartment_ocid
   display_name       = "${var.name_prefix}-renew"
@@ -16,7 +23,7 @@ resource "oci_resource_scheduler_schedule" "renew" {
 
     parameters {
       parameter_type = "BODY"
-      value          = [jsonencode({ action = "renew" })]
+      value          = [local.schedule_body]
     }
   }
 }

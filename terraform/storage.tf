@@ -90,3 +90,50 @@ resource "oci_objectstorage_preauthrequest" "challenges" {
   bucket_listing_action = "Deny"
   time_expires          = var.challenge_par_expires
 }
+
+# Nothing grows forever. The state bucket is versioned, so every lease, state, journal and
+# notice write keeps the object it replaced (and every delete leaves a delete marker): previous
+# versions are deleted after local.state_previous_version_days. Challenge objects are deleted by
+# the run that wrote them; one a killed run left behind is deleted by the next run's sweep, and
+# by this rule after a day whatever happens (an order's tokens are useless after minutes).
+# Object Storage applies the rules itself, with the service statement in documents.tf.
+locals {
+  state_previous_version_days = 30 # the configuration object's history stays this long
+  stale_challenge_days        = 1  # the shortest age a lifecycle rule takes
+}
+
+resource "oci_objectstorage_object_lifecycle_policy" "state" {
+  namespace = local.namespace
+  bucket    = oci_objectstorage_bucket.state.name
+
+  rules {
+    name        = "delete-previous-versions"
+    action      = "DELETE"
+    target      = "previous-object-versions"
+    is_enabled  = true
+    time_amount = local.state_previous_version_days
+    time_unit   = "DAYS"
+  }
+
+  depends_on = [oci_identity_policy.services]
+}
+
+resource "oci_objectstorage_object_lifecycle_policy" "challenges" {
+  namespace = local.namespace
+  bucket    = oci_objectstorage_bucket.challenges.name
+
+  rules {
+    name        = "delete-stale-challenges"
+    action      = "DELETE"
+    target      = "objects"
+    is_enabled  = true
+    time_amount = local.stale_challenge_days
+    time_unit   = "DAYS"
+
+    object_name_filter {
+      inclusion_prefixes = [".well-known/acme-challenge/"]
+    }
+  }
+
+  depends_on = [oci_identity_policy.services]
+}

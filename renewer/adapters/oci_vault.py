@@ -1129,6 +1129,68 @@ class VaultCertificateStore:
                 )
         return frozenset(fingerprints)
 
+    def history(self, name: str) -> list[StoredVersion]:
+        """Every certificate version of ``name``, newest first: what ``rollback`` accepts.
+
+        Read-only (the status/history views and rollback's up-front check). Pending-order
+        records are left out (they hold no certificate, so rollback refuses them); versions
+        pending deletion are listed with ``pending_deletion`` set and no certificate (Secrets
+        refuses to read them, and rollback cannot use them). A version that cannot be read or
+        parsed is listed with ``unreadable`` set. One list call, then one read per version.
+
+        Raises:
+            ConfigError / TransientError: the secret or its versions cannot be listed.
+
+        """
+        secret = self._name(name)
+        found = self._secrets.find(secret)
+        if found is None:
+            return []
+        listed: list[StoredVersion] = []
+        for summary in self._secrets.versions(secret, found.secret_id):
+            if _is_pending_version(summary):
+                continue
+            number = int(summary.version_number)
+            stages = tuple(sorted(str(stage) for stage in summary.stages or ()))
+            if summary.time_of_deletion is not None:
+                listed.append(StoredVersion(number, stages, pending_deletion=True))
+                continue
+            try:
+                read = self._secrets.bundle(secret, version=number)
+                parsed = (
+                    None
+                    if read is None
+                    else parse_version_document(read.content, version=number, secret_name=secret)
+                )
+            except ConfigError as exc:
+                logger.warning(
+                    "vault version unreadable cert=%s secret=%s version=%d error=%s",
+                    name,
+                    secret,
+                    number,
+                    type(exc).__name__,
+                )
+                listed.append(StoredVersion(number, stages, unreadable=True))
+                continue
+            if isinstance(parsed, StoredCertificate):
+                listed.append(StoredVersion(number, stages, certificate=parsed))
+        return sorted(listed, key=lambda v: v.version, reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One Vault version of a certificate secret, as :meth:`VaultCertificateStore.history` saw it.
+
+    ``certificate`` is None when the version is pending deletion or unreadable (its private key
+    is never shown: callers take serial, dates and names only).
+    """
+
+    version: int
+    stages: tuple[str, ...]
+    certificate: StoredCertificate | None = field(default=None, repr=False)
+    pending_deletion: bool = False
+    unreadable: bool = False
+
 
 def _description(name: str) -> str:
     return (

@@ -77,13 +77,30 @@ Assumptions (not documented OCI facts):
   returned (after a prefix, the first name outside it); ``prefixes`` is present only when a
   ``delimiter`` is given; a ``limit`` above 1000 is lowered to 1000.
 * An overwrite is a new object: ``timeCreated`` and ``timeModified`` both become the PUT time.
+* On a versioned bucket, ``if-none-match: *`` and ``if-match`` look at the latest version only:
+  a previous version or a delete marker is not "the resource" (OCI's docs say a deleted object's
+  latest version is the delete marker and the object reads as absent; the put_object docstring's
+  "fail if the resource already exists" names no version). So a lease deleted and taken again
+  succeeds, and an ``if-match`` with a previous version's etag fails 412 ``IfMatchFailed``. The
+  same as Amazon S3 documents for conditional writes on versioned buckets; OCI's docs are silent.
+* ListObjectVersions answers every version in one page, always with ``versionId`` and
+  ``isDeleteMarker`` (the OCI CLI's output shows both); a delete marker has no size or etag.
 * PAR ids are 64 base64 characters (they may contain ``/`` and ``+``: the docs' example id does) and
   tokens 64 URL-safe base64 characters, as in the docs' example; an object-level ``accessUri`` ends
   with the object name percent-encoded (``/`` as ``%2F``); the read path accepts both encodings.
   ``fullPath`` is the emulator's endpoint + ``accessUri``; ``bucketListingAction`` defaults to
   ``Deny`` for every access type; an Any* PAR's ``objectName`` acts as a name prefix (SDK model
   docstring) and is not part of its ``accessUri`` (docs). Expired PARs stay listed until deleted.
-* Not emulated: ``Range`` (the whole object is answered), versioning, storage tiers other than
+* Versioning (a fixture bucket with ``"versioning": "Enabled"``; OCI's "Using Object Versioning"
+  page): every PUT makes a new latest version with its own ``version-id`` (answered on PUT, GET and
+  HEAD) and keeps the replaced one as a previous version; a DELETE without ``versionId`` keeps the
+  latest as a previous version and adds a delete marker, after which the object does not exist
+  (GET/HEAD 404) until the next PUT; ``GET /n/{ns}/b/{bucket}/objectversions``
+  (ListObjectVersions, ``prefix``) lists every version, newest first per name, with
+  ``versionId`` and ``isDeleteMarker``. Conditions are judged against the latest version only
+  (see the assumptions). GetBucket reports ``versioning``.
+* Not emulated: ``Range`` (the whole object is answered), reading or deleting a previous version
+  by ``versionId``, versioning ``Suspended``, lifecycle rules, storage tiers other than
   ``Standard``, SSE-C headers, anonymous reads of public buckets (``publicAccessType`` is only
   reported), writes through PARs, and bucket CRUD.
 """
@@ -94,6 +111,7 @@ import base64
 import email.utils
 import hashlib
 import secrets
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -286,6 +304,42 @@ def _object_summary(name: str, record: JSON, fields: list[str]) -> JSON:
     return {field: values[field] for field in fields if field in values}
 
 
+def _versioned(bucket: JSON) -> bool:
+    return bucket.get("versioning") == "Enabled"
+
+
+def _version_id() -> str:
+    """A version id: opaque, unique (OCI's look like UUIDs; the format is not documented)."""
+    return str(uuid.uuid4())
+
+
+def _previous(bucket: JSON, name: str) -> list[JSON]:
+    """The previous versions (and delete markers) of ``name``, newest first."""
+    versions: list[JSON] = bucket.setdefault("previous", {}).setdefault(name, [])
+    return versions
+
+
+def _version_summary(name: str, record: JSON) -> JSON:
+    if record.get("deleteMarker"):
+        return {
+            "name": name,
+            "versionId": record["versionId"],
+            "isDeleteMarker": True,
+            "timeModified": _timestamp(record["modified"]),
+        }
+    return {
+        "name": name,
+        "size": record["size"],
+        "md5": record["md5"],
+        "etag": record["etag"],
+        "timeCreated": _timestamp(record["created"]),
+        "timeModified": _timestamp(record["modified"]),
+        "storageTier": STORAGE_TIER,
+        "versionId": record.get("versionId", "null"),
+        "isDeleteMarker": False,
+    }
+
+
 def _object_headers(record: JSON) -> dict[str, str]:
     """The headers GetObject and HeadObject answer for an object."""
     return {
@@ -293,6 +347,7 @@ def _object_headers(record: JSON) -> dict[str, str]:
         "etag": record["etag"],
         "last-modified": _http_date(record["modified"]),
         "opc-content-md5": record["md5"],
+        **({"version-id": record["versionId"]} if "versionId" in record else {}),
         **record["headers"],
     }
 
@@ -433,12 +488,17 @@ class ObjectStorage:
                 msg = f"bucket {entry!r}: name is required"
                 raise ValueError(msg)
             compartment = str(entry.get("compartment") or tenancy)
+            versioning = str(entry.get("versioning", "Disabled"))
+            if versioning not in ("Disabled", "Enabled"):
+                msg = f"bucket {entry['name']!r}: versioning must be Disabled or Enabled"
+                raise ValueError(msg)
             bucket = self._new_bucket(
                 str(entry["name"]),
                 compartments.get(compartment, compartment),
                 created_by=str(entry.get("createdBy", tenancy)),
                 public=bool(entry.get("public", False)),
             )
+            bucket["versioning"] = versioning
             self._buckets.setdefault(bucket["name"], bucket)
 
     def _new_bucket(self, name: str, compartment: str, *, created_by: str, public: bool) -> JSON:
@@ -467,6 +527,7 @@ class ObjectStorage:
             Route("GET", "/n/{namespaceName}/b", "ListBuckets", self.list_buckets),
             Route("GET", bucket, "GetBucket", self.get_bucket),
             Route("GET", bucket + "/o", "ListObjects", self.list_objects),
+            Route("GET", bucket + "/objectversions", "ListObjectVersions", self.list_versions),
             Route("PUT", obj, "PutObject", self.put_object),
             Route("GET", obj, "GetObject", self.get_object),
             Route("HEAD", obj, "HeadObject", self.get_object),
@@ -573,7 +634,7 @@ class ObjectStorage:
             "objectEventsEnabled": False,
             "replicationEnabled": False,
             "isReadOnly": False,
-            "versioning": "Disabled",
+            "versioning": bucket.get("versioning", "Disabled"),
         }
         fields = set((request.arg("fields") or "").split(","))
         if "approximateCount" in fields:
@@ -629,12 +690,19 @@ class ObjectStorage:
                 if key.startswith("opc-meta-") or key in STORED_HEADERS
             },
         }
+        extra: dict[str, str] = {}
+        if _versioned(bucket):
+            record["versionId"] = _version_id()
+            extra["version-id"] = record["versionId"]
+            if current is not None:
+                _previous(bucket, name).insert(0, current)
         bucket["objects"][name] = record
         return Reply(
             headers={
                 "etag": etag,
                 "last-modified": _http_date(stamp),
                 "opc-content-md5": md5,
+                **extra,
             }
         )
 
@@ -651,12 +719,37 @@ class ObjectStorage:
         record = self._object(bucket, name)
         check_read_conditions(request, record)
         del bucket["objects"][name]
-        return Reply(status=204, headers={"last-modified": _http_date(now())})
+        stamp = now()
+        if not _versioned(bucket):
+            return Reply(status=204, headers={"last-modified": _http_date(stamp)})
+        marker = {"versionId": _version_id(), "deleteMarker": True, "modified": stamp}
+        _previous(bucket, name)[:0] = [marker, record]
+        return Reply(
+            status=204,
+            headers={
+                "last-modified": _http_date(stamp),
+                "version-id": marker["versionId"],
+                "is-delete-marker": "true",
+            },
+        )
 
     def list_objects(self, request: Request) -> Reply:
         """ListObjects (see :func:`list_page`)."""
         bucket = self._bucket(request)
         return Reply(body=list_page(bucket["objects"], request))
+
+    def list_versions(self, request: Request) -> Reply:
+        """ListObjectVersions: every version of every name (``prefix``), newest first per name."""
+        bucket = self._bucket(request)
+        prefix = request.arg("prefix") or ""
+        previous: dict[str, list[JSON]] = bucket.get("previous", {})
+        names = sorted(n for n in {*bucket["objects"], *previous} if n.startswith(prefix))
+        items = []
+        for name in names:
+            latest = bucket["objects"].get(name)
+            chain = ([latest] if latest is not None else []) + previous.get(name, [])
+            items += [_version_summary(name, record) for record in chain]
+        return Reply(body={"items": items, "prefixes": []})
 
     # ------------------------------------------------------------------ pre-authenticated requests
 

@@ -359,6 +359,7 @@ OPERATIONS: dict[str, tuple[Need, ...]] = {
     "UpdateBucket": _needs("BUCKET_UPDATE"),
     "DeleteBucket": _needs("BUCKET_DELETE"),
     "ListObjects": _needs("OBJECT_INSPECT"),
+    "ListObjectVersions": _needs("OBJECT_INSPECT"),  # Object Storage policy reference
     "HeadObject": _either("OBJECT_READ", "OBJECT_INSPECT"),
     "GetObject": _needs("OBJECT_READ"),
     "PutObject": _needs("OBJECT_CREATE"),  # a new object

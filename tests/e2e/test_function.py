@@ -321,4 +321,5 @@ def test_rollback_through_the_function_serves_the_earlier_version_again(
 
     refused = fn.invoke(json.dumps({**body, "version": 999}))
     assert refused.status == 502
-    assert "shop: failed at" in refused.text
+    # A usage error before any lease or write (issue 13 §5), not a failed run.
+    assert "version 999 is not a stored certificate version" in refused.text

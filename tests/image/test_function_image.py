@@ -36,6 +36,7 @@ RUNTIME = {"fdk", "oci", "acme", "josepy", "cryptography"}
 LOCKS = (
     ROOT / "requirements.lock",
     ROOT / "requirements-dev.lock",
+    ROOT / "requirements-demo.lock",
     ROOT / "tokenserver" / "requirements.lock",
     ROOT / "build" / "lock-tool.lock",
     ROOT / "tests" / "terraform" / "checkov.lock",

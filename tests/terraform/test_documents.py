@@ -21,6 +21,10 @@ from tests.terraform.stack import EXAMPLE_BOUND, EXAMPLES, evaluate, evaluate_ro
 
 pytestmark = pytest.mark.unit
 
+# Oracle's Functions policy page: the Functions service pulls images from OCIR with this
+# statement, created in the root compartment (issue 13 §8).
+FAAS_REPOS = "Allow service faas to read repos in tenancy"
+
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_generated_configuration_passes_the_renewers_validator(example: str) -> None:
@@ -56,10 +60,22 @@ def test_policy_statements_parse_and_stay_inside_compartments(example: str) -> N
     ]
     for text in statements:
         statement = parse_statement(text)  # raises on anything OCI's grammar rejects
+        if text == FAAS_REPOS:
+            continue  # documented tenancy-wide (root compartment); grants reading images only
         assert statement.location.kind != "tenancy", text
         assert "all-resources" not in text, text
     for text in documents.renewer_statements:
         assert f"dynamic-group {documents.renewer_dynamic_group} " in text
+
+
+def test_service_statements_pull_the_image_and_let_lifecycle_rules_delete_in_two_buckets() -> None:
+    documents = evaluate("basic")
+    assert FAAS_REPOS in documents.service_statements
+    (lifecycle,) = [s for s in documents.service_statements if "object-family" in s]
+    assert lifecycle.startswith("Allow service objectstorage-")
+    names = re.findall(r"target\.bucket\.name = '([^']+)'", lifecycle)
+    config = documents.config["oci"]
+    assert sorted(names) == sorted([config["stateBucket"], config["challengeBucket"]])
 
 
 def test_token_server_statements_only_in_token_backend_mode() -> None:
