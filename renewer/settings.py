@@ -805,7 +805,9 @@ def _dns_name(check: _Checker, value: object, path: str, *, wildcards: bool = Fa
     if text is None:
         return None
     try:
-        return hostnames.check_dns_name(text, allow_wildcard=wildcards)
+        if wildcards:
+            return hostnames.check_dns_name(text, allow_wildcard=True)
+        return hostnames.check_dns_name(text)
     except ConfigError as exc:
         check.fail(path, str(exc))
         return None

@@ -70,6 +70,7 @@ STATE_BUCKET = "acme-state"
 HTTPS_LISTENER = "https"
 SERVICE_LISTENER = "https-service"
 SEED_BUNDLE = "seed-expiring"
+DNS_ZONE_ID = "ocid1.dns-zone.oc1..sandboxzone"  # the zone dns-01 writes to (emulated OCI DNS)
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _RP_ENV_KEYS = (
     "OCI_RESOURCE_PRINCIPAL_VERSION",
@@ -206,6 +207,11 @@ class SandboxWorld:
         challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
             backend) or ``"redirect"`` (issue 5's redirect mode: a rule set on the :80 listener
             redirects them to a read-only PAR on the challenge bucket; see :class:`RedirectMode`).
+        challenge: the certificate's ``challenge`` setting (``http-01``, ``dns-persist-01``,
+            ``dns-01``); Pebble resolves the DNS challenges' TXT records through challtestsrv
+            (:meth:`Pebble.set_txt`; dns-01's records are mirrored from the emulated zone).
+        private_lb: the load balancer is private (``isPrivate``) and has no :80 listener, so
+            no http-01 path exists; Pebble's http-01 port is one where nothing listens.
 
     Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``, and
     ``redirect`` (a :class:`RedirectMode`, in redirect mode only).
@@ -225,6 +231,8 @@ class SandboxWorld:
         challenge_mode: str = "token-server",
         policies: list[dict[str, Any]] | None = None,
         timing: TimingProfile | None = None,
+        challenge: str = "http-01",
+        private_lb: bool = False,
     ) -> None:
         if not certificates:
             msg = "a world needs at least one DNS name"
@@ -233,6 +241,8 @@ class SandboxWorld:
             msg = f"challenge_mode must be one of {', '.join(CHALLENGE_MODES)}"
             raise ValueError(msg)
         self.challenge_mode = challenge_mode
+        self.challenge = challenge
+        self.private_lb = private_lb
         self.redirect: RedirectMode | None = None
         self.workdir = workdir
         self.names = tuple(certificates)
@@ -303,7 +313,8 @@ class SandboxWorld:
             namespace=NAMESPACE,
             bucket=CHALLENGE_BUCKET,
         )
-        options = dataclasses.replace(self.pebble_options, http_port=self.lb_port(80))
+        http_port = free_port() if self.private_lb else self.lb_port(80)
+        options = dataclasses.replace(self.pebble_options, http_port=http_port)
         self._pebble = self._stack.enter_context(Pebble(self.workdir / "pebble", options))
         # What the renewer trusts here, as the system store holds both in production: the CA of
         # Pebble's HTTPS listener (the ACME client's TLS) and Pebble's issuing roots, random per
@@ -438,6 +449,8 @@ class SandboxWorld:
                 },
             },
         }
+        if self.private_lb:
+            del listeners["http"]  # an internal LB: nothing the CA could reach on port 80
         if self.with_service_certificate:
             listeners[SERVICE_LISTENER] = {
                 "port": 8443,
@@ -452,6 +465,7 @@ class SandboxWorld:
             "id": LB_ID,
             "compartmentId": COMPARTMENT,
             "displayName": "sandbox-lb",
+            **({"isPrivate": True} if self.private_lb else {}),
             **({} if self.timing else {"workRequestSeconds": self.work_request_seconds}),
             "listeners": listeners,
             "certificates": {SEED_BUNDLE: {"publicCertificate": self.seed.certificate_pem}},
@@ -485,6 +499,15 @@ class SandboxWorld:
         targets: list[dict[str, Any]] = [{"loadBalancerId": LB_ID, "listeners": [HTTPS_LISTENER]}]
         if self.with_service_certificate:
             targets.append({"certificateId": SERVICE_CERTIFICATE_ID})
+        certificate: dict[str, Any] = {
+            "name": self.certificate_name,
+            "dnsNames": list(self.names),
+            "targets": targets,
+        }
+        if self.challenge == "dns-01":
+            certificate["challenge"] = {"type": "dns-01", "zoneId": DNS_ZONE_ID}
+        elif self.challenge != "http-01":
+            certificate["challenge"] = self.challenge
         return {
             "acme": {
                 "directoryUrl": self.pebble.directory_url,
@@ -501,9 +524,7 @@ class SandboxWorld:
                 "namePrefix": "acme",
             },
             "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": True},
-            "certificates": [
-                {"name": self.certificate_name, "dnsNames": list(self.names), "targets": targets}
-            ],
+            "certificates": [certificate],
         }
 
     def oci_settings(self) -> OciSettings:
@@ -534,7 +555,7 @@ class SandboxWorld:
             "oci": self.oci_settings(),
             "holder": f"sandbox-{uuid.uuid4().hex[:12]}",
             "ca_bundle": str(self.trust_bundle),
-            "self_check_port": self.lb_port(80),
+            "self_check_port": 80 if self.private_lb else self.lb_port(80),
             "self_check_connect_host": "127.0.0.1",
             "tls_address_override": self._address_override,
             "step_budget": 30.0,
@@ -554,7 +575,7 @@ class SandboxWorld:
         """
         listener_ports = self.emulator.services["loadbalancer"].port_map()  # type: ignore[attr-defined]
         loopback: dict[str, Any] = {
-            "selfCheckPort": self.lb_port(80),
+            "selfCheckPort": 80 if self.private_lb else self.lb_port(80),
             "selfCheckHost": "127.0.0.1",
             "listenerPorts": {
                 lb: {str(port): int(local) for port, local in ports.items()}
