@@ -794,10 +794,15 @@ class AcmeIssuer:
         deadline: float,
     ) -> None:
         """Write the TXT records, wait for the zone to serve them, answer; always remove them."""
-        if self._dns_zone is None or not request.dns_zone_id:
+        if not request.dns_zone_id:
             raise ConfigError(
                 "dns-01 needs an OCI DNS zone: set the certificate's challenge to"
                 ' {"type": "dns-01", "zoneId": "<the zone\'s OCID>"}'
+            )
+        if self._dns_zone is None:
+            raise ConfigError(
+                "dns-01 is configured, but this renewer has no DNS zone writer (the OCI DNS"
+                " adapter is not wired in); use dns-persist-01 or http-01 for this certificate"
             )
         records = [p.dns_record for p in pending if p.dns_record is not None]
         try:
