@@ -8,10 +8,13 @@ tests in tests/e2e/test_dns_persist.py prove the value against Pebble itself).
 from __future__ import annotations
 
 import copy
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from renewer.cli import render
 from renewer.dns_names import (
     ChallengeType,
     DnsRecord,
@@ -22,6 +25,8 @@ from renewer.dns_names import (
 )
 from renewer.errors import ConfigError
 from renewer.hostnames import check_dns_name
+from renewer.report import CertificateReport, Outcome, RenewalReport
+from renewer.runner import Result
 from renewer.settings import parse_config
 from tests.unit.test_settings import GOOD
 
@@ -130,3 +135,25 @@ def test_a_bad_challenge_names_the_field_and_the_fix(challenge: object, field: s
     message = _error(_with({"challenge": challenge}))
     assert field in message
     assert fix in message
+
+
+def test_the_cli_plan_prints_each_record_to_create():
+    record = persist_records(["*.example.com"], "ca.example", ACCOUNT)[0]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    report = RenewalReport(
+        now,
+        now,
+        (
+            CertificateReport(
+                "wild", Outcome.SKIPPED, "Missing", "would renew", dns_records=(record,)
+            ),
+        ),
+        mode="plan",
+    )
+    document = json.loads(report.to_json())
+    assert document["certificates"][0]["dns_records"] == [record.to_dict()]
+    text = render(Result(document), now=now)
+    assert (
+        f'  create _validation-persist.example.com. TXT "ca.example; accounturi={ACCOUNT};'
+        ' policy=wildcard"'
+    ) in text.splitlines()
