@@ -376,6 +376,11 @@ def render(result: Result, *, now: datetime | None = None) -> str:
     for certificate in document.get("certificates", []):
         detail = certificate.get("error") or certificate.get("message") or ""
         lines.append(f"{certificate['name']}: {detail}")
+        # Exactly what to create (Terraform's dns_persist_records, or by hand).
+        lines.extend(
+            f'  create {r["name"]}. {r["type"]} "{r["value"]}"'
+            for r in certificate.get("dns_records") or ()
+        )
     lines.append(f"{document.get('action', document.get('mode'))}: {_counted(document)}")
     if document.get("action") == Action.STATUS.value:
         lines += _render_served(document)

@@ -11,7 +11,9 @@ addresses as DNS names), checked before an order is placed so a typo never costs
   delegated TLD has that shape, and a numeric or hex top label is how IP addresses hide:
   resolvers read ``127.1``, ``0x7f.0.0.1``, ``0177.0.0.1`` as IPv4 addresses (inet_aton), and
   ``1.2.3.256`` or ``shop.example.123`` name no public host at all;
-* no wildcard (http-01 cannot validate one, RFC 8555 §8.3) and no IP address literal.
+* no IP address literal, and no wildcard unless the caller allows one (``allow_wildcard``: a DNS
+  challenge validates ``*.<domain>``; http-01 cannot, RFC 8555 §8.3). A wildcard is ``*.`` and
+  then a name that passes every rule above.
 
 Internationalized names are **not converted**: an IDN in Unicode is refused and the hint gives
 its ``xn--`` form (``"xn--" + Punycode(label)``, RFC 3492, what IDNA 2008 produces for a valid
@@ -46,8 +48,10 @@ def normalize(text: str) -> str:
     return text.strip().lower().removesuffix(".")
 
 
-def check_dns_name(text: str) -> str:
+def check_dns_name(text: str, *, allow_wildcard: bool = False) -> str:
     """The normalized name if a public CA would issue for it, else ConfigError saying why.
+
+    ``allow_wildcard``: accept ``*.<name>`` (the caller validates with a DNS challenge).
 
     The message never contains the name (the caller names the field): a value in the wrong
     field may be a secret. The one exception is the ``xn--`` hint for a Unicode name, given only
@@ -56,10 +60,12 @@ def check_dns_name(text: str) -> str:
     name = normalize(text)
     if not name.isascii():
         raise ConfigError(_unicode_problem(name))
+    if name.startswith("*.") and allow_wildcard:
+        return "*." + check_dns_name(name[2:])
     if name.startswith("*."):
         msg = (
-            "is a wildcard; http-01 cannot validate wildcards (RFC 8555 §8.3) — list each host"
-            " name instead"
+            "is a wildcard; http-01 cannot validate wildcards (RFC 8555 §8.3) — set the"
+            " certificate's challenge to dns-persist-01 or dns-01, or list each host name instead"
         )
         raise ConfigError(msg)
     if is_ip_literal(name):

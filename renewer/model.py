@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from renewer.dns_names import ChallengeType
+
 
 class KeyType(enum.StrEnum):
     """Key algorithm of a certificate's private key. Values are the configuration spelling."""
@@ -67,6 +69,10 @@ class CertificateSpec:
     profile: str | None = None
     preferred_chain: str | None = None
     reuse_key: bool = False
+    # How the CA validates the names (renewer.dns_names); dns-01 writes its records into the OCI
+    # DNS zone ``dns_zone_id``.
+    challenge: ChallengeType = ChallengeType.HTTP_01
+    dns_zone_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +239,7 @@ class OrderRequest:
 
     ``replaces`` is the ARI CertID of the certificate being renewed (same account only);
     ``preferred_chain`` the issuer CN of the root to prefer among alternate chains.
+    ``challenge`` is the challenge to answer; ``dns_zone_id`` the OCI DNS zone of dns-01.
     """
 
     dns_names: tuple[str, ...]
@@ -240,3 +247,5 @@ class OrderRequest:
     profile: str | None = None
     replaces: str | None = None
     preferred_chain: str | None = None
+    challenge: ChallengeType = ChallengeType.HTTP_01
+    dns_zone_id: str | None = None

@@ -6,11 +6,12 @@ Adapters implement these with one SDK family each; tests implement them in memor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from renewer.dns_names import DnsRecord
 from renewer.model import (
     DeployedTarget,
     IssuedCertificate,
@@ -405,4 +406,37 @@ class ServedCertificates(Protocol):
 
     def served(self, target: Target, dns_names: tuple[str, ...]) -> ServedCertificate | None:
         """The adoptable certificate ``target`` serves, if any."""
+        ...
+
+
+class DnsChallengeZone(Protocol):
+    """Writes dns-01 TXT records into a DNS zone and waits until the zone answers with them.
+
+    ``present`` adds each ``(name, value)`` TXT record to ``zone_id`` (other records of the
+    same name stay: several orders may validate one name at once) and returns once the zone's
+    authoritative answer holds them all, or raises :class:`~renewer.errors.AcmeTimeout` at
+    ``deadline`` (a ``time.monotonic()`` instant). ``clean_up`` removes exactly those values;
+    removing an absent record is a no-op.
+    """
+
+    def present(self, zone_id: str, records: Sequence[tuple[str, str]], *, deadline: float) -> None:
+        """Add the TXT records and wait until the zone serves them."""
+        ...
+
+    def clean_up(self, zone_id: str, records: Sequence[tuple[str, str]]) -> None:
+        """Remove the TXT records (idempotent)."""
+        ...
+
+
+@runtime_checkable
+class PersistRecordPlanner(Protocol):
+    """Says which dns-persist-01 records a certificate needs (for ``plan``); reads only.
+
+    Returns None when it cannot say yet (no ACME account exists, so its URL is unknown).
+    """
+
+    def persist_records(
+        self, dns_names: Sequence[str], *, deadline: float | None = None
+    ) -> tuple[DnsRecord, ...] | None:
+        """The ``_validation-persist`` TXT records that authorize this renewer's account."""
         ...

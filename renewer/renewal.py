@@ -55,6 +55,7 @@ from urllib.parse import urlsplit
 
 from renewer import naming, pki
 from renewer.clock import Clock
+from renewer.dns_names import ChallengeType
 from renewer.errors import (
     AcmeProtocolError,
     ConfigError,
@@ -95,6 +96,7 @@ from renewer.ports import (
     Issuer,
     Lease,
     LeaseHandle,
+    PersistRecordPlanner,
     ServedCertificates,
     StateRepository,
     TlsVerifier,
@@ -437,7 +439,31 @@ class RenewalService:
                 message += f"; the order would be refused: {exc}"
             else:
                 message += _route_note(routes, done=False)
-        return self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
+        report = self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
+        if job.spec.challenge is not ChallengeType.DNS_PERSIST_01:
+            return report
+        return self._with_persist_records(job, report)
+
+    def _with_persist_records(self, job: _Job, report: CertificateReport) -> CertificateReport:
+        """The plan of a dns-persist-01 certificate names the TXT records it needs.
+
+        Without an account yet there is no URL to bind: the message says how to get one.
+        """
+        records = None
+        if isinstance(self._issuer, PersistRecordPlanner):
+            try:
+                records = self._issuer.persist_records(job.spec.dns_names)
+            except RenewerError as exc:
+                hint = f"; dns-persist-01 records unknown: {type(exc).__name__}: {exc}"
+                return replace(report, message=report.message + hint)
+        if records is None:
+            hint = (
+                "; dns-persist-01: no ACME account exists yet, so the _validation-persist"
+                " record cannot be written — the first renewal registers the account (and"
+                " fails on this certificate until the record exists); run plan again then"
+            )
+            return replace(report, message=report.message + hint)
+        return replace(report, dns_records=records)
 
     def _finish(self, report: RenewalReport) -> RenewalReport:
         totals = " ".join(f"{outcome}={count}" for outcome, count in report.totals.items())
@@ -704,6 +730,8 @@ class RenewalService:
             profile=spec.profile,
             replaces=self._replaces(job),
             preferred_chain=spec.preferred_chain,
+            challenge=spec.challenge,
+            dns_zone_id=spec.dns_zone_id,
         )
         created_at = self._clock.now()
 
@@ -773,6 +801,8 @@ class RenewalService:
             csr_pem=pki.make_csr(key, pending.dns_names),
             profile=pending.profile,
             preferred_chain=job.spec.preferred_chain,
+            challenge=job.spec.challenge,
+            dns_zone_id=job.spec.dns_zone_id,
         )
         issued = self._issuer.resume(
             pending.order_url, request, account_url=pending.account_url, deadline=deadline
@@ -1055,8 +1085,8 @@ class RenewalService:
         A load balancer where http-01 cannot work (private) is left out when another target
         can be validated through; when none can, the order is refused with the reasons.
         """
-        if self._router is None:
-            return ()
+        if self._router is None or not _uses_http01(job.spec):
+            return ()  # a DNS challenge needs no route (and works on a private LB)
         lb_ids = dict.fromkeys(
             t.load_balancer_id for t in job.managed.targets if isinstance(t, ListenerTarget)
         )
@@ -1683,3 +1713,8 @@ def _parse_ari(value: object) -> tuple[RenewalInfo | None, str | None]:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _uses_http01(spec: CertificateSpec) -> bool:
+    """Whether the CA validates ``spec`` through the load balancer's port-80 challenge path."""
+    return spec.challenge is ChallengeType.HTTP_01

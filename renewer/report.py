@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from renewer.dns_names import DnsRecord
 from renewer.model import DeployedTarget, ListenerTarget
 
 
@@ -103,7 +104,8 @@ class CertificateReport:
     planned renewal time, or the end of a backoff. ``due`` is set by a plan only: whether a real
     run would order a certificate now. ``consecutive_failures`` is the certificate's failure
     count in its state after this run (a plan reports the stored count; None when no state was
-    read). ``order_url`` is the ACME order of a certificate issued in this run. ``error`` is
+    read). ``dns_records`` (plans of dns-persist-01 certificates) are the TXT records to create.
+    ``order_url`` is the ACME order of a certificate issued in this run. ``error`` is
     secret-free: the message of one of our typed errors, or ``internal error (<type>)``.
     ``timings`` holds seconds per step.
     """
@@ -126,6 +128,8 @@ class CertificateReport:
     order_url: str | None = None
     # A revoke action only: its plan and what happened (renewer.revoker); names and sentences.
     revocation: Mapping[str, object] | None = None
+    # A plan of a dns-persist-01 certificate: the TXT records to create (renewer.dns_names).
+    dns_records: tuple[DnsRecord, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready mapping with stable keys; dates in ISO 8601 UTC.
@@ -149,6 +153,7 @@ class CertificateReport:
             "error_type": self.error_type,
             "consecutive_failures": self.consecutive_failures,
             "order_url": self.order_url,
+            "dns_records": [record.to_dict() for record in self.dns_records],
         }
         if self.revocation is not None:
             document["revocation"] = dict(self.revocation)

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from renewer import hostnames, naming
+from renewer.dns_names import ChallengeType
 from renewer.errors import ConfigError
 from renewer.model import (
     CertificateServiceTarget,
@@ -106,6 +107,8 @@ _EAB_KEY_ID = re.compile(r"[!-~]{1,256}")  # printable ASCII without spaces
 _OS_NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _CHAIN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # one line of text: an issuer's CN
 _OCID = re.compile(r"ocid1\.([a-z0-9]+)\.[a-z0-9-]*\.[a-z0-9-]*\.[A-Za-z0-9._-]+")
+# A DNS zone's resource type has a hyphen (ocid1.dns-zone.oc1..<id>), which _OCID does not take.
+_DNS_ZONE_OCID = re.compile(r"ocid1\.dns-zone\.[a-z0-9-]*\.[a-z0-9-]*\.[A-Za-z0-9._-]+")
 # OCI Monitoring: "starts with an alphabetical character and includes only alphanumeric
 # characters and underscores"; custom metrics may not use the prefixes oci_ and oracle_.
 _METRIC_NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,255}")
@@ -665,10 +668,11 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         value,
         path,
         required={"name", "dnsNames", "targets"},
-        optional={"keyType", "profile", "preferredChain", "reuseKey"},
+        optional={"keyType", "profile", "preferredChain", "reuseKey", "challenge"},
     )
     if section is None:
         return None
+    challenge = _challenge(check, section.get("challenge"), f"{path}.challenge")
     name = check.string(section.get("name"), f"{path}.name")
     if name is not None:
         try:
@@ -676,7 +680,12 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         except ConfigError as exc:
             check.fail(f"{path}.name", str(exc))
             name = None
-    names = _dns_names(check, section.get("dnsNames"), f"{path}.dnsNames")
+    names = _dns_names(
+        check,
+        section.get("dnsNames"),
+        f"{path}.dnsNames",
+        wildcards=challenge is not None and challenge[0].is_dns,
+    )
     key_type = None
     raw_key_type = check.string(section.get("keyType", KeyType.EC_P256.value), f"{path}.keyType")
     if raw_key_type is not None:
@@ -708,7 +717,14 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
     )
     if targets:
         _check_target_overlap(check, targets, f"{path}.targets")
-    if name is None or names is None or key_type is None or reuse is None or not targets:
+    if (
+        name is None
+        or names is None
+        or key_type is None
+        or reuse is None
+        or challenge is None
+        or not targets
+    ):
         return None
     spec = CertificateSpec(
         name=name,
@@ -717,17 +733,69 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         profile=profile,
         preferred_chain=chain,
         reuse_key=reuse,
+        challenge=challenge[0],
+        dns_zone_id=challenge[1],
     )
     return ManagedCertificate(spec, tuple(targets))
 
 
-def _dns_names(check: _Checker, value: object, path: str) -> tuple[str, ...] | None:
+def _challenge(  # noqa: PLR0911 - one return per way the field can be wrong
+    check: _Checker, value: object, path: str
+) -> tuple[ChallengeType, str | None] | None:
+    """Parse ``challenge``: a challenge type, and the DNS zone for dns-01.
+
+    ``"http-01"`` (default), ``"dns-persist-01"``, or for dns-01 an object
+    ``{"type": "dns-01", "zoneId": "<OCI DNS zone OCID>"}`` (the zone its records go to).
+
+    Returns the type and the zone OCID (None but for dns-01).
+    """
+    choices = ", ".join(c.value for c in ChallengeType)
+    if value is None:
+        return ChallengeType.HTTP_01, None
+    if isinstance(value, Mapping):
+        section = check.mapping(value, path, required={"type"}, optional={"zoneId"})
+        if section is None:
+            return None
+        raw = check.string(section.get("type"), f"{path}.type")
+        where = f"{path}.type"
+    else:
+        section, raw, where = {}, check.string(value, path), path
+    if raw is None:
+        return None
+    try:
+        kind = ChallengeType(raw)
+    except ValueError:
+        check.fail(where, f"{shown_choice(raw)} is not one of: {choices}")
+        return None
+    zone = section.get("zoneId")
+    if kind is ChallengeType.DNS_01:
+        if zone is None:
+            check.fail(
+                path,
+                'dns-01 writes its TXT records into an OCI DNS zone: write {"type": "dns-01",'
+                ' "zoneId": "<the zone\'s OCID>"} (or choose dns-persist-01, which needs no'
+                " DNS access at renewal time)",
+            )
+            return None
+        zone_id = check.string(
+            zone, f"{path}.zoneId", _DNS_ZONE_OCID, "the OCID of an OCI DNS zone (ocid1.dns-zone.…)"
+        )
+        return (kind, zone_id) if zone_id is not None else None
+    if zone is not None:
+        check.fail(f"{path}.zoneId", f"is used by dns-01 only; remove it for {kind.value}")
+        return None
+    return kind, None
+
+
+def _dns_names(
+    check: _Checker, value: object, path: str, *, wildcards: bool = False
+) -> tuple[str, ...] | None:
     first: dict[str, str] = {}  # name -> the path that lists it first: one pass, no count()
     repeated = False
 
     def parse(item: object, item_path: str) -> str | None:
         nonlocal repeated
-        name = _dns_name(check, item, item_path)
+        name = _dns_name(check, item, item_path, wildcards=wildcards)
         if name is not None and name in first:
             repeated = True
             check.fail(
@@ -746,11 +814,13 @@ def _dns_names(check: _Checker, value: object, path: str) -> tuple[str, ...] | N
     return tuple(items)
 
 
-def _dns_name(check: _Checker, value: object, path: str) -> str | None:
+def _dns_name(check: _Checker, value: object, path: str, *, wildcards: bool = False) -> str | None:
     text = check.string(value, path)
     if text is None:
         return None
     try:
+        if wildcards:
+            return hostnames.check_dns_name(text, allow_wildcard=True)
         return hostnames.check_dns_name(text)
     except ConfigError as exc:
         check.fail(path, str(exc))

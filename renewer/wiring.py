@@ -10,7 +10,7 @@ loopback the CA, port 80 and the listeners' addresses are not where they are in 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from renewer.adapters.oci_served import ListenerServedCertificates
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
 from renewer.clock import Clock, SystemClock
+from renewer.dns_names import DnsRecord
 from renewer.model import (
     CertificateServiceTarget,
     IssuedCertificate,
@@ -37,7 +38,7 @@ from renewer.model import (
     RenewalInfo,
     Target,
 )
-from renewer.ports import Deployer, Issuer, OrderCreated
+from renewer.ports import Deployer, Issuer, OrderCreated, PersistRecordPlanner
 from renewer.renewal import RenewalService
 from renewer.settings import Config
 
@@ -251,6 +252,15 @@ class IssuerOnFirstUse:
     def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
         """:meth:`Issuer.renewal_info`, without building the issuer."""
         return self._renewal_info(cert_pem, deadline=deadline)
+
+    def persist_records(
+        self, dns_names: Sequence[str], *, deadline: float | None = None
+    ) -> tuple[DnsRecord, ...] | None:
+        """:meth:`PersistRecordPlanner.persist_records` of the built issuer, if it plans."""
+        issuer = self._issuer()
+        if not isinstance(issuer, PersistRecordPlanner):
+            return None
+        return issuer.persist_records(dns_names, deadline=deadline)
 
 
 def _deployers(

@@ -168,6 +168,9 @@ class Pebble:
         self.features = PebbleFeatures(ari=False, profiles=())
         self._procs: list[subprocess.Popen[bytes]] = []
         self._log: IO[bytes] | None = None
+        # challtestsrv's management API (plain HTTP): the TXT records Pebble's VA resolves.
+        self.challtestsrv_port = free_port()
+        self.challtestsrv_url = f"http://127.0.0.1:{self.challtestsrv_port}"
 
     @property
     def ca_bundle(self) -> Path:
@@ -200,7 +203,7 @@ class Pebble:
         config = self.workdir / "pebble-config.json"
         config.write_text(json.dumps(self._config(), indent=2))
         self._log = self.log_path.open("ab")
-        chall_mgmt = free_port()
+        chall_mgmt = self.challtestsrv_port
         self._spawn(
             [
                 str(self.binaries.challtestsrv),
@@ -272,6 +275,25 @@ class Pebble:
             with urllib.request.urlopen(url, context=self.ssl_context(), timeout=10) as resp:  # noqa: S310
                 roots.append(resp.read().decode("ascii"))
         return roots
+
+    def set_txt(self, name: str, value: str) -> None:
+        """Add a TXT value at ``name`` in the DNS Pebble's VA queries (challtestsrv ``/set-txt``).
+
+        Values accumulate per name (challtestsrv keeps a list), as several TXT records of one
+        name do in a zone.
+        """
+        self._challtestsrv("set-txt", {"host": _fqdn(name), "value": value})
+
+    def clear_txt(self, name: str) -> None:
+        """Remove every TXT value at ``name`` (challtestsrv ``/clear-txt``)."""
+        self._challtestsrv("clear-txt", {"host": _fqdn(name)})
+
+    def _challtestsrv(self, action: str, body: dict[str, str]) -> None:
+        req = urllib.request.Request(  # noqa: S310 - http to our own loopback server
+            f"{self.challtestsrv_url}/{action}", data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            resp.read()
 
     def set_renewal_info(self, cert_pem: str, window_start: str, window_end: str) -> None:
         """Override the ARI answer for a certificate (Pebble's management API, 2.10+)."""
@@ -369,3 +391,8 @@ def replaces_accepted(serial_hex: str) -> bool:
     it should; tests that count replacements ask this first.
     """
     return int(serial_hex, 16).bit_length() % 8 != 0
+
+
+def _fqdn(name: str) -> str:
+    """The name with the root's dot: challtestsrv keys its records by FQDN."""
+    return name if name.endswith(".") else f"{name}."

@@ -70,6 +70,7 @@ STATE_BUCKET = "acme-state"
 HTTPS_LISTENER = "https"
 SERVICE_LISTENER = "https-service"
 SEED_BUNDLE = "seed-expiring"
+DNS_ZONE_ID = "ocid1.dns-zone.oc1..sandboxzone"  # the zone dns-01 writes to (emulated OCI DNS)
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _RP_ENV_KEYS = (
     "OCI_RESOURCE_PRINCIPAL_VERSION",
@@ -213,6 +214,11 @@ class SandboxWorld:
             redirects everything to HTTPS), ``"own-policy"`` (the listener has its own routing
             policy), ``"none"`` (no port-80 listener). See :data:`PORT80_SHAPES`.
         private: the load balancer is private (``isPrivate``): http-01 cannot reach it.
+        challenge: the certificate's ``challenge`` setting (``http-01``, ``dns-persist-01``,
+            ``dns-01``); Pebble resolves the DNS challenges' TXT records through challtestsrv
+            (:meth:`Pebble.set_txt`; dns-01's records are mirrored from the emulated zone).
+        private_lb: the load balancer is private (``isPrivate``) and has no :80 listener, so
+            no http-01 path exists; Pebble's http-01 port is one where nothing listens.
 
     Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``, and
     ``redirect`` (a :class:`RedirectMode`, in redirect mode only).
@@ -234,12 +240,14 @@ class SandboxWorld:
         timing: TimingProfile | None = None,
         port80: str = "routed",
         private: bool = False,
+        challenge: str = "http-01",
+        private_lb: bool = False,
     ) -> None:
         if port80 not in PORT80_SHAPES:
             msg = f"port80 must be one of {', '.join(PORT80_SHAPES)}"
             raise ValueError(msg)
         self.port80 = port80
-        self.private = private
+        self.private = private or private_lb
         # Where the data plane serves the LB's ports 80 and 443, fixed before start: Pebble
         # must know port 80 before a renewer creates that listener (shape "none"), and the
         # redirect-to-HTTPS rule names 443's stand-in (shape "redirect").
@@ -251,6 +259,8 @@ class SandboxWorld:
             msg = f"challenge_mode must be one of {', '.join(CHALLENGE_MODES)}"
             raise ValueError(msg)
         self.challenge_mode = challenge_mode
+        self.challenge = challenge
+        self.private_lb = private_lb
         self.redirect: RedirectMode | None = None
         self.workdir = workdir
         self.names = tuple(certificates)
@@ -472,6 +482,8 @@ class SandboxWorld:
             routing = {OWN_POLICY: {"conditionLanguageVersion": "V1", "rules": own_rules()}}
         elif self.port80 == "none":
             del listeners["http"]
+        if self.private_lb:
+            listeners.pop("http", None)  # an internal LB: nothing the CA could reach on port 80
         if self.with_service_certificate:
             listeners[SERVICE_LISTENER] = {
                 "port": 8443,
@@ -550,6 +562,15 @@ class SandboxWorld:
         targets: list[dict[str, Any]] = [{"loadBalancerId": LB_ID, "listeners": [HTTPS_LISTENER]}]
         if self.with_service_certificate:
             targets.append({"certificateId": SERVICE_CERTIFICATE_ID})
+        certificate: dict[str, Any] = {
+            "name": self.certificate_name,
+            "dnsNames": list(self.names),
+            "targets": targets,
+        }
+        if self.challenge == "dns-01":
+            certificate["challenge"] = {"type": "dns-01", "zoneId": DNS_ZONE_ID}
+        elif self.challenge != "http-01":
+            certificate["challenge"] = self.challenge
         return {
             "acme": {
                 "directoryUrl": self.pebble.directory_url,
@@ -567,9 +588,7 @@ class SandboxWorld:
                 **({} if self.port80 == "routed" else {"challengeBackendSet": TOKEN_BACKEND_SET}),
             },
             "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": True},
-            "certificates": [
-                {"name": self.certificate_name, "dnsNames": list(self.names), "targets": targets}
-            ],
+            "certificates": [certificate],
         }
 
     def oci_settings(self) -> OciSettings:

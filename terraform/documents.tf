@@ -74,6 +74,12 @@ locals {
         profile        = c.profile
         preferredChain = c.preferred_chain
         reuseKey       = c.reuse_key
+        # One object shape for every challenge (the renewer accepts {"type": ...} for all):
+        # a conditional cannot return a string on one side and an object on the other.
+        challenge = {
+          type   = c.challenge
+          zoneId = c.challenge == "dns-01" ? c.dns_zone_id : null
+        }
         # Two for expressions rather than one conditional: the two target shapes are
         # different object types, which a conditional cannot return.
         targets = concat(
@@ -87,6 +93,20 @@ locals {
         )
       }
     ]
+  }
+
+  # ------------------------------------------------------------------ dns-persist-01 records
+  # One _validation-persist TXT record per validated domain (a name and its wildcard share
+  # one, with policy=wildcard), for the certificates whose zone is in OCI DNS, once the
+  # account URL is known (draft-ietf-acme-dns-persist; renewer/dns_names.py builds the same).
+  persist_certificates = [for c in var.certificates : c if c.challenge == "dns-persist-01" && c.dns_zone_id != null]
+  persist_domains      = distinct(flatten([for c in local.persist_certificates : [for n in c.dns_names : replace(lower(n), "*.", "")]]))
+  persist_wildcards    = distinct(flatten([for c in local.persist_certificates : [for n in c.dns_names : replace(lower(n), "*.", "") if startswith(n, "*.")]]))
+  dns_persist_records = {
+    for d in local.persist_domains : "_validation-persist.${d}" => {
+      zone_id = one(distinct([for c in local.persist_certificates : c.dns_zone_id if contains([for n in c.dns_names : replace(lower(n), "*.", "")], d)]))
+      value   = "${var.acme_issuer_domain}; accounturi=${var.acme_account_uri}${contains(local.persist_wildcards, d) ? "; policy=wildcard" : ""}"
+    } if var.acme_account_uri != null
   }
 
   # ------------------------------------------------------------------ IAM policy statements

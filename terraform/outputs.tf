@@ -96,3 +96,8 @@ output "policy_statements" {
     services     = local.service_statements
   }
 }
+
+output "dns_persist_records" {
+  description = "The dns-persist-01 TXT records this stack writes (name => value); empty until acme_account_uri is set."
+  value       = { for name, record in local.dns_persist_records : name => record.value }
+}

@@ -112,7 +112,9 @@ variable "acme_self_check" {
 variable "certificates" {
   description = <<-EOT
     Certificates to keep valid. name: 1-40 lower-case letters, digits, hyphens (the Vault secret is <name_prefix>-<name>).
-    dns_names: host names (no wildcards, no IP addresses: http-01). key_type: ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
+    dns_names: host names (no IP addresses); wildcards (*.example.com) only with a DNS challenge. key_type: ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
+    challenge: http-01 (default: the port-80 path on the load balancer), dns-persist-01 (one _validation-persist TXT record, written once: see acme_account_uri) or dns-01 (the renewer writes _acme-challenge TXT records into dns_zone_id at every renewal).
+    dns_zone_id: the OCI DNS zone (ocid1.dns-zone...) holding the names; required for dns-01; for dns-persist-01 the stack writes the record there (leave null to create it elsewhere).
     profile: an ACME profile (classic, tlsserver, shortlived at Let's Encrypt) or null for the CA default. preferred_chain: root common name or null.
     targets: each either { load_balancer = <key in load_balancers>, listeners = [HTTPS listener names] } or { certificate_id = <OCI Certificates-service certificate OCID> }.
   EOT
@@ -123,6 +125,8 @@ variable "certificates" {
     profile         = optional(string)
     preferred_chain = optional(string)
     reuse_key       = optional(bool, false)
+    challenge       = optional(string, "http-01")
+    dns_zone_id     = optional(string)
     targets = list(object({
       load_balancer  = optional(string)
       listeners      = optional(list(string))
@@ -144,9 +148,23 @@ variable "certificates" {
   }
   validation {
     condition = alltrue(flatten([for c in var.certificates : [
-      for n in c.dns_names : can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", lower(n)))
+      for n in c.dns_names : can(regex("^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", lower(n)))
     ]]))
-    error_message = "Each certificates[*].dns_names entry must be a DNS host name such as www.example.com: http-01 cannot validate wildcards (*.example.com), and IP addresses are not supported."
+    error_message = "Each certificates[*].dns_names entry must be a DNS host name such as www.example.com (or *.example.com with a DNS challenge); IP addresses are not supported."
+  }
+  validation {
+    condition     = alltrue([for c in var.certificates : contains(["http-01", "dns-persist-01", "dns-01"], c.challenge)])
+    error_message = "Each certificates[*].challenge must be one of http-01, dns-persist-01, dns-01."
+  }
+  validation {
+    condition = alltrue(flatten([for c in var.certificates : [
+      for n in c.dns_names : c.challenge != "http-01" || !startswith(n, "*.")
+    ]]))
+    error_message = "http-01 cannot validate wildcards (*.example.com): set that certificate's challenge to dns-persist-01 or dns-01, or list each host name."
+  }
+  validation {
+    condition     = alltrue([for c in var.certificates : c.dns_zone_id == null ? c.challenge != "dns-01" : (c.challenge != "http-01" && can(regex("^ocid1\\.dns-zone\\.", c.dns_zone_id)))])
+    error_message = "A dns-01 certificate needs dns_zone_id, the OCID of its OCI DNS zone (ocid1.dns-zone...); dns_zone_id is for DNS challenges only."
   }
   validation {
     condition     = alltrue([for c in var.certificates : length(c.dns_names) >= 1 && length(c.dns_names) <= 100 && length(distinct([for n in c.dns_names : lower(n)])) == length(c.dns_names)])
@@ -419,5 +437,40 @@ variable "journal_retention_days" {
   validation {
     condition     = var.journal_retention_days >= 1 && var.journal_retention_days <= 3650
     error_message = "The journal_retention_days must be between 1 and 3650."
+  }
+}
+
+# ---------------------------------------------------------------------------- DNS challenges
+
+variable "acme_account_uri" {
+  description = <<-EOT
+    The renewer's ACME account URL, for the dns-persist-01 records (_validation-persist.<domain> TXT "<issuer>; accounturi=<this>"). The account is created by the function's first run: invoke {"action": "plan"} (or python -m renewer plan) afterwards and copy the accounturi it prints. While null, no record is written and dns-persist-01 certificates fail with ChallengeFailed.
+    A new account (a deleted account secret in Vault, another acme_directory_url) has another URL and invalidates every record: set the new URL here and apply again.
+  EOT
+  type        = string
+  default     = null
+  validation {
+    condition     = var.acme_account_uri == null || can(regex("^https://[^\\s;\"]+$", var.acme_account_uri))
+    error_message = "acme_account_uri must be the https:// account URL that plan prints (no spaces, quotes or semicolons)."
+  }
+}
+
+variable "acme_issuer_domain" {
+  description = "The CA's issuer domain name in dns-persist-01 records (letsencrypt.org for Let's Encrypt; plan prints the one the CA names)."
+  type        = string
+  default     = "letsencrypt.org"
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", var.acme_issuer_domain))
+    error_message = "acme_issuer_domain must be a lower-case domain name such as letsencrypt.org."
+  }
+}
+
+variable "dns_persist_ttl" {
+  description = "TTL in seconds of the dns-persist-01 TXT records."
+  type        = number
+  default     = 3600
+  validation {
+    condition     = var.dns_persist_ttl >= 30 && var.dns_persist_ttl <= 86400
+    error_message = "dns_persist_ttl must be between 30 and 86400 seconds."
   }
 }

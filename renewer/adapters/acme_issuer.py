@@ -1,4 +1,9 @@
-"""``AcmeIssuer``: one RFC 8555 order over http-01, from account to downloaded chain.
+"""``AcmeIssuer``: one RFC 8555 order, from account to downloaded chain.
+
+Each order answers the challenge its request names (:class:`~renewer.dns_names.ChallengeType`):
+http-01 through the challenge store, dns-01 through a DNS zone (``dns_zone``), dns-persist-01
+with nothing to present — the ``_validation-persist`` record is already in DNS
+(draft-ietf-acme-dns-persist; the CA checks that it names our account URL).
 
 The issuer receives a :class:`~renewer.ports.ChallengeStore` (the distributed http-01 solver),
 an :class:`~renewer.ports.AccountStore` and optionally a
@@ -46,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import errors as jose_errors
 from josepy import jwa, jwk
 
-from renewer import pki
+from renewer import dns_names, pki
 from renewer.adapters import acme_answers as answers
 from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.acme_transport import (
@@ -59,6 +64,7 @@ from renewer.adapters.acme_transport import (
     translate,
 )
 from renewer.clock import Clock, SystemClock
+from renewer.dns_names import ChallengeType, DnsRecord
 from renewer.errors import (
     AcmeProtocolError,
     AcmeTimeout,
@@ -74,6 +80,7 @@ from renewer.ports import (
     AccountStore,
     ChallengeSelfCheck,
     ChallengeStore,
+    DnsChallengeZone,
     OrderCreated,
 )
 from renewer.untrusted import json_kind
@@ -110,11 +117,16 @@ class PollingPolicy:
 
 @dataclass(slots=True)
 class _Pending:
-    """A pending authorization with the http-01 challenge we will answer."""
+    """A pending authorization with the challenge we will answer.
+
+    ``key_authorization`` is set for http-01; ``dns_record`` (name, value) for dns-01.
+    """
 
     authz: messages.AuthorizationResource
     challenge: messages.ChallengeBody
     key_authorization: str = field(repr=False)
+    kind: ChallengeType = ChallengeType.HTTP_01
+    dns_record: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -150,6 +162,7 @@ class AcmeIssuer:
             survives a CA that rejects half of all nonces).
         max_workers: concurrency for presenting, self-checking and cleaning up tokens.
         user_agent: sent to the CA.
+        dns_zone: where dns-01 TXT records are written (orders asking for dns-01 need it).
 
     """
 
@@ -170,6 +183,7 @@ class AcmeIssuer:
         bad_nonce_retries: int = BAD_NONCE_RETRIES,
         max_workers: int = 10,
         user_agent: str = "oci-acme-renewer/0.1",
+        dns_zone: DnsChallengeZone | None = None,
     ) -> None:
         self.directory_url = directory_url
         self._accounts = accounts
@@ -185,6 +199,7 @@ class AcmeIssuer:
         self._bad_nonce_retries = bad_nonce_retries
         self._max_workers = max_workers
         self._user_agent = user_agent
+        self._dns_zone = dns_zone
         self._renewal_info = RenewalInfoClient(
             directory_url, ca_bundle=ca_bundle, clock=self._clock, user_agent=user_agent
         )
@@ -350,9 +365,9 @@ class AcmeIssuer:
         status = order.body.status
         if status == messages.STATUS_PENDING:
             mark = self._clock.monotonic()
-            pending = self._authorizations(client, order)
+            pending = self._authorizations(client, order, request)
             if pending:
-                self._respond(client, pending, deadline=deadline)
+                self._respond(client, pending, request, deadline=deadline)
             timings["authorizations"] = self._clock.monotonic() - mark
         if status != messages.STATUS_VALID or order.body.certificate is None:
             mark = self._clock.monotonic()
@@ -621,9 +636,9 @@ class AcmeIssuer:
                 replaces = None
 
     def _authorizations(
-        self, client: acme_client.ClientV2, order: messages.OrderResource
+        self, client: acme_client.ClientV2, order: messages.OrderResource, request: OrderRequest
     ) -> list[_Pending]:
-        """Fetch the order's authorizations; return the pending ones with their http-01."""
+        """Fetch the order's authorizations; return the pending ones with their challenge."""
         account_key = client.net.key
         pending: list[_Pending] = []
         failures: list[IdentifierFailure] = []
@@ -639,6 +654,9 @@ class AcmeIssuer:
                 continue  # reused authorization: nothing to prove
             if status != messages.STATUS_PENDING:
                 failures.append(_authz_failure(authz))
+                continue
+            if request.challenge is not ChallengeType.HTTP_01:
+                pending.append(self._dns_pending(authz, request.challenge, account_key))
                 continue
             http01 = [c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)]
             if not http01:
@@ -662,10 +680,79 @@ class AcmeIssuer:
             raise ChallengeFailed(tuple(failures))
         return pending
 
+    def _dns_pending(
+        self,
+        authz: messages.AuthorizationResource,
+        kind: ChallengeType,
+        account_key: jwk.JWK | None,
+    ) -> _Pending:
+        """The authorization with its dns-01 or dns-persist-01 challenge (ConfigError if none).
+
+        Wildcard identifiers arrive without ``*.`` and with ``"wildcard": true`` (RFC 8555
+        section 7.1.4); the record names are built from the identifier as the CA sends it.
+        """
+        name = str(authz.body.identifier.value)
+        for challenge in authz.body.challenges:
+            if _challenge_type(challenge) != kind.value:
+                continue
+            if kind is ChallengeType.DNS_PERSIST_01:
+                return _Pending(authz, challenge, "", kind)
+            token = str(challenge.chall.encode("token"))
+            if not TOKEN_PATTERN.fullmatch(token):
+                raise AcmeProtocolError(
+                    f"the CA sent a dns-01 token for {name} that is not base64url",
+                    problem_type="malformedToken",
+                )
+            if not isinstance(challenge.chall, challenges.DNS01) or account_key is None:
+                continue  # the library parses every dns-01 as DNS01; a client has its key
+            record = (
+                dns_names.dns01_record_name(name),
+                challenge.chall.validation(account_key),
+            )
+            return _Pending(authz, challenge, "", kind, record)
+        offered = ", ".join(sorted({_challenge_type(c) for c in authz.body.challenges}))
+        other = "dns-01" if kind is ChallengeType.DNS_PERSIST_01 else "dns-persist-01"
+        raise ConfigError(
+            f"the CA at {self.directory_url} offers no {kind.value} challenge for {name}"
+            f" (offered: {offered}); set the certificate's challenge to one it offers"
+            f" ({other} or, for names without a wildcard, http-01)"
+        )
+
+    def persist_records(
+        self, dns_names_: Sequence[str], *, deadline: float | None = None
+    ) -> tuple[DnsRecord, ...] | None:
+        """The dns-persist-01 records for ``dns_names_`` with this renewer's account URL.
+
+        Reads only: the account URL comes from the account store and the CA's issuer domain
+        from the directory's ``caaIdentities`` (the draft's issuer domain names are the CA's
+        CAA identities). None when no account is registered yet: its URL does not exist.
+        """
+        record = self._accounts.load(self.directory_url)
+        if record is None or not record.account_url:
+            return None
+        identities = getattr(self._get_directory(deadline).meta, "caa_identities", None) or ()
+        if not identities:
+            raise CaAnswerInvalid(
+                f"the CA at {self.directory_url} names no caaIdentities in its directory; the"
+                " dns-persist-01 record needs its issuer domain name"
+            )
+        return dns_names.persist_records(dns_names_, str(identities[0]), record.account_url)
+
     def _respond(
-        self, client: acme_client.ClientV2, pending: list[_Pending], *, deadline: float
+        self,
+        client: acme_client.ClientV2,
+        pending: list[_Pending],
+        request: OrderRequest,
+        *,
+        deadline: float,
     ) -> None:
         """Present, self-check, answer and poll; clean up every token whatever happens."""
+        if request.challenge is ChallengeType.DNS_PERSIST_01:
+            self._answer_and_poll(client, pending, deadline=deadline)
+            return
+        if request.challenge is ChallengeType.DNS_01:
+            self._respond_dns01(client, pending, request, deadline=deadline)
+            return
         workers = max(1, min(self._max_workers, len(pending)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http01") as pool:
             try:
@@ -687,14 +774,7 @@ class AcmeIssuer:
                             ),
                         )
                     )
-                # Answer every challenge before polling any: the CA validates them in parallel.
-                # Each answer is one short POST; they stay sequential so nonces stay simple.
-                for item in pending:
-                    with translate("challenge"), answers.guard("challenge answer"):
-                        client.answer_challenge(
-                            item.challenge, item.challenge.response(client.net.key)
-                        )
-                self._poll_authorizations(client, pending, deadline=deadline)
+                self._answer_and_poll(client, pending, deadline=deadline)
             finally:
                 # Cleanup must always occur (certbot's and CertMagic's contract), also when
                 # present() failed half-way: clean_up of an absent token is a no-op.
@@ -704,6 +784,59 @@ class AcmeIssuer:
                         logger.warning(
                             "challenge clean_up failed token=%s error=%s", item.token, error
                         )
+
+    def _respond_dns01(
+        self,
+        client: acme_client.ClientV2,
+        pending: list[_Pending],
+        request: OrderRequest,
+        *,
+        deadline: float,
+    ) -> None:
+        """Write the TXT records, wait for the zone to serve them, answer; always remove them."""
+        if not request.dns_zone_id:
+            raise ConfigError(
+                "dns-01 needs an OCI DNS zone: set the certificate's challenge to"
+                ' {"type": "dns-01", "zoneId": "<the zone\'s OCID>"}'
+            )
+        if self._dns_zone is None:
+            raise ConfigError(
+                "dns-01 is configured, but this renewer has no DNS zone writer (the OCI DNS"
+                " adapter is not wired in); use dns-persist-01 or http-01 for this certificate"
+            )
+        records = [p.dns_record for p in pending if p.dns_record is not None]
+        try:
+            self._dns_zone.present(request.dns_zone_id, records, deadline=deadline)
+            self._answer_and_poll(client, pending, deadline=deadline)
+        finally:
+            # Cleanup whatever happened (also when present() failed half-way: removing an
+            # absent record is a no-op). A failed clean-up leaves a harmless TXT record.
+            try:
+                self._dns_zone.clean_up(request.dns_zone_id, records)
+            except Exception as exc:  # noqa: BLE001 - must not hide the order's outcome
+                logger.warning(
+                    "dns-01 clean_up failed records=%d error_type=%s error=%s",
+                    len(records),
+                    type(exc).__name__,
+                    exc,
+                )
+
+    def _answer_and_poll(
+        self, client: acme_client.ClientV2, pending: list[_Pending], *, deadline: float
+    ) -> None:
+        # Answer every challenge before polling any: the CA validates them in parallel. Each
+        # answer is one short POST; they stay sequential so nonces stay simple. Every challenge
+        # type is answered with an empty JSON object (RFC 8555 section 7.5.1).
+        for item in pending:
+            with translate("challenge"), answers.guard("challenge answer"):
+                if item.kind is ChallengeType.DNS_PERSIST_01:
+                    # The library's answer_challenge insists on a Link rel="up" header, which
+                    # Pebble does not send for this type; the answer's body is not needed (the
+                    # authorization is polled next).
+                    client._post(item.challenge.uri, _EmptyAnswer())  # noqa: SLF001
+                else:
+                    client.answer_challenge(item.challenge, item.challenge.response(client.net.key))
+        self._poll_authorizations(client, pending, deadline=deadline)
 
     def _poll_authorizations(
         self, client: acme_client.ClientV2, pending: list[_Pending], *, deadline: float
@@ -830,6 +963,24 @@ class AcmeIssuer:
                 )
             self._clock.sleep(wait)
             delay = min(delay * 2, self._polling.maximum)
+
+
+class _EmptyAnswer(challenges.ChallengeResponse):
+    """``{}``: the answer to a challenge (RFC 8555 section 7.5.1).
+
+    The library sends an empty JWS payload — a POST-as-GET, which the CA takes as a read, not
+    as an answer — for any falsy object, and a response without fields is falsy.
+    """
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _challenge_type(challenge: messages.ChallengeBody) -> str:
+    """The challenge's ``type``; types the library does not know keep their raw JSON."""
+    if isinstance(challenge.chall, challenges.UnrecognizedChallenge):
+        return str(challenge.chall.jobj.get("type", "?"))
+    return str(challenge.chall.typ)
 
 
 def _authz_failure(authz: messages.AuthorizationResource) -> IdentifierFailure:
