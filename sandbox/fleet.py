@@ -23,7 +23,9 @@ from sandbox.world import COMPARTMENT, LB_ID, SEED_BUNDLE, SandboxWorld
 FLEET_DOMAIN = "fleet.example.com"
 
 
-def uneven_layout(certificates: int = 200, load_balancers: int = 20, busiest: int = 40) -> list[int]:
+def uneven_layout(
+    certificates: int = 200, load_balancers: int = 20, busiest: int = 40
+) -> list[int]:
     """``busiest`` certificates on the first load balancer, the rest spread over the others."""
     if load_balancers < 1 or not 0 < busiest <= certificates:
         msg = "need >= 1 load balancer and 0 < busiest <= certificates"
@@ -73,7 +75,9 @@ class FleetWorld(SandboxWorld):
         self.service_targets = service_targets
         # (certificate index, load balancer index), in configuration order.
         self.placement = [
-            (sum(self.layout[:lb]) + n, lb) for lb, size in enumerate(self.layout) for n in range(size)
+            (sum(self.layout[:lb]) + n, lb)
+            for lb, size in enumerate(self.layout)
+            for n in range(size)
         ]
 
     @property
@@ -92,15 +96,19 @@ class FleetWorld(SandboxWorld):
         seed_pem = self.seed.certificate_pem
         balancers = []
         for lb, _size in enumerate(self.layout):
-            balancer = first if lb == 0 else {
-                "id": lb_id(lb),
-                "compartmentId": COMPARTMENT,
-                "displayName": f"fleet-lb-{lb:03d}",
-                "listeners": {},
-                "certificates": {SEED_BUNDLE: {"publicCertificate": seed_pem}},
-                "privateKeys": {SEED_BUNDLE: self.seed.private_key_pem},
-                "backendSets": {"app": first["backendSets"]["app"]},
-            }
+            balancer = (
+                first
+                if lb == 0
+                else {
+                    "id": lb_id(lb),
+                    "compartmentId": COMPARTMENT,
+                    "displayName": f"fleet-lb-{lb:03d}",
+                    "listeners": {},
+                    "certificates": {SEED_BUNDLE: {"publicCertificate": seed_pem}},
+                    "privateKeys": {SEED_BUNDLE: self.seed.private_key_pem},
+                    "backendSets": {"app": first["backendSets"]["app"]},
+                }
+            )
             if lb == 0:
                 # The fleet's listeners only: the world's own :443 listener is not managed here.
                 balancer["listeners"] = {"http": first["listeners"]["http"]}
