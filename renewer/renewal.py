@@ -51,9 +51,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
-from renewer import naming, pki
+from renewer import fleet, naming, pki
 from renewer.clock import Clock
 from renewer.dns_names import ChallengeType
 from renewer.errors import (
@@ -108,7 +109,7 @@ from renewer.untrusted import describe, quote
 logger = logging.getLogger(__name__)
 
 VERIFY_TIMEOUT = 10.0  # seconds per TLS handshake when reading back what a listener serves
-RETIRE_UNITS = 2  # step budgets for RETIRE: the previous bundle's delete and a lock wait
+RETIRE_UNITS = 2 + fleet.DEFAULT_DEPTH  # RETIRE: the delete, and waits for the lane's other deploy
 STATE_SCHEMA = 1
 
 
@@ -244,6 +245,7 @@ class RenewalService:
                 _Job(managed), budget, lambda job: self._renew(job, budget, force=force)
             ),
             selected,
+            lanes=True,
         )
         return self._finish(RenewalReport(started_at, self._clock.now(), reports, mode="renew"))
 
@@ -312,8 +314,15 @@ class RenewalService:
         self,
         work: Callable[[ManagedCertificate], CertificateReport],
         selected: Sequence[ManagedCertificate],
+        *,
+        lanes: bool = False,
     ) -> tuple[CertificateReport, ...]:
         workers = max(1, min(self._max_workers, len(selected)))
+        if lanes:
+            # A renewal keeps every load balancer busy: busiest first, one certificate on the
+            # load balancer while the next is ordered (renewer.fleet).
+            done = fleet.run_in_lanes(selected, work, lane=fleet.lane_of, workers=workers)
+            return tuple(cast("CertificateReport", report) for report in done)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="renewer") as pool:
             return tuple(pool.map(work, selected))
 
@@ -1629,10 +1638,13 @@ def _deploy_units(target: Target) -> int:
 
     A listener target: the bundle create, one switch per listener, and one for the load
     balancer's lock or an earlier work request on it (issue 11: with OCI's 20-60 s work
-    requests one budget cannot cover all of them). Others: the update and the wait.
+    requests one budget cannot cover all of them) — times the lane depth (:mod:`renewer.fleet`):
+    a certificate may be scheduled while the one before it on the same load balancer still
+    deploys, and waits for that one's work requests first (issue 15). Others: the update and
+    the wait.
     """
     if isinstance(target, ListenerTarget):
-        return 2 + len(target.listener_names)
+        return (2 + len(target.listener_names)) * fleet.DEFAULT_DEPTH
     return 2
 
 

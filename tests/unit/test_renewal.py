@@ -729,8 +729,13 @@ def test_a_damaged_state_document_does_not_block_renewal(world: World):
     assert world.state_of()["consecutive_failures"] == 0
 
 
+def _on_own_lb(name: str) -> dict[str, Any]:
+    return cert_doc(name, targets=[{"loadBalancerId": f"{LB}{name}", "listeners": ["https"]}])
+
+
 def test_four_certificates_on_four_workers_run_together_and_all_complete():
-    world = new_world(*(cert_doc(n) for n in ("a", "b", "c", "d")))
+    # Four load balancers: four lanes (renewer.fleet), so all four are ordered at once.
+    world = new_world(*(_on_own_lb(n) for n in ("a", "b", "c", "d")))
     issuer = BarrierIssuer(world.issuer, parties=4)
 
     report = world.service(issuer=issuer, max_workers=4).run(budget_s=BUDGET)
