@@ -103,7 +103,8 @@ class CertificateReport:
     count in its state after this run (a plan reports the stored count; None when no state was
     read). ``order_url`` is the ACME order of a certificate issued in this run. ``error`` is
     secret-free: the message of one of our typed errors, or ``internal error (<type>)``.
-    ``timings`` holds seconds per step.
+    ``timings`` holds seconds per step. ``key_type`` is the key type chosen for the next
+    certificate (``keyType`` ``auto`` or as configured) and ``key_type_reason`` why.
     """
 
     name: str
@@ -122,6 +123,8 @@ class CertificateReport:
     due: bool | None = None
     consecutive_failures: int | None = None
     order_url: str | None = None
+    key_type: str | None = None
+    key_type_reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready mapping with stable keys; dates in ISO 8601 UTC."""
@@ -142,6 +145,8 @@ class CertificateReport:
             "error_type": self.error_type,
             "consecutive_failures": self.consecutive_failures,
             "order_url": self.order_url,
+            "key_type": self.key_type,
+            "key_type_reason": self.key_type_reason,
         }
 
 

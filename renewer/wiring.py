@@ -18,6 +18,7 @@ from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
     ObjectStorageChallengeStore,
@@ -179,6 +180,7 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
         challenges=challenges,
+        tls_settings=ListenerTlsReader(clients).settings,
     )
 
 

@@ -315,3 +315,21 @@ def test_a_listener_created_through_the_sdk_without_suite_or_protocols_gets_the_
     assert fresh.ssl_configuration.protocols == ["TLSv1.2"]
     port = _port(emulator, 9443)
     assert "HANDSHAKE_FAILURE" in refused(lambda: handshake(port, ciphers=DEFAULT_SUITE))
+
+
+def test_the_renewers_suite_table_judges_every_suite_as_the_sdks_lists_do() -> None:
+    # renewer/key_choice.py keeps its own table (the renewer does not import the sandbox); it
+    # must give the same answer as the SDK's verbatim lists for every key type and protocol.
+    from renewer import key_choice  # noqa: PLC0415 - product code, imported where compared
+    from renewer.model import KeyType, ListenerTls  # noqa: PLC0415
+
+    assert set(key_choice.PREDEFINED) == set(cipher_suites.PREDEFINED)
+    for name, documented in cipher_suites.PREDEFINED.items():
+        for protocol in cipher_suites.PROTOCOLS:
+            ours = ListenerTls(LB_ID, "x", name, (protocol,), key_choice.PREDEFINED[name])
+            sdk = ListenerTls(LB_ID, "x", name, (protocol,), documented)
+            for key_type in KeyType:
+                assert key_choice.unserved_protocols(ours, key_type) == (
+                    key_choice.unserved_protocols(sdk, key_type)
+                ), (name, protocol, key_type)
+            assert bool(key_choice.offers(ours)) == bool(key_choice.offers(sdk)), (name, protocol)
