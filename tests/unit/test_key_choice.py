@@ -203,3 +203,10 @@ def test_rsa_3072_with_a_certificates_service_target_fails_before_any_order() ->
     assert "Certificates service does not import" in (report.error or "")
     assert world.issuer.orders == []
     assert make_config(doc).certificates[0].spec.key_type is KeyType.RSA_3072
+
+
+def test_key_type_auto_is_the_default_and_may_be_written_out() -> None:
+    assert make_config(cert_doc("shop")).certificates[0].spec.key_type is None
+    assert make_config(cert_doc("shop", keyType="auto")).certificates[0].spec.key_type is None
+    with pytest.raises(ConfigError, match="is not one of: auto, ecdsa-p256"):
+        make_config(cert_doc("shop", keyType="Auto"))
