@@ -112,14 +112,14 @@ variable "acme_self_check" {
 variable "certificates" {
   description = <<-EOT
     Certificates to keep valid. name: 1-40 lower-case letters, digits, hyphens (the Vault secret is <name_prefix>-<name>).
-    dns_names: host names (no wildcards, no IP addresses: http-01). key_type: ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
+    dns_names: host names (no wildcards, no IP addresses: http-01). key_type: auto (default: ECDSA P-256 where every target's cipher suite serves it, else RSA 2048), ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
     profile: an ACME profile (classic, tlsserver, shortlived at Let's Encrypt) or null for the CA default. preferred_chain: root common name or null.
     targets: each either { load_balancer = <key in load_balancers>, listeners = [HTTPS listener names] } or { certificate_id = <OCI Certificates-service certificate OCID> }.
   EOT
   type = list(object({
     name            = string
     dns_names       = list(string)
-    key_type        = optional(string, "ecdsa-p256")
+    key_type        = optional(string, "auto")
     profile         = optional(string)
     preferred_chain = optional(string)
     reuse_key       = optional(bool, false)
@@ -153,8 +153,8 @@ variable "certificates" {
     error_message = "Each certificate needs 1-100 dns_names, each listed once."
   }
   validation {
-    condition     = alltrue([for c in var.certificates : contains(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"], c.key_type)])
-    error_message = "Each certificates[*].key_type must be one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096."
+    condition     = alltrue([for c in var.certificates : contains(["auto", "ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"], c.key_type)])
+    error_message = "Each certificates[*].key_type must be one of auto, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096."
   }
   validation {
     condition     = alltrue([for c in var.certificates : c.profile == null || can(regex("^[a-z0-9][a-z0-9_.-]{0,63}$", c.profile))])
