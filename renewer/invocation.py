@@ -251,6 +251,8 @@ def _revocation(
     if problem:
         problems.append(problem)
     return reason, sign_with or SignWith.ACCOUNT
+
+
 def _trigger(value: object, problems: list[str]) -> Trigger:
     """``schedule`` (what the Terraform-written schedule sends) or ``manual`` (the default)."""
     for trigger in _PAYLOAD_TRIGGERS:

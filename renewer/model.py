@@ -61,11 +61,14 @@ class CertificateSpec:
     fits (64 characters). ``profile`` is an ACME profile name (draft-ietf-acme-profiles) or None
     for the CA's default. ``preferred_chain`` is the issuer common name of the chain to choose
     among the CA's alternates. ``reuse_key`` keeps the previous private key across renewals.
+    ``key_type`` None is the configuration's ``auto``: the renewer chooses one the targets'
+    clients can use (:mod:`renewer.key_choice`); the orchestrator resolves it before the policy,
+    the key and the order see the spec.
     """
 
     name: str
     dns_names: tuple[str, ...]
-    key_type: KeyType = KeyType.EC_P256
+    key_type: KeyType | None = None
     profile: str | None = None
     preferred_chain: str | None = None
     reuse_key: bool = False
@@ -221,6 +224,22 @@ class CertificateServiceTarget:
 
 
 Target = ListenerTarget | CertificateServiceTarget
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerTls:
+    """What an HTTPS listener's clients can negotiate, as OCI applies its settings.
+
+    ``suite`` is the cipher suite in effect (``oci-default-ssl-cipher-suite-v1`` when none is
+    named); ``protocols`` the TLS versions (TLSv1.2 alone when none are named); ``ciphers`` the
+    suite's ciphers, None when they are not known (``oci-customized-ssl-cipher-suite``).
+    """
+
+    load_balancer_id: str
+    listener: str
+    suite: str
+    protocols: tuple[str, ...]
+    ciphers: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)

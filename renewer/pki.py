@@ -99,8 +99,16 @@ def key_for(spec: CertificateSpec, previous_key_pem: str | None) -> PrivateKey:
     """The key for the next certificate of ``spec``: a fresh one, unless reuse is configured.
 
     A previous key is reused only when ``spec.reuse_key`` is set and the key still has the
-    spec's key type; otherwise a new key is generated.
+    spec's key type; otherwise a new key is generated. ``spec.key_type`` must be resolved
+    (``auto`` is chosen by the orchestrator first, :mod:`renewer.key_choice`).
+
+    Raises:
+        ConfigError: the spec's key type is still ``auto``.
+
     """
+    if spec.key_type is None:
+        msg = f"internal: the key type of {spec.name} was not chosen before ordering"
+        raise ConfigError(msg)
     if spec.reuse_key and previous_key_pem is not None:
         previous = load_private_key(previous_key_pem)
         if key_type_of(previous.public_key()) == spec.key_type:

@@ -337,7 +337,8 @@ def _names_changed(inp: _Input) -> tuple[Reason, str] | None:
 
 
 def _key_type_changed(inp: _Input) -> tuple[Reason, str] | None:
-    if inp.spec.key_type != inp.current.key_type:
+    # None: ``auto`` not resolved (the orchestrator resolves it, keeping a served key type).
+    if inp.spec.key_type is not None and inp.spec.key_type != inp.current.key_type:
         return (
             Reason.KEY_TYPE_CHANGED,
             f"key type changed from {inp.current.key_type} to {inp.spec.key_type}",

@@ -6,7 +6,10 @@ Per certificate (ARCHITECTURE §3; docs/crash-recovery.md)::
          -> SWEEP -> UNLOCK -> RECORD
 
 * PLAN reads the newest stored certificate and the derived state, asks the CA for renewal
-  information when it is due (a failure there is a warning: ARI never blocks a renewal) and lets
+  information when it is due (a failure there is a warning: ARI never blocks a renewal), reads
+  the listener targets' TLS settings (cipher suite, protocols) and chooses the key type
+  (:mod:`renewer.key_choice`: ``auto``, or the configured one, refused with ConfigError when a
+  target could not serve it — before anything is ordered), then lets
   :func:`renewer.policy.decide` answer. Nothing is written.
 * MARK records in the state that a run has started changing things ("unfinished"), before LOCK,
   so that a run killed at any later moment leaves that marker; RECORD of a run that finished
@@ -54,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 from urllib.parse import urlsplit
 
-from renewer import fleet, naming, pki
+from renewer import fleet, key_choice, naming, pki
 from renewer.clock import Clock
 from renewer.dns_names import ChallengeType
 from renewer.errors import (
@@ -64,7 +67,9 @@ from renewer.errors import (
     RenewerError,
     SelfCheckFailed,
 )
+from renewer.key_choice import KeyChoice
 from renewer.model import (
+    CertificateServiceTarget,
     CertificateSpec,
     CurrentCertificate,
     Decision,
@@ -72,6 +77,7 @@ from renewer.model import (
     FailureHistory,
     IssuedCertificate,
     ListenerTarget,
+    ListenerTls,
     OrderRequest,
     PendingOrder,
     Reason,
@@ -145,6 +151,8 @@ class RenewalService:
             and a self-check costs the CA nothing. Empty: no retry within the run.
         served: reads what targets serve when nothing is stored, so a valid certificate
             already there is adopted (renewed in its own window); None: never adopted.
+        tls_settings: reads a listener target's TLS settings (read-only) for the key choice;
+            None: not read, and ``auto`` treats every listener as serving any key type.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -172,6 +180,7 @@ class RenewalService:
         challenge_router: ChallengeRouter | None = None,
         self_check_waits: Sequence[float] = (),
         served: ServedCertificates | None = None,
+        tls_settings: Callable[[ListenerTarget], Sequence[ListenerTls]] | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -198,6 +207,7 @@ class RenewalService:
         self._router = challenge_router
         self._self_check_waits = tuple(self_check_waits)
         self._served = served
+        self._tls_settings = tls_settings
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -448,6 +458,8 @@ class RenewalService:
                 message += f"; the order would be refused: {exc}"
             else:
                 message += _route_note(routes, done=False)
+        if decision.renew and job.key_choice is not None:
+            message += f"; key type {job.key_choice.key_type} ({job.key_choice.reason})"
         report = self._report(job, Outcome.SKIPPED, decision.reason, message, due=decision.renew)
         if job.spec.challenge is not ChallengeType.DNS_PERSIST_01:
             return report
@@ -505,18 +517,22 @@ class RenewalService:
             self._load_current(job, self._certificates.latest(job.name))
             if job.stored is not None and ari_fetch_due(job.ari, self._clock.now()):
                 job.ari = self._fetch_ari(job.name, job.stored, job.ari, deadline)
+            job.tls = self._read_tls(job)
             if job.current is None and not force and self._served is not None:
                 job.adopted = self._adoptable(job)
             job.decision = self._decide(job, force=force)
         current = job.current
         logger.info(
-            "decision cert=%s renew=%s reason=%s serial=%s not_after=%s next_check=%s",
+            "decision cert=%s renew=%s reason=%s serial=%s not_after=%s next_check=%s"
+            " key_type=%s key_type_reason=%s",
             job.name,
             job.planned.renew,
             job.planned.reason,
             current.serial_hex if current else None,
             current.not_after.isoformat() if current else None,
             _iso(job.planned.next_check),
+            job.key_choice.key_type if job.key_choice else None,
+            job.key_choice.reason if job.key_choice else None,
         )
 
     def _already_served(self, job: _Job) -> bool:
@@ -1219,7 +1235,38 @@ class RenewalService:
                 return found
         return None
 
+    def _read_tls(self, job: _Job) -> tuple[ListenerTls, ...]:
+        """The TLS settings of every listener target (read-only; none without a reader)."""
+        if self._tls_settings is None:
+            return ()
+        settings: list[ListenerTls] = []
+        for target in job.managed.targets:
+            if isinstance(target, ListenerTarget):
+                settings += self._tls_settings(target)
+        return tuple(settings)
+
+    def _choose_key(self, job: _Job) -> KeyChoice:
+        """The key type for the next certificate (``auto`` or the configured one, checked).
+
+        Raises:
+            ConfigError: the configured key type cannot be served by a target.
+
+        """
+        services = [
+            t.certificate_id for t in job.managed.targets if isinstance(t, CertificateServiceTarget)
+        ]
+        return key_choice.choose_key_type(
+            job.name,
+            job.managed.spec.key_type,
+            job.tls,
+            services,
+            current=job.current.key_type if job.current is not None else None,
+        )
+
     def _decide(self, job: _Job, *, force: bool) -> Decision:
+        # The key choice depends on the stored certificate, so it is made again with each
+        # decision (RE-CHECK may find another run's certificate).
+        job.key_choice = self._choose_key(job)
         saved = job.saved or _SavedState()
         return decide(
             served=job.adopted,
@@ -1278,6 +1325,8 @@ class RenewalService:
             if job.saved is not None
             else None,
             order_url=stored.order_url if stored is not None and job.issued else None,
+            key_type=str(job.key_choice.key_type) if job.key_choice else None,
+            key_type_reason=job.key_choice.reason if job.key_choice else None,
         )
 
     def _completed(self, job: _Job) -> CertificateReport:
@@ -1435,6 +1484,8 @@ class _Job:
     routes: tuple[ChallengeRouteStatus, ...] = ()  # the challenge route per load balancer
     self_check_retries: int = 0  # failed self-checks this run waited out (same order)
     adopted: ServedCertificate | None = None  # served, valid, not held (nothing stored)
+    tls: tuple[ListenerTls, ...] = ()  # the listener targets' TLS settings, read in PLAN
+    key_choice: KeyChoice | None = None  # the key type PLAN chose, and why
 
     @property
     def name(self) -> str:
@@ -1442,7 +1493,11 @@ class _Job:
 
     @property
     def spec(self) -> CertificateSpec:
-        return self.managed.spec
+        """The configured spec, with the key type PLAN chose in place of ``auto``."""
+        spec = self.managed.spec
+        if self.key_choice is None or spec.key_type is self.key_choice.key_type:
+            return spec
+        return replace(spec, key_type=self.key_choice.key_type)
 
     @property
     def planned(self) -> Decision:

@@ -107,7 +107,8 @@ class CertificateReport:
     read). ``dns_records`` (plans of dns-persist-01 certificates) are the TXT records to create.
     ``order_url`` is the ACME order of a certificate issued in this run. ``error`` is
     secret-free: the message of one of our typed errors, or ``internal error (<type>)``.
-    ``timings`` holds seconds per step.
+    ``timings`` holds seconds per step. ``key_type`` is the key type chosen for the next
+    certificate (``keyType`` ``auto`` or as configured) and ``key_type_reason`` why.
     """
 
     name: str
@@ -130,6 +131,8 @@ class CertificateReport:
     revocation: Mapping[str, object] | None = None
     # A plan of a dns-persist-01 certificate: the TXT records to create (renewer.dns_names).
     dns_records: tuple[DnsRecord, ...] = ()
+    key_type: str | None = None
+    key_type_reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready mapping with stable keys; dates in ISO 8601 UTC.
@@ -154,6 +157,8 @@ class CertificateReport:
             "consecutive_failures": self.consecutive_failures,
             "order_url": self.order_url,
             "dns_records": [record.to_dict() for record in self.dns_records],
+            "key_type": self.key_type,
+            "key_type_reason": self.key_type_reason,
         }
         if self.revocation is not None:
             document["revocation"] = dict(self.revocation)

@@ -207,6 +207,8 @@ def _revoke(
         dry_run=invocation.dry_run,
     )
     return revocations.revoke(request, budget_s=budget_s)
+
+
 def _operate(
     document: dict[str, Any],
     report: RenewalReport,

@@ -35,7 +35,7 @@ Example (every optional key shown with its default)::
       },
       "certificates": [
         {"name": "shop", "dnsNames": ["shop.example.com", "www.shop.example.com"],
-         "keyType": "ecdsa-p256", "profile": null, "preferredChain": null, "reuseKey": false,
+         "keyType": "auto", "profile": null, "preferredChain": null, "reuseKey": false,
          "targets": [{"loadBalancerId": "ocid1.loadbalancer.oc1..", "listeners": ["https"]},
                      {"certificateId": "ocid1.certificate.oc1.."}]}
       ]
@@ -88,6 +88,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+# keyType "auto": the renewer chooses per run a key type the targets' clients can use
+# (renewer.key_choice): ECDSA P-256 where every target serves it, else RSA 2048.
+KEY_TYPE_AUTO = "auto"
 MAX_NAMES = 100  # Let's Encrypt's classic profile; tlsserver/shortlived allow 25 (the CA says so)
 # Vault keeps 30 secret versions in active use; 3 stay free for a renewal's pending-order record,
 # its certificate and the last record (renewer.adapters.oci_vault), so 27 certificates at most.
@@ -686,14 +689,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         f"{path}.dnsNames",
         wildcards=challenge is not None and challenge[0].is_dns,
     )
-    key_type = None
-    raw_key_type = check.string(section.get("keyType", KeyType.EC_P256.value), f"{path}.keyType")
-    if raw_key_type is not None:
-        try:
-            key_type = KeyType(raw_key_type)
-        except ValueError:
-            choices = ", ".join(k.value for k in KeyType)
-            check.fail(f"{path}.keyType", f"{shown_choice(raw_key_type)} is not one of: {choices}")
+    key_type_ok, key_type = _key_type(check, section.get("keyType", KEY_TYPE_AUTO), path)
     profile = None
     if section.get("profile") is not None:
         profile = check.string(
@@ -720,7 +716,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
     if (
         name is None
         or names is None
-        or key_type is None
+        or not key_type_ok
         or reuse is None
         or challenge is None
         or not targets
@@ -785,6 +781,21 @@ def _challenge(  # noqa: PLR0911 - one return per way the field can be wrong
         check.fail(f"{path}.zoneId", f"is used by dns-01 only; remove it for {kind.value}")
         return None
     return kind, None
+
+
+def _key_type(check: _Checker, value: object, path: str) -> tuple[bool, KeyType | None]:
+    """``keyType``: (valid, the key type); None for ``auto`` (chosen per run from the targets)."""
+    raw = check.string(value, f"{path}.keyType")
+    if raw == KEY_TYPE_AUTO:
+        return True, None
+    if raw is None:
+        return False, None
+    try:
+        return True, KeyType(raw)
+    except ValueError:
+        choices = ", ".join([KEY_TYPE_AUTO, *(k.value for k in KeyType)])
+        check.fail(f"{path}.keyType", f"{shown_choice(raw)} is not one of: {choices}")
+        return False, None
 
 
 def _dns_names(

@@ -19,6 +19,7 @@ from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
     ObjectStorageChallengeStore,
@@ -202,6 +203,7 @@ def build_service(
         )
         if resources.challenge_backend_set is not None
         else None,
+        tls_settings=ListenerTlsReader(clients).settings,
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any, Self
 import oci
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from renewer.adapters.oci_clients import SERVICES, OciSettings
@@ -160,9 +160,19 @@ class SeedCertificate:
         return x509.load_pem_x509_certificate(self.certificate_pem.encode())
 
 
-def self_signed(names: Sequence[str], *, days_left: float = 5) -> SeedCertificate:
-    """A self-signed EC P-256 certificate for ``names`` expiring in ``days_left`` days."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def self_signed(
+    names: Sequence[str], *, days_left: float = 5, rsa_key: bool = False
+) -> SeedCertificate:
+    """A self-signed certificate for ``names`` expiring in ``days_left`` days.
+
+    EC P-256, or RSA 2048 with ``rsa_key`` (what a listener at OCI's default cipher suite, which
+    has RSA ciphers only, can serve).
+    """
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     start = datetime.now(UTC) - timedelta(days=85)
     certificate = (
@@ -204,6 +214,10 @@ class SandboxWorld:
             ``TimingProfile.realistic(scale=0.01)``); None keeps the fast sandbox.
         authorization: enforce the fixture's least-privilege IAM policies in the emulator.
         policies: the emulator's IAM policies instead of the fixture's (``_policies()``).
+        https_at_oci_defaults: leave the HTTPS listener's ``sslConfiguration`` at OCI's defaults
+            (no ``cipherSuiteName``: ``oci-default-ssl-cipher-suite-v1``, RSA ciphers only; no
+            ``protocols``: TLSv1.2 only) and seed it with an RSA certificate, which that suite
+            serves; False names ``oci-modern-ssl-cipher-suite-v1`` and TLSv1.2 + TLSv1.3.
         challenge_mode: ``"token-server"`` (the :80 listener routes challenges to the token
             backend) or ``"redirect"`` (issue 5's redirect mode: a rule set on the :80 listener
             redirects them to a read-only PAR on the challenge bucket; see :class:`RedirectMode`).
@@ -242,6 +256,7 @@ class SandboxWorld:
         private: bool = False,
         challenge: str = "http-01",
         private_lb: bool = False,
+        https_at_oci_defaults: bool = False,
     ) -> None:
         if port80 not in PORT80_SHAPES:
             msg = f"port80 must be one of {', '.join(PORT80_SHAPES)}"
@@ -276,7 +291,8 @@ class SandboxWorld:
         )
         self.authorization = authorization
         self.policies = policies  # None: _policies(); tests/terraform passes Terraform's
-        self.seed = self_signed(self.names)
+        self.https_at_oci_defaults = https_at_oci_defaults
+        self.seed = self_signed(self.names, rsa_key=https_at_oci_defaults)
         self._stack = ExitStack()
         self._emulator: Emulator | None = None
         self._tenancy: Tenancy | None = None
@@ -459,7 +475,9 @@ class SandboxWorld:
                 "ruleSetNames": ["security-headers"],
                 "routingPolicyName": "acme-routing",
                 "connectionConfiguration": {"idleTimeout": 120},
-                "sslConfiguration": {
+                "sslConfiguration": {"certificateName": SEED_BUNDLE}
+                if self.https_at_oci_defaults
+                else {
                     "certificateName": SEED_BUNDLE,
                     "protocols": ["TLSv1.2", "TLSv1.3"],
                     "cipherSuiteName": "oci-modern-ssl-cipher-suite-v1",

@@ -112,7 +112,7 @@ variable "acme_self_check" {
 variable "certificates" {
   description = <<-EOT
     Certificates to keep valid. name: 1-40 lower-case letters, digits, hyphens (the Vault secret is <name_prefix>-<name>).
-    dns_names: host names (no IP addresses); wildcards (*.example.com) only with a DNS challenge. key_type: ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
+    dns_names: host names (no IP addresses); wildcards (*.example.com) only with a DNS challenge. key_type: auto (default: ECDSA P-256 where every target's cipher suite serves it, else RSA 2048), ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
     challenge: http-01 (default: the port-80 path on the load balancer), dns-persist-01 (one _validation-persist TXT record, written once: see acme_account_uri) or dns-01 (the renewer writes _acme-challenge TXT records into dns_zone_id at every renewal).
     dns_zone_id: the OCI DNS zone (ocid1.dns-zone...) holding the names; required for dns-01; for dns-persist-01 the stack writes the record there (leave null to create it elsewhere).
     profile: an ACME profile (classic, tlsserver, shortlived at Let's Encrypt) or null for the CA default. preferred_chain: root common name or null.
@@ -121,7 +121,7 @@ variable "certificates" {
   type = list(object({
     name            = string
     dns_names       = list(string)
-    key_type        = optional(string, "ecdsa-p256")
+    key_type        = optional(string, "auto")
     profile         = optional(string)
     preferred_chain = optional(string)
     reuse_key       = optional(bool, false)
@@ -171,8 +171,8 @@ variable "certificates" {
     error_message = "Each certificate needs 1-100 dns_names, each listed once."
   }
   validation {
-    condition     = alltrue([for c in var.certificates : contains(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"], c.key_type)])
-    error_message = "Each certificates[*].key_type must be one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096."
+    condition     = alltrue([for c in var.certificates : contains(["auto", "ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"], c.key_type)])
+    error_message = "Each certificates[*].key_type must be one of auto, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096."
   }
   validation {
     condition     = alltrue([for c in var.certificates : c.profile == null || can(regex("^[a-z0-9][a-z0-9_.-]{0,63}$", c.profile))])

@@ -5,6 +5,15 @@ the listener's port are dialled with the certificate's DNS name as SNI, and the 
 leaf the listener presents is returned. The orchestrator compares it with the serial it just
 deployed. Nothing is sent after the handshake.
 
+As the listener's clients will (:func:`renewer.key_choice.offers`): one handshake per protocol
+the listener enables (none named: TLSv1.2), each offering exactly that protocol and the
+listener's cipher suite's ciphers for it (no suite named: ``oci-default-ssl-cipher-suite-v1``;
+custom suites from the load balancer's ``sslCipherSuites``; TLS 1.3 with the suite's TLS 1.3
+ciphersuites). A certificate whose key the suite cannot use fails those handshakes: when some
+protocol's handshake succeeds and another's fails, that is a :class:`DeploymentError` naming
+the protocol and the suite; when every one fails, a :class:`TransientError` as before (the
+listener may not be serving yet).
+
 The chain (``verify_chain=True``): the handshake itself accepts any chain, so that *which*
 certificate is served can always be reported; then, when the served leaf is the one the
 listener's bundle holds, the served chain must be exactly the bundle's ``publicCertificate``
@@ -35,18 +44,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
-from renewer import pki
+from renewer import key_choice, pki
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_listener_tls import tls_of
 from renewer.deadline import cut_at
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import ListenerTarget, Target
 
 AddressOverride = Callable[[str, int], tuple[str, int] | None]
+_VERSIONS = {"TLSv1": "TLS1_VERSION", "TLSv1.1": "TLS1_1_VERSION", "TLSv1.2": "TLS1_2_VERSION"}
+_VERSIONS["TLSv1.3"] = "TLS1_3_VERSION"
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What one kind of client of the listener offers: a protocol and the suite's ciphers."""
+
+    suite: str
+    protocol: str
+    ciphers: tuple[str, ...] | None  # None: the client's defaults (the suite is not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +79,7 @@ class _Endpoint:
     port: int
     bundle: str | None
     chain: tuple[bytes, ...] | None  # DER, leaf first
+    offers: tuple[_Offer, ...] = ()  # none: one handshake with the client's defaults
 
 
 class ListenerTlsVerifier:
@@ -101,15 +124,27 @@ class ListenerTlsVerifier:
         served = {}
         for endpoint in endpoints:
             host, port = endpoint.host, endpoint.port
-            left = self._clients.remaining()
-            if left is not None and left <= 0:
-                msg = f"TLS handshake with {host}:{port} not tried: the run's deadline has passed"
-                raise TransientError(msg)
-            bound = timeout if left is None else min(timeout, left)
-            chain = _handshake(host, port, server_name, bound)
-            if self._verify_chain:
-                self._check_chain(endpoint, server_name, chain)
-            served[f"{host}:{port}"] = pki.serial_hex(chain[0])
+            failed: list[tuple[_Offer, TransientError]] = []
+            for offer in endpoint.offers or (None,):
+                left = self._clients.remaining()
+                if left is not None and left <= 0:
+                    msg = (
+                        f"TLS handshake with {host}:{port} not tried: the run's deadline has passed"
+                    )
+                    raise TransientError(msg)
+                bound = timeout if left is None else min(timeout, left)
+                try:
+                    chain = _handshake(host, port, server_name, bound, offer)
+                except TransientError as exc:
+                    if offer is None:
+                        raise
+                    failed.append((offer, exc))
+                    continue
+                if self._verify_chain:
+                    self._check_chain(endpoint, server_name, chain)
+                where = f"{host}:{port}" + (f" ({offer.protocol})" if offer else "")
+                served[where] = pki.serial_hex(chain[0])
+            _judge_offers(target, host, port, server_name, failed, len(endpoint.offers))
         serials = set(served.values())
         if len(serials) > 1:
             detail = ", ".join(
@@ -170,10 +205,20 @@ class ListenerTlsVerifier:
             msg = f"load balancer {target.load_balancer_id} has no listener {missing[0]!r}"
             raise ConfigError(msg)
         by_port: dict[int, str | None] = {}
+        by_name = tuple(target.listener_names)
         for name in target.listener_names:
             ssl_configuration = listeners[name].ssl_configuration
             bundle = None if ssl_configuration is None else ssl_configuration.certificate_name
             by_port.setdefault(int(listeners[name].port), bundle)
+        settings = {tls.listener: tls for tls in tls_of(lb, target.load_balancer_id, by_name)}
+        offers_by_port: dict[int, tuple[_Offer, ...]] = {}
+        for name in target.listener_names:
+            tls = settings.get(name)
+            if tls is not None:
+                offers_by_port.setdefault(
+                    int(listeners[name].port),
+                    tuple(_Offer(tls.suite, p, c) for p, c in key_choice.offers(tls)),
+                )
         bundles = lb.certificates or {}
         ips = lb.ip_addresses or []
         public = [a.ip_address for a in ips if a.is_public and a.ip_address]
@@ -187,21 +232,56 @@ class ListenerTlsVerifier:
             host, dial = overridden if overridden is not None else (str(address), port)
             held = bundles.get(bundle) if bundle else None
             chain = None if held is None else _ders(held.public_certificate or "")
-            result.append(_Endpoint(host, dial, bundle, chain))
+            result.append(_Endpoint(host, dial, bundle, chain, offers_by_port.get(port, ())))
         return result
 
 
-def _handshake(host: str, port: int, server_name: str, timeout: float) -> list[x509.Certificate]:
+def _judge_offers(
+    target: ListenerTarget,
+    host: str,
+    port: int,
+    server_name: str,
+    failed: list[tuple[_Offer, TransientError]],
+    offered: int,
+) -> None:
+    """Raise when the listener's clients could not all connect (see the module docstring)."""
+    if not failed:
+        return
+    if len(failed) == offered:  # nothing answered: not serving yet, or serving nobody
+        offer, exc = failed[0]
+        protocols = ", ".join(o.protocol for o, _ in failed)
+        msg = (
+            f"{exc}; no handshake offering the ciphers of suite {offer.suite!r} ({protocols})"
+            " completed — or the certificate's key type does not suit that suite"
+        )
+        raise TransientError(msg) from exc
+    offer, exc = failed[0]
+    msg = (
+        f"{host}:{port} (listener(s) {', '.join(target.listener_names)} of load balancer"
+        f" {target.load_balancer_id}) completes no {offer.protocol} handshake for {server_name}"
+        f" with the ciphers of its suite {offer.suite!r}: its {offer.protocol} clients cannot"
+        f" connect ({exc}). Does the certificate's key type suit the suite? keyType 'auto'"
+        " chooses one that does"
+    )
+    raise DeploymentError(msg)
+
+
+def _handshake(
+    host: str, port: int, server_name: str, timeout: float, offer: _Offer | None = None
+) -> list[x509.Certificate]:
     """The chain ``host:port`` sends for SNI ``server_name``, as sent (leaf first).
 
     Any chain is accepted here: what is served is the question; trust is judged afterwards.
     pyOpenSSL, because the standard library only exposes the peer's chain from Python 3.13.
+    ``offer``: the one protocol and the ciphers to offer (None: the client's defaults).
     """
     # Imported here: VERIFY is the only user, and a run that deploys nothing never loads it.
     from OpenSSL import SSL  # noqa: PLC0415
 
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_NONE, lambda *_: True)
+    if offer is not None:
+        _offer_only(context, offer, f"{host}:{port}")
     until = time.monotonic() + timeout
     try:
         with (
@@ -239,6 +319,32 @@ def _handshake(host: str, port: int, server_name: str, timeout: float) -> list[x
         msg = f"{host}:{port} presented no certificate for {server_name}"
         raise TransientError(msg)
     return list(chain)
+
+
+def _offer_only(context: Any, offer: _Offer, where: str) -> None:  # noqa: ANN401 - SSL.Context
+    """Make ``context`` offer exactly ``offer``'s protocol and ciphers.
+
+    Raises:
+        TransientError: this client's OpenSSL has none of the ciphers (the handshake is not
+            tried; reported like a failed one).
+
+    """
+    from OpenSSL import SSL  # noqa: PLC0415
+
+    version = getattr(SSL, _VERSIONS[offer.protocol])
+    context.set_min_proto_version(version)
+    context.set_max_proto_version(version)
+    legacy = offer.protocol in ("TLSv1", "TLSv1.1")
+    try:
+        if offer.protocol == "TLSv1.3":
+            if offer.ciphers is not None:
+                context.set_tls13_ciphersuites(":".join(offer.ciphers).encode())
+        else:
+            names = ":".join(offer.ciphers) if offer.ciphers is not None else "DEFAULT"
+            context.set_cipher_list((f"{names}:@SECLEVEL=0" if legacy else names).encode())
+    except SSL.Error as exc:
+        msg = f"{where}: this client cannot offer the {offer.protocol} ciphers of {offer.suite}"
+        raise TransientError(msg) from exc
 
 
 def _ders(pem: str) -> tuple[bytes, ...] | None:

@@ -56,8 +56,20 @@ Protocols
   ``publicCertificate``, never its ``caCertificate``); an ``ssl.SSLContext`` per certificate
   (keyed by the SHA-256 of chain and key) is cached, so a new certificate is served from the
   first handshake after its work request SUCCEEDED. A listener whose certificate cannot be
-  resolved fails the handshake (``handshake_failure`` alert). ``protocols`` bound the TLS
-  versions. The decrypted traffic is then handled exactly like plain traffic.
+  resolved fails the handshake (``handshake_failure`` alert). The decrypted traffic is then
+  handled exactly like plain traffic.
+* Protocols and cipher suites (:mod:`sandbox.oci_emulator.cipher_suites`, sources there and in
+  docs/oci-emulator.md): a port speaks exactly its SSL listeners' ``protocols`` (the control
+  plane keeps them equal per port; none named: TLSv1.2 only). The SNI-chosen listener's cipher
+  suite (``cipherSuiteName``; none: ``oci-default-ssl-cipher-suite-v1``; custom suites from the
+  load balancer's ``sslCipherSuites``) is the OpenSSL cipher list of its certificate's context,
+  so a certificate whose key no enabled cipher can use fails the handshake
+  (``no shared cipher``), as OCI's does: an ECDSA certificate behind the default suite serves
+  no TLS 1.2 client. TLS 1.3 is offered only when the protocols name it and every SSL listener
+  of the port has a suite with a TLS 1.3 cipher; its ciphersuites are OpenSSL's defaults
+  (Python cannot set them), and they serve any key type. OpenSSL selects the cipher list of the
+  context the SNI callback installs, and the version from the context the handshake began with
+  (checked by tests/contract/test_cipher_suites.py).
 * ``TCP`` listeners: bytes are relayed both ways to the first reachable backend of the default
   backend set (TLS terminated first when the listener has an ``sslConfiguration``).
 * ``GRPC`` listeners get no socket.
@@ -91,9 +103,9 @@ Assumptions (not documented OCI facts)
   always case-insensitive; the ``Host`` header is compared as sent (with its port, if any).
   A condition that does not parse never matches (logged).
 * A backend is "healthy" when it accepts a TCP connection now; health checkers, load-balancing
-  policies, weights, session persistence, ``maxConnections``, cipher suites, session resumption
-  and peer verification are not emulated. Backend sets with an ``sslConfiguration`` are reached
-  over TLS without certificate verification.
+  policies, weights, session persistence, ``maxConnections``, session resumption and peer
+  verification are not emulated (nor cipher suites towards backends). Backend sets with an
+  ``sslConfiguration`` are reached over TLS without certificate verification.
 * Response header rules apply to every response of the listener (forwarded, redirects, errors).
   ``ADD_*_HEADER`` replaces a header of that name; ``EXTEND_*_HEADER_VALUE`` changes only a
   header that is present. ``ALLOW``, ``HTTP_HEADER`` and ``IP_BASED_MAX_CONNECTIONS`` rules are
@@ -126,6 +138,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sandbox.oci_emulator import cipher_suites
 from sandbox.oci_emulator.core import Route
 from sandbox.oci_emulator.load_balancer import LoadBalancer
 from sandbox.oci_emulator.server import Emulator
@@ -687,6 +700,24 @@ def backend_candidates(backend_set: JSON) -> list[JSON]:
 # TLS.
 
 
+def port_protocols(config: JSON, secure: Sequence[JSON]) -> tuple[str, ...]:
+    """The TLS versions a port's handshakes may use (see "Protocols and cipher suites").
+
+    Its SSL listeners' protocols (TLSv1.2 when none are named); TLSv1.3 only when every one
+    of those listeners has a suite with a TLS 1.3 cipher. When that leaves nothing, the
+    protocols stay as named and the SNI callback refuses the handshake (``serves_anything``).
+    """
+    named: set[str] = set()
+    tls13 = True
+    for listener in secure:
+        ssl_configuration = listener["sslConfiguration"]
+        named.update(cipher_suites.protocols_of(ssl_configuration))
+        ciphers = cipher_suites.suite_ciphers(config, ssl_configuration.get("cipherSuiteName"))
+        tls13 = tls13 and cipher_suites.speaks_tls13(ciphers)
+    usable = {p for p in named if p != "TLSv1.3" or tls13} or named  # else: refused by SNI
+    return tuple(p for p in cipher_suites.PROTOCOLS if p in usable)
+
+
 def _unverified_client_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -701,14 +732,19 @@ class _CertificateContexts:
         self._lock = threading.Lock()
         self._contexts: dict[str, ssl.SSLContext] = {}
 
-    def get(self, chain: str, key: str) -> ssl.SSLContext | None:
-        """The context serving this certificate chain, or None when the PEMs do not load."""
-        digest = hashlib.sha256(f"{chain}\0{key}".encode()).hexdigest()
+    def get(self, chain: str, key: str, ciphers: str) -> ssl.SSLContext | None:
+        """The context serving this chain with these OpenSSL ``ciphers``; None: PEMs do not load.
+
+        The cipher list is the listener's suite (``cipher_suites.openssl_ciphers``): OpenSSL
+        selects the cipher from the context the SNI callback installs.
+        """
+        digest = hashlib.sha256(f"{chain}\0{key}\0{ciphers}".encode()).hexdigest()
         with self._lock:
             cached = self._contexts.get(digest)
         if cached is not None:
             return cached
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.set_ciphers(ciphers)
         # load_cert_chain reads files only; the directory is private (0700) and removed at once.
         with tempfile.TemporaryDirectory(prefix="oci-dataplane-") as directory:
             chain_path, key_path = Path(directory, "chain.pem"), Path(directory, "key.pem")
@@ -751,12 +787,19 @@ class _Port:
         return int(self.sock.getsockname()[1])
 
     def handshake_context(self, protocols: tuple[str, ...]) -> ssl.SSLContext:
-        """The certificate-less context a handshake starts with; its SNI callback swaps it."""
+        """The certificate-less context a handshake starts with; its SNI callback swaps it.
+
+        It fixes the TLS versions (``protocols``, already normalised: OpenSSL negotiates the
+        version before the SNI callback runs, from this context). A gap (TLSv1 and TLSv1.2
+        without TLSv1.1) is served as the range between them.
+        """
         with self._lock:
             context = self._handshake_contexts.get(protocols)
             if context is None:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 versions = sorted(TLS_VERSIONS[p] for p in protocols if p in TLS_VERSIONS)
+                if {"TLSv1", "TLSv1.1"}.intersection(protocols):
+                    context.set_ciphers("ALL:@SECLEVEL=0")  # OpenSSL 3 refuses them otherwise
                 if versions:
                     with contextlib.suppress(ValueError):  # a version this OpenSSL refuses
                         context.minimum_version = versions[0]
@@ -1047,8 +1090,7 @@ class DataPlane:
         stream = conn
         secure = [listener for listener in listeners if listener["sslConfiguration"]]
         if secure:
-            protocols = {p for item in secure for p in item["sslConfiguration"]["protocols"]}
-            context = served.handshake_context(tuple(sorted(protocols)))
+            context = served.handshake_context(port_protocols(config, secure))
             stream = context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             streams.append(stream)
             self.track(stream)
@@ -1072,7 +1114,13 @@ class DataPlane:
         if material is None:
             logger.info("data plane: listener %s has no usable certificate", listener["name"])
             return None
-        return self._certificates.get(*material)
+        ssl_configuration = listener["sslConfiguration"]
+        ciphers = cipher_suites.suite_ciphers(config, ssl_configuration.get("cipherSuiteName"))
+        protocols = cipher_suites.protocols_of(ssl_configuration)
+        if not cipher_suites.serves_anything(ciphers, protocols):
+            logger.info("data plane: listener %s has no cipher for its protocols", listener["name"])
+            return None
+        return self._certificates.get(*material, cipher_suites.openssl_ciphers(ciphers, protocols))
 
     def connect_backend(self, config: JSON, backend_set_name: str) -> socket.socket | None:
         """A tracked connection to the first usable backend that accepts one, or None.

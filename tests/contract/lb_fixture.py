@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 
-def https_listener(port: int, certificate: str) -> dict[str, Any]:
-    """A listener on ``port`` that terminates TLS with the bundle named ``certificate``."""
+def https_listener(
+    port: int, certificate: str, *, cipher_suite: str | None = "oci-modern-ssl-cipher-suite-v1"
+) -> dict[str, Any]:
+    """A listener on ``port`` that terminates TLS with the bundle named ``certificate``.
+
+    The tests' certificates are ECDSA, so the suite defaults to one with ECDSA ciphers (OCI's
+    default suite has none); None leaves the listener at OCI's default suite.
+    """
+    ssl: dict[str, Any] = {"certificateName": certificate}
+    if cipher_suite is not None:
+        ssl["cipherSuiteName"] = cipher_suite
     return {
         "defaultBackendSetName": "app",
         "port": port,
         "protocol": "HTTP",
-        "sslConfiguration": {"certificateName": certificate},
+        "sslConfiguration": ssl,
     }
 
 

@@ -193,8 +193,17 @@ def _forward(backend_set: str) -> list[dict[str, str]]:
     return [{"name": "FORWARD_TO_BACKENDSET", "backendSetName": backend_set}]
 
 
+# The test certificates are ECDSA: the suite must have ECDSA ciphers (OCI's default has none,
+# tests/contract/test_cipher_suites.py) and TLS 1.3 ciphers for the TLSv1.3 tests.
+ECDSA_SUITE = "oci-tls-12-13-wider-ssl-cipher-suite-v1"
+
+
 def _ssl(certificate: str) -> dict[str, Any]:
-    return {"certificateName": certificate, "protocols": ["TLSv1.2", "TLSv1.3"]}
+    return {
+        "certificateName": certificate,
+        "protocols": ["TLSv1.2", "TLSv1.3"],
+        "cipherSuiteName": ECDSA_SUITE,
+    }
 
 
 def dataplane_load_balancer(backends: Backends, certs: Certificates) -> dict[str, Any]:
@@ -247,6 +256,7 @@ def dataplane_load_balancer(backends: Backends, certs: Certificates) -> dict[str
                 "sslConfiguration": {
                     "certificateIds": [SERVICE_CERTIFICATE_ID],
                     "protocols": ["TLSv1.2", "TLSv1.3"],
+                    "cipherSuiteName": ECDSA_SUITE,
                 },
             },
         },

@@ -146,7 +146,8 @@ def test_a_failure_notifies_once_and_the_recovery_once(world: SandboxWorld):
     assert first.failed
     assert summary.errors == {}
     (failure,) = messages(world)
-    assert failure["title"] == "[ACME renewer] Renewal FAILED: shop (at check: ConfigError)"
+    # PLAN reads the load balancer first (its listeners' cipher suites choose the key type).
+    assert failure["title"] == "[ACME renewer] Renewal FAILED: shop (at plan: ConfigError)"
     assert failure["body"].startswith(failure["title"] + "\n")
     assert "404 NotAuthorizedOrNotFound" in failure["body"]  # OCI's error, as it said it
     assert "Next attempt:" in failure["body"]

@@ -311,11 +311,21 @@ def test_key_for_without_a_previous_key_makes_a_fresh_one(reuse_key):
 
 
 def test_key_for_ignores_an_unreadable_previous_key_when_not_reusing():
-    spec = CertificateSpec(name="site", dns_names=("example.com",), reuse_key=False)
+    spec = CertificateSpec(
+        name="site", dns_names=("example.com",), key_type=KeyType.EC_P256, reuse_key=False
+    )
 
     key = pki.key_for(spec, NOT_A_KEY)
 
     assert pki.key_type_of(key.public_key()) is KeyType.EC_P256
+
+
+def test_key_for_refuses_a_key_type_left_at_auto():
+    # ``auto`` is chosen by the orchestrator from the targets first (renewer.key_choice).
+    spec = CertificateSpec(name="site", dns_names=("example.com",))
+
+    with pytest.raises(ConfigError, match="not chosen"):
+        pki.key_for(spec, None)
 
 
 # --- make_csr -----------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_a_good_document_parses_into_values():
         CertificateServiceTarget("ocid1.certificate.oc1.phx.aaaacert"),
     )
     blog = config.certificate("blog")
-    assert blog.spec.key_type is KeyType.EC_P256  # the default
+    assert blog.spec.key_type is None  # the default: "auto", chosen per run (key_choice)
     assert config.acme.terms_of_service_agreed is True
     assert config.acme.self_check is True
     assert config.acme.eab is not None
@@ -159,7 +159,11 @@ BAD = [
         changed("certificates.0.dnsNames", [f"h{i}.example.com" for i in range(101)]),
         "at most 100",
     ),
-    ("unknown key type", changed("certificates.0.keyType", "ed25519"), "is not one of: ecdsa-p256"),
+    (
+        "unknown key type",
+        changed("certificates.0.keyType", "ed25519"),
+        "is not one of: auto, ecdsa-p256",
+    ),
     ("bad profile", changed("certificates.0.profile", "Short Lived"), "an ACME profile name"),
     ("no targets", changed("certificates.0.targets", []), "must hold at least 1 item"),
     (
