@@ -158,6 +158,16 @@ def build_service(
             clock=clock,
         )
 
+    verifier = (
+        ListenerTlsVerifier(
+            clients,
+            address_override=tls_address_override,
+            verify_chain=True,
+            ca_bundle=ca_bundle,
+        )
+        if config.renewal.verify_tls
+        else None
+    )
     # Renewal information needs two GETs, not the ACME stack: a not-due run asks it directly.
     renewal_info = RenewalInfoClient(config.acme.directory_url, ca_bundle=ca_bundle, clock=clock)
     return RenewalService(
@@ -176,14 +186,8 @@ def build_service(
             ),
             CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
         ),
-        verifier=ListenerTlsVerifier(
-            clients,
-            address_override=tls_address_override,
-            verify_chain=True,
-            ca_bundle=ca_bundle,
-        )
-        if config.renewal.verify_tls
-        else None,
+        verifier=verifier,
+        certificate_users=verifier,
         clock=clock,
         holder=holder,
         lease_ttl=lease_ttl,
