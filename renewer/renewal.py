@@ -429,6 +429,8 @@ class RenewalService:
             return self._locked(job)
         with self._step(job, "store"):
             self._restore(job, version)
+        with self._step(job, "check"):
+            self._check_rollback_key(job, version)
         self._deploy(job, budget)
         self._verify(job, budget)
         # Only a verified switch makes the rolled-back version "current" in the store: a
@@ -950,6 +952,39 @@ class RenewalService:
         current = pki.describe(wanted.fullchain_pem, profile=wanted.profile)
         _check_rollback(job.spec, current, version, now=self._clock.now())
         job.stored, job.current = wanted, current
+
+    def _check_rollback_key(self, job: _Job, version: int) -> None:
+        """Rule 6 for a rollback: every target can serve the version's key, before any change.
+
+        The listener targets' suites and protocols, the Certificates service's key types, and
+        the suites of the listeners found using a Certificates-service target (they serve the
+        rolled-back version too).
+
+        Raises:
+            ConfigError: naming the version, its key type, the listener and its suite (or the
+                certificate), and the fix.
+
+        """
+        key_type = job.current.key_type if job.current is not None else None
+        if key_type is None:
+            return
+        listeners = list(self._read_tls(job))
+        services = [t for t in job.managed.targets if isinstance(t, CertificateServiceTarget)]
+        users, read_tls = self._certificate_users, self._tls_settings
+        if users is not None and read_tls is not None:
+            for target in services:
+                searched = self._service_load_balancers(target)
+                for found in users.listeners_using(target.certificate_id, searched):
+                    listeners += read_tls(found)
+        refusal = key_choice.unserved(key_type, listeners, [t.certificate_id for t in services])
+        if refusal is not None:
+            problem, fix = refusal
+            msg = (
+                f"version {version} of certificate {job.name!r} holds a key of type"
+                f" {key_type.value}, {problem}. Roll back to a version whose key type every"
+                f" target serves, or {fix}; nothing was changed"
+            )
+            raise ConfigError(msg)
 
     def _promote(self, job: _Job, version: int) -> None:
         """Rollback's STORE, after VERIFY: make the deployed version the newest one again.
