@@ -19,6 +19,7 @@ from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
@@ -158,6 +159,8 @@ def build_service(
             clock=clock,
         )
 
+    # One GetLoadBalancer per load balancer serves PLAN and the read-only check of a run.
+    snapshots = LoadBalancerSnapshots()
     verifier = (
         ListenerTlsVerifier(
             clients,
@@ -182,7 +185,11 @@ def build_service(
         ),
         deployer_for=_deployers(
             LoadBalancerDeployer(
-                clients, prefix=prefix, clock=clock, poll_interval=lb_poll_interval
+                clients,
+                prefix=prefix,
+                clock=clock,
+                poll_interval=lb_poll_interval,
+                snapshots=snapshots,
             ),
             CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
         ),
@@ -207,7 +214,7 @@ def build_service(
         )
         if resources.challenge_backend_set is not None
         else None,
-        tls_settings=ListenerTlsReader(clients).settings,
+        tls_settings=ListenerTlsReader(clients, snapshots=snapshots).settings,
     )
 
 
