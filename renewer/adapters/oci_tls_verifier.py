@@ -25,6 +25,11 @@ on a Certificates-service certificate has no bundle to compare with; its chain m
 verify. A served leaf that is not the bundle's (the listener has not followed yet) is reported
 by its serial alone, for the orchestrator to judge.
 
+A Certificates-service target has no endpoint of its own: :meth:`ListenerTlsVerifier.
+listeners_using` finds the listeners whose ``certificateIds`` name it, and the orchestrator
+polls those (with ``expected``: until it is served, a listener's chain is not judged, so an old
+certificate still served while the listener follows is never a DeploymentError).
+
 ``address_override`` maps (load balancer OCID, listener port) to the (host, port) to dial
 instead — the sandbox's data plane, or a private address reachable from inside the VCN when the
 public one is not (hairpin NAT).
