@@ -199,28 +199,14 @@ def choose_key_type(
     """
     field = f"keyType of certificate {certificate!r}"
     if requested is not None:
-        if service_certificates and requested not in SERVICE_KEY_TYPES:
-            allowed = ", ".join(sorted(k.value for k in SERVICE_KEY_TYPES))
+        refusal = unserved(requested, listeners, service_certificates)
+        if refusal is not None:
+            problem, fix = refusal
             msg = (
-                f"{field} is {requested.value}, which the Certificates service does not import"
-                f" (certificate {service_certificates[0]} takes {allowed}); set keyType to"
-                " 'auto' or one of those; nothing was ordered"
+                f"{field} is {requested.value}, {problem}. Set keyType to 'auto' (or a key type"
+                f" every target serves), or {fix}; nothing was ordered"
             )
             raise ConfigError(msg)
-        for tls in listeners:
-            missing = unserved_protocols(tls, requested)
-            if missing:
-                fix = (
-                    f"give the listener a suite with ECDSA ciphers (e.g. {ECDSA_SUITE_HINT})"
-                    if requested in (KeyType.EC_P256, KeyType.EC_P384)
-                    else "give the listener a suite with RSA ciphers"
-                )
-                msg = (
-                    f"{field} is {requested.value}, but {_describe(tls)} has no cipher for it"
-                    f" in {', '.join(missing)}: its clients could not connect. Set keyType to"
-                    f" 'auto' (or a key type the suite serves), or {fix}; nothing was ordered"
-                )
-                raise ConfigError(msg)
         return KeyChoice(requested, f"configured keyType {requested.value}")
     if current is not None and _serves_all(current, listeners, service_certificates):
         return KeyChoice(current, f"auto: the stored {current.value} key is served by every target")
@@ -245,6 +231,38 @@ def choose_key_type(
             f"auto: rsa-2048, as the ciphers of {_describe(unknown[0])} are not published",
         )
     return KeyChoice(KeyType.EC_P256, "auto: ecdsa-p256, as every listener's suite serves ECDSA")
+
+
+def unserved(
+    key_type: KeyType, listeners: Sequence[ListenerTls], service_certificates: Sequence[str]
+) -> tuple[str, str] | None:
+    """Why a key of ``key_type`` cannot be served by the targets, and the fix; None: it can.
+
+    ``(problem, fix)``: the problem names the Certificates-service certificate that does not
+    import the key type, or the listener, its suite and its protocols without a cipher for it;
+    the fix is what to change on that target. Callers say what else could be changed.
+    """
+    if service_certificates and key_type not in SERVICE_KEY_TYPES:
+        allowed = ", ".join(sorted(k.value for k in SERVICE_KEY_TYPES))
+        return (
+            f"which the Certificates service does not import (certificate"
+            f" {service_certificates[0]} takes {allowed})",
+            "target a load-balancer listener instead of that certificate",
+        )
+    for tls in listeners:
+        missing = unserved_protocols(tls, key_type)
+        if missing:
+            fix = (
+                f"give the listener a suite with ECDSA ciphers (e.g. {ECDSA_SUITE_HINT})"
+                if key_type in (KeyType.EC_P256, KeyType.EC_P384)
+                else "give the listener a suite with RSA ciphers"
+            )
+            return (
+                f"but {_describe(tls)} has no cipher for it in {', '.join(missing)}: its"
+                " clients could not connect",
+                fix,
+            )
+    return None
 
 
 def _serves_all(

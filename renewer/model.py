@@ -218,9 +218,12 @@ class CertificateServiceTarget:
     """Deploy as a new imported version of an OCI Certificates-service certificate.
 
     Listeners that reference it through ``certificateIds`` follow its CURRENT version.
+    ``load_balancer_ids``: load balancers (besides those of the configuration's listener
+    targets) whose listeners VERIFY looks through for ones referencing the certificate.
     """
 
     certificate_id: str
+    load_balancer_ids: tuple[str, ...] = ()
 
 
 Target = ListenerTarget | CertificateServiceTarget

@@ -15,6 +15,7 @@ from renewer.dns_names import DnsRecord
 from renewer.model import (
     DeployedTarget,
     IssuedCertificate,
+    ListenerTarget,
     OrderRequest,
     PendingOrder,
     RenewalInfo,
@@ -350,8 +351,24 @@ class TlsVerifier(Protocol):
     connect. Read-only; safe to call again.
     """
 
-    def serial_served(self, target: Target, server_name: str, *, timeout: float) -> str:
-        """The serial the target presents for ``server_name``."""
+    def serial_served(
+        self, target: Target, server_name: str, *, timeout: float, expected: str | None = None
+    ) -> str:
+        """The serial the target presents for ``server_name``.
+
+        ``expected``: the serial the caller waits for (a listener that has not followed a
+        Certificates-service rotation yet is reported, not judged).
+        """
+        ...
+
+
+class CertificateUsers(Protocol):
+    """Finds the listeners that serve a Certificates-service certificate (by OCID). Read-only."""
+
+    def listeners_using(
+        self, certificate_id: str, load_balancer_ids: Sequence[str]
+    ) -> tuple[ListenerTarget, ...]:
+        """Per load balancer of ``load_balancer_ids``, its listeners naming the certificate."""
         ...
 
 

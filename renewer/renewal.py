@@ -30,7 +30,9 @@ Per certificate (ARCHITECTURE §3; docs/crash-recovery.md)::
 * DEPLOY runs on every run, due or not: the deployer is idempotent, so a target still on an
   older certificate after a crash between STORE and DEPLOY is switched without a second order.
 * VERIFY (when something changed or was owed) reads back the serial each listener presents for
-  each name; RETIRE then removes superseded bundles and prunes old store versions (rule 1:
+  each name — for a Certificates-service target, each listener that uses the certificate (found
+  by its OCID on the configuration's load balancers), polled until it follows the new version;
+  RETIRE then removes superseded bundles and prunes old store versions (rule 1:
   nothing is deleted before the switch is verified); SWEEP removes challenge objects a dead run
   left (only in runs cleaning up after one).
 * UNLOCK, then RECORD writes the derived state (failures, ARI answer, what is deployed where)
@@ -66,6 +68,7 @@ from renewer.errors import (
     DeploymentError,
     RenewerError,
     SelfCheckFailed,
+    TransientError,
 )
 from renewer.key_choice import KeyChoice
 from renewer.model import (
@@ -96,6 +99,7 @@ from renewer.policy import (
 )
 from renewer.ports import (
     CertificateStore,
+    CertificateUsers,
     ChallengeRouter,
     ChallengeRouteStatus,
     ChallengeSweeper,
@@ -115,6 +119,11 @@ from renewer.untrusted import describe, quote
 logger = logging.getLogger(__name__)
 
 VERIFY_TIMEOUT = 10.0  # seconds per TLS handshake when reading back what a listener serves
+# A listener using a Certificates-service certificate follows a new version after a delay (OCI's
+# is not published; the emulator's realistic profile says 30 s): polled this often, up to 3 s
+# (Oracle's ingress controller polls the Certificates service every 3 s).
+FOLLOW_FIRST_POLL = 0.25
+FOLLOW_MAX_POLL = 3.0
 RETIRE_UNITS = 2 + fleet.DEFAULT_DEPTH  # RETIRE: the delete, and waits for the lane's other deploy
 STATE_SCHEMA = 1
 
@@ -153,6 +162,8 @@ class RenewalService:
             already there is adopted (renewed in its own window); None: never adopted.
         tls_settings: reads a listener target's TLS settings (read-only) for the key choice;
             None: not read, and ``auto`` treats every listener as serving any key type.
+        certificate_users: finds the listeners using a Certificates-service certificate, which
+            VERIFY waits for; None: such targets are not verified.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -181,6 +192,7 @@ class RenewalService:
         self_check_waits: Sequence[float] = (),
         served: ServedCertificates | None = None,
         tls_settings: Callable[[ListenerTarget], Sequence[ListenerTls]] | None = None,
+        certificate_users: CertificateUsers | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -208,6 +220,7 @@ class RenewalService:
         self._self_check_waits = tuple(self_check_waits)
         self._served = served
         self._tls_settings = tls_settings
+        self._certificate_users = certificate_users
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -381,6 +394,7 @@ class RenewalService:
                 self._check_stores()
                 for target in job.managed.targets:
                     self._deployer_for(target).check(target)
+                    self._check_users(target)
                 job.routes = self._routes(job)
         job.inherited = _outstanding(job)
         with self._step(job, "lock"):
@@ -398,7 +412,7 @@ class RenewalService:
         if job.stored is not None:
             self._deploy(job, budget)
             if job.issued or any(d.changed for d in job.deployed) or job.inherited:
-                self._verify(job)
+                self._verify(job, budget)
                 self._when_time_allows(job, budget, "retire", lambda: self._retire(job, budget))
         if job.inherited:
             self._when_time_allows(job, budget, "sweep", lambda: self._sweep_challenges(job))
@@ -415,8 +429,10 @@ class RenewalService:
             return self._locked(job)
         with self._step(job, "store"):
             self._restore(job, version)
+        with self._step(job, "check"):
+            self._check_rollback_key(job, version)
         self._deploy(job, budget)
-        self._verify(job)
+        self._verify(job, budget)
         # Only a verified switch makes the rolled-back version "current" in the store: a
         # rollback that failed leaves the store (and so the next run) on the newer version.
         with self._step(job, "store"):
@@ -937,6 +953,39 @@ class RenewalService:
         _check_rollback(job.spec, current, version, now=self._clock.now())
         job.stored, job.current = wanted, current
 
+    def _check_rollback_key(self, job: _Job, version: int) -> None:
+        """Rule 6 for a rollback: every target can serve the version's key, before any change.
+
+        The listener targets' suites and protocols, the Certificates service's key types, and
+        the suites of the listeners found using a Certificates-service target (they serve the
+        rolled-back version too).
+
+        Raises:
+            ConfigError: naming the version, its key type, the listener and its suite (or the
+                certificate), and the fix.
+
+        """
+        key_type = job.current.key_type if job.current is not None else None
+        if key_type is None:
+            return
+        listeners = list(self._read_tls(job))
+        services = [t for t in job.managed.targets if isinstance(t, CertificateServiceTarget)]
+        users, read_tls = self._certificate_users, self._tls_settings
+        if users is not None and read_tls is not None:
+            for target in services:
+                searched = self._service_load_balancers(target)
+                for found in users.listeners_using(target.certificate_id, searched):
+                    listeners += read_tls(found)
+        refusal = key_choice.unserved(key_type, listeners, [t.certificate_id for t in services])
+        if refusal is not None:
+            problem, fix = refusal
+            msg = (
+                f"version {version} of certificate {job.name!r} holds a key of type"
+                f" {key_type.value}, {problem}. Roll back to a version whose key type every"
+                f" target serves, or {fix}; nothing was changed"
+            )
+            raise ConfigError(msg)
+
     def _promote(self, job: _Job, version: int) -> None:
         """Rollback's STORE, after VERIFY: make the deployed version the newest one again.
 
@@ -987,11 +1036,16 @@ class RenewalService:
                 ",".join(result.work_requests) or None,
             )
 
-    def _verify(self, job: _Job) -> None:
+    def _verify(self, job: _Job, budget: _Budget) -> None:
         """VERIFY: every listener presents the stored serial for every configured name.
 
+        Listener targets are read once; a Certificates-service target through the listeners
+        that use it, which may take a while to follow (:meth:`_verify_users`).
+
         Raises:
-            DeploymentError: a listener presents another certificate.
+            DeploymentError: a listener target presents another certificate.
+            TransientError: a listener using a Certificates-service certificate still serves
+                another one at the step's deadline.
 
         """
         if self._verifier is None or not self._config.renewal.verify_tls:
@@ -1000,7 +1054,8 @@ class RenewalService:
         expected = pki.normalize_serial(certificate.serial_hex)
         for target in job.managed.targets:
             if not isinstance(target, ListenerTarget):
-                continue  # a Certificates-service target has no endpoint of its own
+                self._verify_users(job, target, budget.step_deadline())
+                continue
             for dns_name in job.spec.dns_names:
                 with self._step(job, "verify"):
                     served = self._verifier.serial_served(target, dns_name, timeout=VERIFY_TIMEOUT)
@@ -1012,6 +1067,98 @@ class RenewalService:
                     )
                     raise DeploymentError(msg)
         logger.info("verified cert=%s serial=%s", job.name, certificate.serial_hex)
+
+    def _service_load_balancers(self, target: CertificateServiceTarget) -> tuple[str, ...]:
+        """Where the listeners using ``target`` are looked for (docs/configuration.md).
+
+        Its ``loadBalancerIds``, then every load balancer of a listener target in the
+        configuration.
+        """
+        configured = [
+            t.load_balancer_id
+            for managed in self._config.certificates
+            for t in managed.targets
+            if isinstance(t, ListenerTarget)
+        ]
+        return tuple(dict.fromkeys([*target.load_balancer_ids, *configured]))
+
+    def _check_users(self, target: Target) -> None:
+        """The read-only check: the load balancers VERIFY will search can be read (rule 6)."""
+        users = self._certificate_users
+        if users is None or not isinstance(target, CertificateServiceTarget):
+            return
+        if self._verifier is not None and self._config.renewal.verify_tls:
+            users.listeners_using(target.certificate_id, target.load_balancer_ids)
+
+    def _verify_users(self, job: _Job, target: CertificateServiceTarget, deadline: float) -> None:
+        """VERIFY of a Certificates-service target: the listeners using it serve the new serial.
+
+        OCI's listeners pick up a new CURRENT version after a delay (issue 11 §3), so each is
+        polled (0.25 s doubling to 3 s) until it serves the stored serial or ``deadline``
+        passes: then a TransientError — the certificate is deployed, nothing is rolled back or
+        retired, and the next run verifies again. No listener using it: the report says so.
+        """
+        users = self._certificate_users
+        if users is None or self._verifier is None:
+            return
+        searched = self._service_load_balancers(target)
+        with self._step(job, "verify"):
+            listeners = users.listeners_using(target.certificate_id, searched) if searched else ()
+        certificate_id = target.certificate_id
+        if not listeners:
+            where = ", ".join(searched) if searched else "none configured"
+            note = (
+                f"VERIFY: no listener of the load balancers searched ({where}) references"
+                f" certificate {certificate_id}, so nothing was verified for it; list the load"
+                " balancers using it in the target's loadBalancerIds"
+            )
+            logger.info("verify_nothing cert=%s certificate=%s", job.name, certificate_id)
+            job.notes.append(note)
+            return
+        for listener_target in listeners:
+            for dns_name in job.spec.dns_names:
+                with self._step(job, "verify"):
+                    self._await_follow(job, listener_target, certificate_id, dns_name, deadline)
+        described = "; ".join(
+            f"{', '.join(t.listener_names)} of {t.load_balancer_id}" for t in listeners
+        )
+        job.notes.append(
+            f"VERIFY: certificate {certificate_id} is served by listener(s) {described}"
+        )
+
+    def _await_follow(
+        self, job: _Job, target: ListenerTarget, certificate_id: str, dns_name: str, deadline: float
+    ) -> None:
+        """Poll what ``target`` serves for ``dns_name`` until it is the stored serial."""
+        verifier = self._verifier
+        assert verifier is not None  # noqa: S101 - checked by the caller
+        wanted = job.certificate.serial_hex
+        delay, looks = FOLLOW_FIRST_POLL, 0
+        while True:
+            left = deadline - self._clock.monotonic()
+            looks += 1
+            try:
+                served: str | None = verifier.serial_served(
+                    target, dns_name, timeout=max(min(VERIFY_TIMEOUT, left), 0.1), expected=wanted
+                )
+                seen = f"still serve serial {served}"
+            except TransientError as exc:  # not reachable now: may be reloading
+                served, seen = None, f"could not be read ({exc})"
+            if served is not None and pki.normalize_serial(served) == pki.normalize_serial(wanted):
+                return
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                msg = (
+                    f"listener(s) {', '.join(target.listener_names)} of load balancer"
+                    f" {target.load_balancer_id}, which use certificate {certificate_id}, {seen}"
+                    f" for {dns_name} after {looks} look(s), not serial {wanted}, its CURRENT"
+                    " version: OCI listeners follow a new version after a delay, longer here"
+                    " than VERIFY's step budget. The certificate stays deployed (nothing is"
+                    " rolled back or retired); the next run verifies again"
+                )
+                raise TransientError(msg)
+            self._clock.sleep(min(delay, left))
+            delay = min(delay * 2, FOLLOW_MAX_POLL)
 
     def _retire(self, job: _Job, budget: _Budget) -> None:
         """RETIRE superseded bundles on every target, then prune old store versions."""
@@ -1310,7 +1457,7 @@ class RenewalService:
             name=job.name,
             outcome=outcome,
             reason=str(reason),
-            message=message,
+            message="; ".join([message, *job.notes]),
             serial=stored.serial_hex if stored else None,
             not_after=stored.not_after if stored else None,
             version=stored.version if stored else None,
@@ -1486,6 +1633,7 @@ class _Job:
     adopted: ServedCertificate | None = None  # served, valid, not held (nothing stored)
     tls: tuple[ListenerTls, ...] = ()  # the listener targets' TLS settings, read in PLAN
     key_choice: KeyChoice | None = None  # the key type PLAN chose, and why
+    notes: list[str] = field(default_factory=list)  # for the report's message (VERIFY's)
 
     @property
     def name(self) -> str:

@@ -838,13 +838,12 @@ def _dns_name(check: _Checker, value: object, path: str, *, wildcards: bool = Fa
         return None
 
 
+MAX_SERVICE_LOAD_BALANCERS = 50  # VERIFY reads each one: a bound, not an OCI limit
+
+
 def _target(check: _Checker, value: object, path: str) -> Target | None:
     if isinstance(value, Mapping) and "certificateId" in value:
-        section = check.mapping(value, path, required={"certificateId"})
-        if section is None:
-            return None
-        ocid = check.ocid(section.get("certificateId"), f"{path}.certificateId", "certificate")
-        return CertificateServiceTarget(ocid) if ocid else None
+        return _service_target(check, value, path)
     section = check.mapping(value, path, required={"loadBalancerId", "listeners"})
     if section is None:
         return None
@@ -863,6 +862,25 @@ def _target(check: _Checker, value: object, path: str) -> Target | None:
     if lb is None or not listeners:
         return None
     return ListenerTarget(lb, tuple(listeners))
+
+
+def _service_target(check: _Checker, value: object, path: str) -> Target | None:
+    section = check.mapping(value, path, required={"certificateId"}, optional={"loadBalancerIds"})
+    if section is None:
+        return None
+    ocid = check.ocid(section.get("certificateId"), f"{path}.certificateId", "certificate")
+    # Where VERIFY looks for the listeners that use the certificate, besides the load balancers
+    # of the listener targets (docs/configuration.md, "Certificates-service targets").
+    hints = check.each(
+        section.get("loadBalancerIds", []),
+        f"{path}.loadBalancerIds",
+        lambda v, p: check.ocid(v, p, "loadbalancer"),
+        minimum=0,
+        maximum=MAX_SERVICE_LOAD_BALANCERS,
+    )
+    if ocid is None or hints is None:
+        return None
+    return CertificateServiceTarget(ocid, tuple(dict.fromkeys(hints)))
 
 
 def _check_target_overlap(check: _Checker, targets: list[Target], path: str) -> None:

@@ -19,6 +19,7 @@ from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
@@ -158,6 +159,18 @@ def build_service(
             clock=clock,
         )
 
+    # One GetLoadBalancer per load balancer serves PLAN and the read-only check of a run.
+    snapshots = LoadBalancerSnapshots()
+    verifier = (
+        ListenerTlsVerifier(
+            clients,
+            address_override=tls_address_override,
+            verify_chain=True,
+            ca_bundle=ca_bundle,
+        )
+        if config.renewal.verify_tls
+        else None
+    )
     # Renewal information needs two GETs, not the ACME stack: a not-due run asks it directly.
     renewal_info = RenewalInfoClient(config.acme.directory_url, ca_bundle=ca_bundle, clock=clock)
     return RenewalService(
@@ -172,18 +185,16 @@ def build_service(
         ),
         deployer_for=_deployers(
             LoadBalancerDeployer(
-                clients, prefix=prefix, clock=clock, poll_interval=lb_poll_interval
+                clients,
+                prefix=prefix,
+                clock=clock,
+                poll_interval=lb_poll_interval,
+                snapshots=snapshots,
             ),
             CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
         ),
-        verifier=ListenerTlsVerifier(
-            clients,
-            address_override=tls_address_override,
-            verify_chain=True,
-            ca_bundle=ca_bundle,
-        )
-        if config.renewal.verify_tls
-        else None,
+        verifier=verifier,
+        certificate_users=verifier,
         clock=clock,
         holder=holder,
         lease_ttl=lease_ttl,
@@ -203,7 +214,7 @@ def build_service(
         )
         if resources.challenge_backend_set is not None
         else None,
-        tls_settings=ListenerTlsReader(clients).settings,
+        tls_settings=ListenerTlsReader(clients, snapshots=snapshots).settings,
     )
 
 

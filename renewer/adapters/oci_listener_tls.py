@@ -1,9 +1,10 @@
 """Read-only: the TLS settings of a listener target's listeners, for the key-type choice.
 
-One GetLoadBalancer per target. Each listener's ``sslConfiguration`` is read as OCI applies it
-(:func:`renewer.key_choice.listener_tls`): no ``cipherSuiteName`` is
-``oci-default-ssl-cipher-suite-v1``, no ``protocols`` is TLSv1.2; a custom suite's ciphers come
-from the load balancer's ``sslCipherSuites``. A listener that does not exist or has no
+One GetLoadBalancer per target, kept for the run's read-only check
+(:mod:`renewer.adapters.oci_lb_snapshots`). Each listener's ``sslConfiguration`` is read as
+OCI applies it (:func:`renewer.key_choice.listener_tls`): no ``cipherSuiteName`` is
+``oci-default-ssl-cipher-suite-v1``, no ``protocols`` is TLSv1.2; a custom suite's ciphers
+come from the load balancer's ``sslCipherSuites``. A listener that does not exist or has no
 ``sslConfiguration`` is left out here: the deployer's read-only check names it.
 """
 
@@ -13,14 +14,19 @@ from typing import Any
 
 from renewer import key_choice
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.model import ListenerTarget, ListenerTls
 
 
 class ListenerTlsReader:
     """Reads what each listener of a :class:`ListenerTarget` negotiates. Read-only."""
 
-    def __init__(self, clients: OciClients) -> None:
+    def __init__(
+        self, clients: OciClients, *, snapshots: LoadBalancerSnapshots | None = None
+    ) -> None:
+        """``snapshots``: where each answer is kept for the run's read-only check."""
         self._clients = clients
+        self._snapshots = snapshots
 
     def settings(self, target: ListenerTarget) -> tuple[ListenerTls, ...]:
         """The TLS settings of the target's listeners, in the target's order.
@@ -32,8 +38,10 @@ class ListenerTlsReader:
         """
         lb_id = target.load_balancer_id
         with translate(f"read load balancer {lb_id}"):
-            lb = self._clients.load_balancer.get_load_balancer(lb_id).data
-        return tls_of(lb, lb_id, target.listener_names)
+            response = self._clients.load_balancer.get_load_balancer(lb_id)
+        if self._snapshots is not None:
+            self._snapshots.put(lb_id, response)
+        return tls_of(response.data, lb_id, target.listener_names)
 
 
 def tls_of(lb: Any, lb_id: str, listener_names: tuple[str, ...]) -> tuple[ListenerTls, ...]:  # noqa: ANN401 - an SDK LoadBalancer model

@@ -75,6 +75,7 @@ from cryptography.hazmat.primitives import serialization
 
 from renewer import naming, pki
 from renewer.adapters.oci_clients import OciClients, translate
+from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.clock import Clock
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.model import DeployedTarget, ListenerTarget, StoredCertificate, Target
@@ -145,8 +146,10 @@ class LoadBalancerDeployer:
         prefix: str = naming.DEFAULT_PREFIX,
         clock: Clock,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        snapshots: LoadBalancerSnapshots | None = None,
     ) -> None:
         self._clients = clients
+        self._snapshots = snapshots  # PLAN's reads, for is_serving; forgotten on our mutations
         self._prefix = naming.check_prefix(prefix)
         self._clock = clock
         self._poll_interval = poll_interval
@@ -241,7 +244,12 @@ class LoadBalancerDeployer:
         listener_target = _listener_target(target)
         lb_id = listener_target.load_balancer_id
         bundle = naming.bundle_name(name, certificate.serial_hex, prefix=self._prefix)
-        snapshot = self._read(lb_id)
+        kept = self._snapshots.take(lb_id) if self._snapshots is not None else None
+        snapshot = (
+            _Snapshot(kept.data, kept.headers.get("etag"))
+            if kept is not None
+            else self._read(lb_id)
+        )
         try:
             listeners = [_listener(snapshot, lb_id, n) for n in listener_target.listener_names]
         except ConfigError:
@@ -623,6 +631,8 @@ class LoadBalancerDeployer:
         deadline: float,
     ) -> str:
         """Log an accepted mutation and wait for its work request; the work request id."""
+        if self._snapshots is not None:
+            self._snapshots.forget(lb_id)
         work_request = _work_request_id(response, action)
         logger.info(
             "lb_mutation op=%s lb=%s listener=%s bundle=%s work_request=%s",

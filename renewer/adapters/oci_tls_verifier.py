@@ -25,6 +25,11 @@ on a Certificates-service certificate has no bundle to compare with; its chain m
 verify. A served leaf that is not the bundle's (the listener has not followed yet) is reported
 by its serial alone, for the orchestrator to judge.
 
+A Certificates-service target has no endpoint of its own: :meth:`ListenerTlsVerifier.
+listeners_using` finds the listeners whose ``certificateIds`` name it, and the orchestrator
+polls those (with ``expected``: until it is served, a listener's chain is not judged, so an old
+certificate still served while the listener follows is never a DeploymentError).
+
 ``address_override`` maps (load balancer OCID, listener port) to the (host, port) to dial
 instead — the sandbox's data plane, or a private address reachable from inside the VCN when the
 public one is not (hairpin NAT).
@@ -41,7 +46,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,11 +116,44 @@ class ListenerTlsVerifier:
         self._roots: list[x509.Certificate] | None = None
         self._roots_lock = threading.Lock()
 
-    def serial_served(self, target: Target, server_name: str, *, timeout: float) -> str:
+    def listeners_using(
+        self, certificate_id: str, load_balancer_ids: Sequence[str]
+    ) -> tuple[ListenerTarget, ...]:
+        """The listeners of ``load_balancer_ids`` whose ``certificateIds`` name the certificate.
+
+        One :class:`ListenerTarget` per load balancer that has any, its listeners in name
+        order; one GetLoadBalancer per load balancer. Read-only.
+
+        Raises:
+            ConfigError, TransientError: as the read of a load balancer answers
+                (:func:`renewer.adapters.oci_clients.translate`; a load balancer that does
+                not exist or may not be read is a ConfigError naming it).
+
+        """
+        found = []
+        for lb_id in dict.fromkeys(load_balancer_ids):
+            with translate(f"read load balancer {lb_id} (listeners using {certificate_id})"):
+                lb = self._clients.load_balancer.get_load_balancer(lb_id).data
+            names = sorted(
+                name
+                for name, listener in (lb.listeners or {}).items()
+                if listener.ssl_configuration is not None
+                and certificate_id in (listener.ssl_configuration.certificate_ids or ())
+            )
+            if names:
+                found.append(ListenerTarget(lb_id, tuple(names)))
+        return tuple(found)
+
+    def serial_served(
+        self, target: Target, server_name: str, *, timeout: float, expected: str | None = None
+    ) -> str:
         """The serial (lower-case hex) every listener of ``target`` presents for ``server_name``.
 
         Each distinct listener port is dialled; when they disagree (one listener switched, one
-        not), DeploymentError names what each port serves.
+        not), DeploymentError names what each port serves. ``expected``: the serial the
+        caller waits for; a listener without a bundle of its own (``certificateIds``) has its
+        chain checked only once it serves that serial — before, what it serves is reported by
+        serial alone (it has not followed yet), never judged.
         """
         if not isinstance(target, ListenerTarget):
             msg = "live TLS verification applies to load-balancer listener targets only"
@@ -140,7 +178,7 @@ class ListenerTlsVerifier:
                         raise
                     failed.append((offer, exc))
                     continue
-                if self._verify_chain:
+                if self._verify_chain and _judged(endpoint, chain, expected):
                     self._check_chain(endpoint, server_name, chain)
                 where = f"{host}:{port}" + (f" ({offer.protocol})" if offer else "")
                 served[where] = pki.serial_hex(chain[0])
@@ -234,6 +272,13 @@ class ListenerTlsVerifier:
             chain = None if held is None else _ders(held.public_certificate or "")
             result.append(_Endpoint(host, dial, bundle, chain, offers_by_port.get(port, ())))
         return result
+
+
+def _judged(endpoint: _Endpoint, chain: list[x509.Certificate], expected: str | None) -> bool:
+    """Whether the chain check applies: a bundle listener always, any other once it follows."""
+    if endpoint.chain is not None or expected is None:
+        return True
+    return pki.normalize_serial(pki.serial_hex(chain[0])) == pki.normalize_serial(expected)
 
 
 def _judge_offers(
