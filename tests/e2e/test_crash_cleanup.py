@@ -55,8 +55,8 @@ LB_BUNDLE_DELETE = {"operation": "DeleteCertificate", "path": "^/20170115/"}
 # What a healthy not-due run asks OCI for one certificate on one listener: its state, the
 # secret's OCID and CURRENT version, and the load balancer once (PLAN reads the listener's
 # cipher suite and protocols for the key-type choice; the read-only check judges what it serves
-# from that same answer, renewer/adapters/oci_lb_snapshots.py). Nothing is written. (Building the service adds one GetNamespace per invocation, when
-# the configuration names no namespace.)
+# from that same answer, renewer/adapters/oci_lb_snapshots.py). Nothing is written. (Building
+# the service adds one GetNamespace per invocation, when the configuration names no namespace.)
 HEALTHY_NOT_DUE = Counter(
     {"GetObject": 1, "ListSecrets": 1, "GetSecretBundle": 1, "GetLoadBalancer": 1}
 )
