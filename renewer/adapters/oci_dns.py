@@ -103,7 +103,14 @@ class OciDnsChallengeZone:
             self._patch(zone_id, name, operations, deadline, f"add dns-01 TXT records at {name}")
         logger.info("dns01_present zone=%s names=%d records=%d", zone_id, len(wanted), len(records))
         backoff = Backoff(self._clock, deadline, f"wait for the dns-01 TXT records in {zone_id}")
+        missing = sorted(wanted)
         while True:
+            if self._clock.monotonic() >= deadline:
+                msg = (
+                    f"wait for the dns-01 TXT records in {zone_id}: the zone did not list the"
+                    f" values at {', '.join(missing)} by the deadline"
+                )
+                raise AcmeTimeout(msg)
             missing = sorted(
                 name
                 for name, values in wanted.items()
@@ -111,10 +118,7 @@ class OciDnsChallengeZone:
             )
             if not missing:
                 return
-            try:
-                backoff.pause(f"the zone does not list {', '.join(missing)} yet")
-            except TransientError as exc:
-                raise AcmeTimeout(str(exc)) from exc
+            backoff.pause(f"the zone does not list the values at {', '.join(missing)} yet")
 
     def clean_up(self, zone_id: str, records: Sequence[tuple[str, str]]) -> None:
         """Remove exactly our TXT values (other values at the names stay); idempotent.
