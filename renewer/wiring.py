@@ -19,6 +19,7 @@ from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_dns import OciDnsChallengeZone
 from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
@@ -144,6 +145,8 @@ def build_service(
             directory_url=config.acme.directory_url,
             accounts=VaultAccountStore(clients, **vault),
             challenges=challenges,
+            # dns-01 certificates write their TXT records into their OCI DNS zone.
+            dns_zone=OciDnsChallengeZone(clients, clock=clock),
             self_check=HttpSelfCheck(
                 port=self_check_port,
                 connect_host=self_check_connect_host,

@@ -22,6 +22,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -287,6 +288,16 @@ class Pebble:
     def clear_txt(self, name: str) -> None:
         """Remove every TXT value at ``name`` (challtestsrv ``/clear-txt``)."""
         self._challtestsrv("clear-txt", {"host": _fqdn(name)})
+
+    def replace_txt(self, name: str, values: Sequence[str]) -> None:
+        """Make ``values`` the TXT values at ``name`` (what a zone now holds there).
+
+        How the sandbox's OCI DNS zones reach Pebble's VA: the emulator tells the world each
+        domain's TXT set after every change (``Dns.add_listener``), and this mirrors it.
+        """
+        self.clear_txt(name)
+        for value in values:
+            self.set_txt(name, value)
 
     def _challtestsrv(self, action: str, body: dict[str, str]) -> None:
         req = urllib.request.Request(  # noqa: S310 - http to our own loopback server

@@ -71,6 +71,9 @@ HTTPS_LISTENER = "https"
 SERVICE_LISTENER = "https-service"
 SEED_BUNDLE = "seed-expiring"
 DNS_ZONE_ID = "ocid1.dns-zone.oc1..sandboxzone"  # the zone dns-01 writes to (emulated OCI DNS)
+# Another zone of the tenancy, which the renewer may not write (its policy names DNS_ZONE_ID).
+OTHER_DNS_ZONE_ID = "ocid1.dns-zone.oc1..sandboxotherzone"
+OTHER_DNS_ZONE_NAME = "example.net"
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _RP_ENV_KEYS = (
     "OCI_RESOURCE_PRINCIPAL_VERSION",
@@ -349,11 +352,34 @@ class SandboxWorld:
         )
         options = dataclasses.replace(self.pebble_options, http_port=self.local_ports[80])
         self._pebble = self._stack.enter_context(Pebble(self.workdir / "pebble", options))
+        self._mirror_dns_zones(emulator, self._pebble)
         # What the renewer trusts here, as the system store holds both in production: the CA of
         # Pebble's HTTPS listener (the ACME client's TLS) and Pebble's issuing roots, random per
         # start (VERIFY checks that a listener's chain leads to one of them).
         pems = [self._pebble.ca_bundle.read_text(), *self._pebble.root_pems()]
         self.trust_bundle.write_text("".join(p if p.endswith("\n") else p + "\n" for p in pems))
+
+    @staticmethod
+    def _mirror_dns_zones(emulator: Emulator, pebble: Pebble) -> None:
+        """Serve the emulated zones' TXT records to Pebble's VA, now and after every change.
+
+        OCI's authoritative nameservers answer what the zone holds; here pebble-challtestsrv is
+        Pebble's only DNS server, so each TXT set the DNS service reports goes there.
+        """
+        dns = emulator.services.get("dns")
+        if dns is None:
+            return
+        dns.add_listener(lambda _zone, domain, values: pebble.replace_txt(domain, values))  # type: ignore[attr-defined]
+        for zone_id in (DNS_ZONE_ID, OTHER_DNS_ZONE_ID):
+            domains = {r["domain"] for r in dns.records(zone_id) if r["rtype"] == "TXT"}  # type: ignore[attr-defined]
+            for domain in sorted(domains):
+                pebble.replace_txt(domain, dns.txt_values(zone_id, domain))  # type: ignore[attr-defined]
+
+    @property
+    def dns_zone_name(self) -> str:
+        """The name of the zone dns-01 writes to: the last two labels of the first name."""
+        base = self.names[0].lower().removeprefix("*.")
+        return ".".join(base.split(".")[-2:])
 
     @property
     def emulator(self) -> Emulator:
@@ -437,6 +463,10 @@ class SandboxWorld:
             "load_balancers": [self._load_balancer(token_port)],
             "dataPlanePorts": {LB_ID: {str(p): local for p, local in self.local_ports.items()}},
             "topics": [{"id": TOPIC_ID, "name": "acme-renewer", "compartment": COMPARTMENT}],
+            "zones": [
+                {"id": DNS_ZONE_ID, "name": self.dns_zone_name, "compartment": COMPARTMENT},
+                {"id": OTHER_DNS_ZONE_ID, "name": OTHER_DNS_ZONE_NAME, "compartment": COMPARTMENT},
+            ],
         }
         if self.timing is not None:
             fixture["timing"] = self.timing.to_fixture()
@@ -751,6 +781,9 @@ def _policies() -> list[dict[str, Any]]:
                 "Allow dynamic-group renewer-dg to use metrics in compartment apps"
                 f" where target.metrics.namespace = '{METRICS_NAMESPACE}'",
                 "Allow dynamic-group renewer-dg to use ons-topics in compartment apps",
+                # dns-01: the TXT records of one zone, as terraform/documents.tf writes it
+                "Allow dynamic-group renewer-dg to use dns-records in compartment apps"
+                f" where target.dns-zone.id = '{DNS_ZONE_ID}'",
             ],
         },
         {

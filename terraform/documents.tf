@@ -109,6 +109,9 @@ locals {
     } if var.acme_account_uri != null
   }
 
+  # The zones the renewer writes dns-01 records into.
+  dns01_zone_ids = distinct([for c in var.certificates : c.dns_zone_id if c.challenge == "dns-01"])
+
   # ------------------------------------------------------------------ IAM policy statements
   # Each statement is needed by a call the renewer or the token server makes; README.md says
   # which. tests/terraform proves the renewer's and the token server's statements in the
@@ -124,6 +127,9 @@ locals {
     local.uses_certificates_service ? ["Allow dynamic-group ${local.renewer_dynamic_group} to manage leaf-certificate-family in compartment id ${var.compartment_ocid}"] : [],
     var.metrics_namespace == null ? [] : ["Allow dynamic-group ${local.renewer_dynamic_group} to use metrics in compartment id ${var.compartment_ocid} where target.metrics.namespace = '${var.metrics_namespace}'"],
     ["Allow dynamic-group ${local.renewer_dynamic_group} to use ons-topics in compartment id ${var.compartment_ocid}"],
+    # dns-01: add and remove _acme-challenge TXT records (PatchDomainRecords, GetDomainRecords:
+    # DNS_RECORD_UPDATE, DNS_RECORD_READ), in the zones dns-01 certificates name and no other.
+    [for z in local.dns01_zone_ids : "Allow dynamic-group ${local.renewer_dynamic_group} to use dns-records in compartment id ${coalesce(var.dns_zone_compartment_ocid, var.compartment_ocid)} where target.dns-zone.id = '${z}'"],
   )
 
   token_server_statements = local.token_backend ? [

@@ -474,3 +474,14 @@ variable "dns_persist_ttl" {
     error_message = "dns_persist_ttl must be between 30 and 86400 seconds."
   }
 }
+
+variable "dns_zone_compartment_ocid" {
+  description = "Compartment of the OCI DNS zones that dns-01 certificates name in dns_zone_id (null = compartment_ocid). The renewer gets \"use dns-records\" there, for exactly those zones."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dns_zone_compartment_ocid == null || can(regex("^ocid1\\.(compartment|tenancy)\\.", var.dns_zone_compartment_ocid))
+    error_message = "The dns_zone_compartment_ocid must be null or a compartment OCID."
+  }
+}

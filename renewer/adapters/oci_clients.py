@@ -53,6 +53,7 @@ SERVICES = (
     "kms_vault",
     "monitoring",
     "notifications",
+    "dns",
 )
 _CLIENT_CLASSES = {
     "object_storage": "oci.object_storage.ObjectStorageClient",
@@ -65,6 +66,8 @@ _CLIENT_CLASSES = {
     # PostMetricData only: its endpoint is telemetry-ingestion.<region> (oci_monitoring.py).
     "monitoring": "oci.monitoring.MonitoringClient",
     "notifications": "oci.ons.NotificationDataPlaneClient",
+    # dns-01's TXT records (oci_dns.py).
+    "dns": "oci.dns.DnsClient",
 }
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_CONFLICTS = frozenset({"IncorrectState", "LockConflict"})
@@ -309,6 +312,11 @@ class OciClients:
     def certificates(self) -> Any:  # noqa: ANN401
         """``oci.certificates.CertificatesClient``."""
         return self._client("certificates")
+
+    @property
+    def dns(self) -> Any:  # noqa: ANN401
+        """``oci.dns.DnsClient`` (dns-01 TXT records)."""
+        return self._client("dns")
 
     @property
     def kms_vault(self) -> Any:  # noqa: ANN401

@@ -72,7 +72,10 @@ Handler contract — what ``Emulator.authorize(request, compartment_id=..., **ta
 - ``certificate_service="certificates"`` (every Certificates operation), ``certificate_name``,
   ``certificate_id``, ``certificate_bundle_type`` -> ``target.leaf-certificate.name``, ``.id``,
   ``.bundle-type``;
-- ``metrics_namespace`` -> ``target.metrics.namespace`` (PostMetricData, per metric object).
+- ``metrics_namespace`` -> ``target.metrics.namespace`` (PostMetricData, per metric object);
+- ``dns_zone_id``, ``dns_zone_name`` -> ``target.dns-zone.id``, ``target.dns-zone.name`` (every
+  DNS operation on a zone or its records; the DNS policy reference lists both variables for
+  ``dns-zones`` and ``dns-records``).
 
 - ``CreateCertificate`` and ``ListCertificates`` exist in both the Load Balancer and the
   Certificates-management APIs. The Certificates service must pass
@@ -255,6 +258,20 @@ RESOURCE_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
         "inspect": ("ONS_SUBSCRIPTION_INSPECT",),
         "manage": ("ONS_SUBSCRIPTION_MOVE",),
     },
+    # DNS: the "Details for the DNS Service" verb tables (zones and records; the other DNS
+    # types -- steering policies, TSIG keys, views, resolvers -- are not served here)
+    "dns-zones": {
+        "inspect": ("DNS_ZONE_INSPECT",),
+        "read": ("DNS_ZONE_READ",),
+        "use": ("DNS_ZONE_UPDATE",),
+        "manage": ("DNS_ZONE_CREATE", "DNS_ZONE_DELETE", "DNS_ZONE_MOVE"),
+    },
+    "dns-records": {
+        "inspect": ("DNS_RECORD_INSPECT",),
+        "read": ("DNS_RECORD_READ",),
+        "use": ("DNS_RECORD_UPDATE",),
+        "manage": ("DNS_RECORD_CREATE", "DNS_RECORD_DELETE"),
+    },
 }  # fmt: skip
 
 _LEAF_CERTIFICATE_FAMILY = (
@@ -273,6 +290,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "certificate-authority-associations", *_LEAF_CERTIFICATE_FAMILY,
     ),
     "ons-family": ("ons-topics", "ons-subscriptions"),
+    "dns": ("dns-zones", "dns-records"),  # + the DNS types not served here (grant nothing)
     "all-resources": tuple(RESOURCE_TYPES),
 }  # fmt: skip
 
@@ -283,7 +301,8 @@ OTHER_RESOURCE_TYPES = frozenset({
     "virtual-network-family", "vcns", "subnets", "network-security-groups", "vnics",
     "instance-family", "instances", "volume-family", "database-family", "cluster-family",
     "compute-container-family", "compute-container-instances",
-    "dns", "dns-zones", "dns-records", "logging-family", "log-groups", "log-content",
+    "dns-steering-policies", "dns-steering-policy-attachments", "dns-tsig-keys",
+    "dns-views", "dns-resolvers", "logging-family", "log-groups", "log-content",
     "alarms",
     "resource-schedule-family", "resource-schedules", "tag-namespaces", "tag-defaults",
     "compartments", "policies", "groups", "dynamic-groups", "users", "hsm-cluster",
@@ -485,6 +504,15 @@ OPERATIONS: dict[str, tuple[Need, ...]] = {
     "ListTopics": _needs("ONS_TOPIC_INSPECT"),
     "GetTopic": _needs("ONS_TOPIC_READ"),
     "PublishMessage": _needs("ONS_TOPIC_PUBLISH"),
+    # ---- DNS ("Permissions Required for Each API Operation", Details for the DNS Service)
+    "ListZones": _needs("DNS_ZONE_INSPECT"),
+    "GetZone": _needs("DNS_ZONE_READ"),
+    "GetZoneRecords": _needs("DNS_ZONE_READ", "DNS_RECORD_READ"),
+    "PatchZoneRecords": _needs("DNS_ZONE_UPDATE", "DNS_RECORD_UPDATE"),
+    "UpdateZoneRecords": _needs("DNS_ZONE_UPDATE", "DNS_RECORD_UPDATE"),
+    "GetDomainRecords": _needs("DNS_RECORD_READ"),
+    "PatchDomainRecords": _needs("DNS_RECORD_UPDATE"),
+    "UpdateDomainRecords": _needs("DNS_RECORD_UPDATE"),
 }
 
 # Served under the same name by the Load Balancer and the Certificates-management APIs.
@@ -524,6 +552,8 @@ TARGET_VARIABLES: dict[str, str] = {
     "target.leaf-certificate.id": "certificate_id",
     "target.leaf-certificate.bundle-type": "certificate_bundle_type",
     "target.metrics.namespace": "metrics_namespace",
+    "target.dns-zone.id": "dns_zone_id",
+    "target.dns-zone.name": "dns_zone_name",
 }
 # Variables the engine derives from the principal, the operation and the compartment.
 REQUEST_VARIABLES = frozenset({

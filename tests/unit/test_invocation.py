@@ -210,7 +210,7 @@ def test_a_full_environment_is_read():
         ({"OCI_AUTH": "instance_principal"}, "OCI_AUTH 'instance_principal' is unknown"),
         ({"RENEWER_LOG_LEVEL": "LOUD"}, "RENEWER_LOG_LEVEL 'LOUD' is unknown"),
         ({"RENEWER_OCI_ENDPOINTS": "[]"}, "must be a JSON object"),
-        ({"RENEWER_OCI_ENDPOINTS": '{"dns": "https://x"}'}, "unknown service(s) dns"),
+        ({"RENEWER_OCI_ENDPOINTS": '{"functions": "https://x"}'}, "unknown service(s) functions"),
         ({"RENEWER_OCI_ENDPOINT": "ftp://x"}, "must be an http(s) URL"),
         ({"RENEWER_LOOPBACK": '{"selfCheckPort": "x"}'}, "RENEWER_LOOPBACK must be JSON"),
         ({"RENEWER_LOOPBACK": '{"resolve": {"a": "b"}}'}, "RENEWER_LOOPBACK must be JSON"),
