@@ -62,6 +62,7 @@ from urllib.parse import urlsplit
 from renewer import fleet, key_choice, naming, pki
 from renewer.clock import Clock
 from renewer.dns_names import ChallengeType
+from renewer.dns_sweep import Dns01Sweeper, record_names_of
 from renewer.errors import (
     AcmeProtocolError,
     ConfigError,
@@ -152,6 +153,8 @@ class RenewalService:
         checks: read-only checks (besides ``certificates.check``) that must pass before the
             first order of a run, e.g. that the challenge bucket is usable.
         challenges: removes the challenge objects a dead run left; None skips that sweep.
+        dns_sweeper: removes the dns-01 TXT values of a dead run's recorded order
+            (:mod:`renewer.dns_sweep`); None skips that sweep.
         challenge_router: brings the http-01 route into place on each target load balancer
             before an order (read only by a plan); None: the route is the operator's.
         self_check_waits: after a failed self-check, wait each of these (seconds) and try
@@ -188,6 +191,7 @@ class RenewalService:
         max_workers: int = 4,
         checks: Sequence[Callable[[], None]] = (),
         challenges: ChallengeSweeper | None = None,
+        dns_sweeper: Dns01Sweeper | None = None,
         challenge_router: ChallengeRouter | None = None,
         self_check_waits: Sequence[float] = (),
         served: ServedCertificates | None = None,
@@ -216,6 +220,7 @@ class RenewalService:
         self._max_workers = max_workers
         self._checks = tuple(checks)
         self._challenges = challenges
+        self._dns_sweeper = dns_sweeper
         self._router = challenge_router
         self._self_check_waits = tuple(self_check_waits)
         self._served = served
@@ -724,6 +729,72 @@ class RenewalService:
         if swept.younger:
             job.owed = True
 
+    def _sweep_dns01(
+        self, job: _Job, pending: PendingOrder, *, abandoned: bool, deadline: float
+    ) -> None:
+        """Remove the dns-01 TXT values a dead run's order ``pending`` left in the zone.
+
+        Only in a run cleaning up after another (``job.inherited``) and for a dns-01
+        certificate with a zone. Exactly the order's own values go, and only those nobody can
+        need (:class:`~renewer.dns_sweep.Dns01Sweeper`); other certificates of the
+        configuration that validate one of its names keep their pending values. Bounded by
+        ``deadline`` (the step's); a sweep that fails or has no time left is logged and never
+        fails the run (a leftover TXT value is harmless) — the marker stays, so a later run
+        tries again while the record is open.
+        """
+        spec = job.spec
+        if (
+            self._dns_sweeper is None
+            or not job.inherited
+            or spec.challenge is not ChallengeType.DNS_01
+            or not spec.dns_zone_id
+        ):
+            return
+        if self._clock.monotonic() >= deadline:
+            job.owed = True
+            logger.info("dns01_sweep postponed cert=%s reason=TimeBudget", job.name)
+            return
+        shared = frozenset().union(
+            *(
+                record_names_of(other.spec.dns_names)
+                for other in self._config.certificates
+                if other.spec.name != job.name and other.spec.challenge.is_dns
+            )
+        )
+        try:
+            swept = self._dns_sweeper.sweep(
+                pending,
+                spec.dns_zone_id,
+                abandoned=abandoned,
+                shared_names=shared,
+                deadline=deadline,
+            )
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not fail the certificate
+            job.owed = True
+            logger.warning(
+                "dns01_sweep failed cert=%s order=%s error_type=%s error=%s",
+                job.name,
+                pending.order_url,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        if swept.removed:
+            logger.info(
+                "dns01 records removed cert=%s records=%d reason=LeftByAnotherRun",
+                job.name,
+                len(swept.removed),
+            )
+        if not swept.readable:
+            logger.warning(
+                "dns01_sweep order unreadable cert=%s order=%s names=%s: the CA no longer"
+                " answers for it with this account, so its TXT values cannot be derived; old"
+                " values of this renewer at those names, if any, are left for the operator",
+                job.name,
+                pending.order_url,
+                ",".join(sorted(record_names_of(pending.dns_names))),
+            )
+
     def _recheck(self, job: _Job, *, force: bool) -> None:
         """RE-CHECK under the lease: re-read the store and the state, decide again.
 
@@ -836,6 +907,7 @@ class RenewalService:
             logger.info(
                 "pending order ignored cert=%s order=%s reason=%s", job.name, pending.order_url, why
             )
+            self._sweep_dns01(job, pending, abandoned=True, deadline=deadline)
             return None
         request = OrderRequest(
             dns_names=pending.dns_names,
@@ -845,9 +917,15 @@ class RenewalService:
             challenge=job.spec.challenge,
             dns_zone_id=job.spec.dns_zone_id,
         )
-        issued = self._issuer.resume(
-            pending.order_url, request, account_url=pending.account_url, deadline=deadline
-        )
+        issued: IssuedCertificate | None = None
+        try:
+            issued = self._issuer.resume(
+                pending.order_url, request, account_url=pending.account_url, deadline=deadline
+            )
+        finally:
+            # Before STORE closes the record (its order URL is what the values derive from):
+            # a run killed before this sweep leaves the record, so the next run sweeps again.
+            self._sweep_dns01(job, pending, abandoned=issued is None, deadline=deadline)
         if issued is None:
             logger.info(
                 "pending order not resumable cert=%s order=%s; ordering anew",

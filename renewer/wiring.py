@@ -33,6 +33,7 @@ from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifi
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
 from renewer.clock import Clock, SystemClock
 from renewer.dns_names import DnsRecord
+from renewer.dns_sweep import Dns01Sweeper, OrderChallengeRecord, OrderChallengeRecords
 from renewer.model import (
     CertificateServiceTarget,
     IssuedCertificate,
@@ -130,6 +131,8 @@ def build_service(
         clients, namespace=namespace, bucket=resources.challenge_bucket
     )
 
+    dns_zone = OciDnsChallengeZone(clients, clock=clock)
+
     def acme_issuer() -> AcmeIssuer:
         # acme, josepy and requests (~30 ms and ~2.5 MB of a cold start) load here, on the first
         # order, never in a run that orders nothing.
@@ -146,7 +149,7 @@ def build_service(
             accounts=VaultAccountStore(clients, **vault),
             challenges=challenges,
             # dns-01 certificates write their TXT records into their OCI DNS zone.
-            dns_zone=OciDnsChallengeZone(clients, clock=clock),
+            dns_zone=dns_zone,
             self_check=HttpSelfCheck(
                 port=self_check_port,
                 connect_host=self_check_connect_host,
@@ -176,9 +179,10 @@ def build_service(
     )
     # Renewal information needs two GETs, not the ACME stack: a not-due run asks it directly.
     renewal_info = RenewalInfoClient(config.acme.directory_url, ca_bundle=ca_bundle, clock=clock)
+    issuer = IssuerOnFirstUse(acme_issuer, renewal_info=renewal_info.renewal_info)
     return RenewalService(
         config=config,
-        issuer=IssuerOnFirstUse(acme_issuer, renewal_info=renewal_info.renewal_info),
+        issuer=issuer,
         certificates=VaultCertificateStore(clients, **vault),
         leases=ObjectStorageLease(
             clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
@@ -205,6 +209,8 @@ def build_service(
         max_workers=max_workers,
         checks=(challenges.check,),
         challenges=challenges,
+        # A dead dns-01 run's TXT records: derived from its recorded order and removed.
+        dns_sweeper=Dns01Sweeper(issuer, dns_zone),
         self_check_waits=self_check_waits,
         served=ListenerServedCertificates(clients, ca_bundle=ca_bundle, clock=clock),
         challenge_router=LoadBalancerChallengeRoute(
@@ -268,6 +274,15 @@ class IssuerOnFirstUse:
     def renewal_info(self, cert_pem: str, *, deadline: float | None = None) -> RenewalInfo | None:
         """:meth:`Issuer.renewal_info`, without building the issuer."""
         return self._renewal_info(cert_pem, deadline=deadline)
+
+    def dns01_records(
+        self, order_url: str, *, account_url: str, deadline: float
+    ) -> Sequence[OrderChallengeRecord] | None:
+        """:meth:`OrderChallengeRecords.dns01_records` of the built issuer (None if it has none)."""
+        issuer = self._issuer()
+        if not isinstance(issuer, OrderChallengeRecords):
+            return None
+        return issuer.dns01_records(order_url, account_url=account_url, deadline=deadline)
 
     def persist_records(
         self, dns_names: Sequence[str], *, deadline: float | None = None

@@ -65,6 +65,7 @@ from renewer.adapters.acme_transport import (
 )
 from renewer.clock import Clock, SystemClock
 from renewer.dns_names import ChallengeType, DnsRecord
+from renewer.dns_sweep import OrderChallengeRecord
 from renewer.errors import (
     AcmeProtocolError,
     AcmeTimeout,
@@ -316,6 +317,51 @@ class AcmeIssuer:
             timings=timings,
             started=started,
         )
+
+    def dns01_records(
+        self, order_url: str, *, account_url: str, deadline: float
+    ) -> list[OrderChallengeRecord] | None:
+        """The dns-01 TXT record each authorization of an existing order asks for.
+
+        :class:`~renewer.dns_sweep.OrderChallengeRecords`: the order and each authorization
+        are read (POST-as-GET, RFC 8555 §7.1.3) with our account; each dns-01 challenge's
+        value is computed from its token and our account key (§8.4) — exactly what a run that
+        presented it wrote. Nothing is created or answered.
+
+        Returns:
+            One record per authorization offering dns-01 (``settled``: the authorization is
+            no longer pending), or None when the order is of another CA or another account,
+            unknown to the CA (404) or not ours (403 / ``unauthorized``).
+
+        """
+        if self._clock.monotonic() >= deadline:
+            raise AcmeTimeout("ACME order not read: the deadline has already passed")
+        if _origin(order_url) != _origin(self.directory_url):
+            return None
+        client, current_account = self._client(deadline)
+        if account_url != current_account:
+            return None
+        try:
+            with translate("order"):
+                body = answers.order(client._post_as_get(order_url))  # noqa: SLF001
+        except AcmeProtocolError as exc:
+            if exc.status in _ORDER_GONE or exc.problem_type == "unauthorized":
+                return None
+            raise
+        account_key = client.net.key
+        if account_key is None:  # pragma: no cover - ``_client`` always binds the account key
+            return None
+        records: list[OrderChallengeRecord] = []
+        for url in body.authorizations:
+            try:
+                with translate("authorization"):
+                    authz = answers.authorization(client._post_as_get(url))  # noqa: SLF001
+            except AcmeProtocolError as exc:
+                if exc.status in _ORDER_GONE:
+                    continue  # the CA dropped it: its token is unknown, nothing to derive
+                raise
+            records.extend(_dns01_records(authz, account_key))
+        return records
 
     def _issue_once(
         self, request: OrderRequest, *, deadline: float, on_order: OrderCreated | None
@@ -991,6 +1037,26 @@ def _authz_failure(authz: messages.AuthorizationResource) -> IdentifierFailure:
                 name, problem_type(challenge.error), str(challenge.error.detail or "")
             )
     return IdentifierFailure(name, f"authorization {authz.body.status}", "no detail from the CA")
+
+
+def _dns01_records(
+    authz: messages.Authorization, account_key: jwk.JWK
+) -> list[OrderChallengeRecord]:
+    """The TXT record each dns-01 challenge of ``authz`` asks for (RFC 8555 §8.4)."""
+    records: list[OrderChallengeRecord] = []
+    for challenge in authz.challenges:
+        if not isinstance(challenge.chall, challenges.DNS01):
+            continue
+        if not TOKEN_PATTERN.fullmatch(str(challenge.chall.encode("token"))):
+            continue  # never presented either (``_dns_pending`` refuses such a token)
+        records.append(
+            OrderChallengeRecord(
+                name=dns_names.dns01_record_name(str(authz.identifier.value)),
+                value=challenge.chall.validation(account_key),
+                settled=authz.status != messages.STATUS_PENDING,
+            )
+        )
+    return records
 
 
 def _origin(url: str) -> str:
