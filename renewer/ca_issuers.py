@@ -107,9 +107,9 @@ class CaListIssuer:
     def resume(
         self, order_url: str, request: OrderRequest, *, account_url: str, deadline: float
     ) -> IssuedCertificate | None:
-        """Finish an open order at the CA it was placed with (found by its URL's origin)."""
+        """Finish an open order at the CA it was placed with (its account URL's origin)."""
         cas = request.cas or (CaSpec(self._default),)
-        ca = ca_choice.find_ca(cas, order_url)
+        ca = ca_choice.find_ca(cas, account_url)  # on the CA's own server, as the order
         if ca is None or ca.directory_url not in self._issuers:
             logger.info("acme order not resumed url=%s reason=another-ca", order_url)
             return None

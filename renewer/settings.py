@@ -297,6 +297,7 @@ def parse_config(document: object) -> Config:
         certificates = _certificates(check, root.get("certificates"), "certificates")
         operations = _operations(check, root.get("operations", {}), "operations")
         if acme and oci and renewal and certificates is not None and operations:
+            _check_one_account_per_ca(check, acme, certificates)
             config = Config(acme, oci, renewal, _with_cas(certificates, acme), operations)
     if check.problems or config is None:
         count = check.count
@@ -306,6 +307,26 @@ def parse_config(document: object) -> Config:
         msg = f"the configuration has {count:,} problem{'s' if count != 1 else ''}:\n{lines}"
         raise ConfigError(msg)
     return config
+
+
+def _check_one_account_per_ca(
+    check: _Checker, acme: AcmeSettings, certificates: tuple[ManagedCertificate, ...]
+) -> None:
+    """Refuse one CA directory with two different EAB bindings: there is one account per CA."""
+    first: dict[str, tuple[str, tuple[str | None, str | None]]] = {}
+    lists = [("acme.cas" if acme.cas else "acme", acme.all_cas())]
+    lists += [(f"certificates[{i}].cas", m.spec.cas) for i, m in enumerate(certificates)]
+    for where, cas in lists:
+        for index, ca in enumerate(cas):
+            eab = (ca.eab_key_id, ca.eab_hmac_key_secret_id)
+            path = f"{where}[{index}].eab" if where != "acme" else "acme.eab"
+            seen = first.setdefault(ca.directory_url, (path, eab))
+            if seen[1] != eab:
+                check.fail(
+                    path,
+                    f"differs from {seen[0]} for the same CA directory; one ACME account is kept"
+                    " per CA, so give every entry of that directory the same eab (or none)",
+                )
 
 
 def _with_cas(
