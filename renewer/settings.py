@@ -16,6 +16,9 @@ Example (every optional key shown with its default)::
         "contact": ["ops@example.com"],
         "termsOfServiceAgreed": true,
         "eab": null,            # {"keyId": "...", "hmacKeySecretId": "ocid1.vaultsecret..."}
+        # or, instead of directoryUrl + eab, the CAs to try in order (issue 17; renewer.ca_choice):
+        # "cas": ["https://...", {"directoryUrl": "https://...", "eab": {...},
+        #                         "profile": null, "preferredChain": null}],
         "selfCheck": true
       },
       "oci": {
@@ -36,6 +39,7 @@ Example (every optional key shown with its default)::
       "certificates": [
         {"name": "shop", "dnsNames": ["shop.example.com", "www.shop.example.com"],
          "keyType": "auto", "profile": null, "preferredChain": null, "reuseKey": false,
+         "cas": null,          # this certificate's own CA list (same form as acme.cas)
          "targets": [{"loadBalancerId": "ocid1.loadbalancer.oc1..", "listeners": ["https"]},
                      {"certificateId": "ocid1.certificate.oc1.."}]}
       ]
