@@ -7,6 +7,10 @@ returns ``str(exc)`` to the caller, and logs keep it forever.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from renewer.model import CaFailure
 
 
 class RenewerError(Exception):
@@ -18,6 +22,9 @@ class RenewerError(Exception):
 
     oci_status: int | None = None
     oci_code: str | None = None
+    # The CAs an order passed over because they failed on their side before this error
+    # (renewer.ca_issuers), first choice first; the orchestrator backs each off.
+    ca_failures: tuple[CaFailure, ...] = ()
 
 
 class ConfigError(RenewerError):
@@ -36,6 +43,22 @@ class TransientError(RenewerError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AcmeUnreachable(TransientError):
+    """The ACME server could not be reached, or its answer was cut off or a bare 5xx page.
+
+    The CA's side, not ours (renewer.ca_choice falls back to the next configured CA); told
+    apart from an OCI service's :class:`TransientError` while an order is running.
+    """
+
+
+class CaUnavailable(TransientError):
+    """Every CA configured for a certificate failed on its side (issue 17).
+
+    ``ca_failures`` names each CA with its error type; ``retry_after`` is the shortest wait
+    the CAs asked for when every one of them said.
+    """
 
 
 class AcmeTimeout(TransientError):

@@ -54,6 +54,24 @@ class ServedCertificate:
 
 
 @dataclass(frozen=True, slots=True)
+class CaSpec:
+    """One ACME CA a certificate may be issued by (issue 17): one entry of an ordered CA list.
+
+    ``directory_url`` is the CA's RFC 8555 directory; ``eab_key_id`` and
+    ``eab_hmac_key_secret_id`` the External Account Binding key id and the OCID of the Vault
+    secret holding its HMAC key (never the key), both None without EAB. ``profile`` and
+    ``preferred_chain``, when set, replace the certificate's for orders at this CA (profile and
+    root names are each CA's own).
+    """
+
+    directory_url: str
+    eab_key_id: str | None = None
+    eab_hmac_key_secret_id: str | None = None
+    profile: str | None = None
+    preferred_chain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateSpec:
     """What the operator asked for: one certificate, identified by ``name``.
 
@@ -76,6 +94,8 @@ class CertificateSpec:
     # DNS zone ``dns_zone_id``.
     challenge: ChallengeType = ChallengeType.HTTP_01
     dns_zone_id: str | None = None
+    # The CAs to order from, first choice first (renewer.ca_choice); empty: the issuer's own CA.
+    cas: tuple[CaSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +179,24 @@ class IssuedCertificate:
     issuer: str
     alternate_chains: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    # The directory of the CA that issued it (None: the issuer's only CA), and the CAs tried
+    # before it that failed on their side (renewer.ca_choice), first choice first.
+    directory_url: str | None = None
+    passed_over: tuple[CaFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CaFailure:
+    """A CA that failed on its side in one attempt (renewer.ca_choice): which, when, and why.
+
+    ``error_type`` is the renewer error's class name; ``problem_type`` the ACME problem type
+    when there was one; ``retry_after`` the seconds the CA asked us to wait, when it said so.
+    """
+
+    directory_url: str
+    error_type: str
+    problem_type: str | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +219,9 @@ class StoredCertificate:
     ari_cert_id: str | None = None
     account_url: str | None = None
     order_url: str | None = None
+    # The directory of the CA that issued it (issue 17); None for versions stored before it
+    # was recorded (renewer.ca_choice.issuing_ca then matches the account URL's origin).
+    directory_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,3 +312,7 @@ class OrderRequest:
     preferred_chain: str | None = None
     challenge: ChallengeType = ChallengeType.HTTP_01
     dns_zone_id: str | None = None
+    # The CAs to try, first choice first (empty: the issuer's only CA), and the directory of
+    # the CA that issued the certificate ``replaces`` names: only that CA is sent ``replaces``.
+    cas: tuple[CaSpec, ...] = ()
+    replaces_ca: str | None = None

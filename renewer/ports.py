@@ -457,3 +457,18 @@ class PersistRecordPlanner(Protocol):
     ) -> tuple[DnsRecord, ...] | None:
         """The ``_validation-persist`` TXT records that authorize this renewer's account."""
         ...
+
+
+@runtime_checkable
+class CaRoutedRenewalInfo(Protocol):
+    """Asks the CA that issued a certificate for its renewal information (issue 17).
+
+    With several CAs configured, RFC 9773's renewalInfo of one CA knows nothing of another's
+    certificates: the question goes to the issuing CA's directory, never to the first CA.
+    """
+
+    def renewal_info_at(
+        self, directory_url: str, cert_pem: str, *, deadline: float | None = None
+    ) -> RenewalInfo | None:
+        """:meth:`Issuer.renewal_info`, asked of the CA at ``directory_url``."""
+        ...

@@ -59,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 from urllib.parse import urlsplit
 
-from renewer import fleet, key_choice, naming, pki
+from renewer import ca_choice, fleet, key_choice, naming, pki
 from renewer.clock import Clock
 from renewer.dns_names import ChallengeType
 from renewer.dns_sweep import Dns01Sweeper, record_names_of
@@ -73,6 +73,8 @@ from renewer.errors import (
 )
 from renewer.key_choice import KeyChoice
 from renewer.model import (
+    CaFailure,
+    CaSpec,
     CertificateServiceTarget,
     CertificateSpec,
     CurrentCertificate,
@@ -99,6 +101,7 @@ from renewer.policy import (
     renewal_window_start,
 )
 from renewer.ports import (
+    CaRoutedRenewalInfo,
     CertificateStore,
     CertificateUsers,
     ChallengeRouter,
@@ -836,6 +839,7 @@ class RenewalService:
         previous_key = job.stored.private_key_pem if job.stored is not None else None
         key = pki.key_for(spec, previous_key)
         key_pem = pki.private_key_to_pem(key)
+        issuing = ca_choice.issuing_ca(job.stored, spec.cas)
         request = OrderRequest(
             dns_names=spec.dns_names,
             csr_pem=pki.make_csr(key, spec.dns_names),
@@ -844,6 +848,8 @@ class RenewalService:
             preferred_chain=spec.preferred_chain,
             challenge=spec.challenge,
             dns_zone_id=spec.dns_zone_id,
+            cas=self._ca_order(job),
+            replaces_ca=issuing.directory_url if issuing is not None else None,
         )
         created_at = self._clock.now()
 
@@ -875,16 +881,30 @@ class RenewalService:
                     exc,
                 )
 
-        issued = self._issuer.issue(request, deadline=deadline, on_order=record)
+        try:
+            issued = self._issuer.issue(request, deadline=deadline, on_order=record)
+        except RenewerError as exc:
+            job.ca_failures = exc.ca_failures
+            raise
+        job.ca_failures, job.ca_succeeded = issued.passed_over, issued.directory_url
         logger.info(
-            "issued cert=%s serial=%s not_after=%s order=%s replaces=%s",
+            "issued cert=%s serial=%s not_after=%s order=%s replaces=%s ca=%s",
             job.name,
             issued.serial_hex,
             issued.not_after.isoformat(),
             issued.order_url,
-            request.replaces,
+            request.replaces if request.replaces_ca == issued.directory_url else None,
+            ca_choice.ca_host(issued.directory_url) or "-",
         )
         return issued, key_pem
+
+    def _ca_order(self, job: _Job) -> tuple[CaSpec, ...]:
+        """The certificate's CAs to try now: those not backing off, first choice first.
+
+        A single CA is always tried (the certificate's own backoff spaces its attempts).
+        """
+        saved = job.saved or _SavedState()
+        return ca_choice.ca_order(job.spec.cas, saved.ca_backoff, self._clock.now())
 
     def _resume(self, job: _Job, *, deadline: float) -> tuple[IssuedCertificate, str] | None:
         """The open order a dead run left, finished; None when there is none worth finishing.
@@ -916,6 +936,7 @@ class RenewalService:
             preferred_chain=job.spec.preferred_chain,
             challenge=job.spec.challenge,
             dns_zone_id=job.spec.dns_zone_id,
+            cas=job.spec.cas,
         )
         issued: IssuedCertificate | None = None
         try:
@@ -935,7 +956,7 @@ class RenewalService:
             return None
         described = pki.describe(issued.fullchain_pem, profile=pending.profile)
         verdict = decide(
-            spec=job.spec,
+            spec=self._spec_at(job, issued.directory_url),
             current=described,
             now=self._clock.now(),
             ari=None,
@@ -972,9 +993,14 @@ class RenewalService:
             return str(Reason.NAMES_CHANGED)
         if pending.key_type is not spec.key_type:
             return str(Reason.KEY_TYPE_CHANGED)
-        if pending.profile != spec.profile:
+        ca = ca_choice.find_ca(spec.cas, pending.account_url) if spec.cas else None
+        if spec.cas and ca is None:
+            return "AnotherCa"  # a CA no longer configured for this certificate
+        if pending.profile != ca_choice.profile_for(spec, ca):
             return str(Reason.PROFILE_CHANGED)
-        if _origin(pending.account_url) != _origin(self._config.acme.directory_url):
+        if not spec.cas and _origin(pending.account_url) != _origin(
+            self._config.acme.directory_url
+        ):
             return "AnotherCa"
         return None
 
@@ -989,6 +1015,10 @@ class RenewalService:
         current, stored = job.current, job.stored
         if current is None or stored is None or current.ari_cert_id is None:
             return None
+        if job.spec.cas:
+            # Only the CA that issued it knows it (issue 17): the issuer sends ``replaces`` to
+            # that CA alone, and none is sent when that CA is no longer configured.
+            return current.ari_cert_id if ca_choice.issuing_ca(stored, job.spec.cas) else None
         if stored.account_url and _origin(stored.account_url) != _origin(
             self._config.acme.directory_url
         ):
@@ -997,7 +1027,7 @@ class RenewalService:
 
     def _store(self, job: _Job, issued: IssuedCertificate, key_pem: str) -> None:
         """STORE: check what the CA returned, then add it as the newest store version."""
-        spec = job.spec
+        spec = self._spec_at(job, issued.directory_url)
         described = pki.describe(issued.fullchain_pem, profile=spec.profile)
         _check_issued(spec, described)
         candidate = StoredCertificate(
@@ -1013,6 +1043,7 @@ class RenewalService:
             ari_cert_id=described.ari_cert_id,
             account_url=issued.account_url,
             order_url=issued.order_url,
+            directory_url=issued.directory_url,
         )
         stored = self._certificates.put(job.name, candidate)
         job.stored, job.current, job.ari, job.issued = stored, described, None, True
@@ -1295,6 +1326,13 @@ class RenewalService:
             last_renewed_at=now if job.issued else saved.last_renewed_at,
             last_error_type=type(error).__name__ if error else None,
             last_error_step=job.step if error else None,
+            ca_backoff=ca_choice.record(
+                saved.ca_backoff,
+                failures=job.ca_failures if len(job.spec.cas) > 1 else (),
+                succeeded=job.ca_succeeded,
+                now=now,
+                config=self._policy,
+            ),
         )
         job.saved = updated
         self._state.save(job.name, updated.to_document(now=now, next_check=self._next(job)))
@@ -1419,6 +1457,15 @@ class RenewalService:
         keep a due certificate from renewing, so nothing raised here leaves the method.
         """
         try:
+            if isinstance(self._issuer, CaRoutedRenewalInfo):
+                # ARI belongs to the CA that issued the certificate (issue 17), never another.
+                spec = self._config.certificate(name).spec
+                ca = ca_choice.issuing_ca(stored, spec.cas)
+                if ca is None:
+                    return previous
+                return self._issuer.renewal_info_at(
+                    ca.directory_url, stored.fullchain_pem, deadline=deadline
+                )
             return self._issuer.renewal_info(stored.fullchain_pem, deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - advisory: every failure falls back, logged
             logger.warning(
@@ -1493,9 +1540,10 @@ class RenewalService:
         # decision (RE-CHECK may find another run's certificate).
         job.key_choice = self._choose_key(job)
         saved = job.saved or _SavedState()
+        issuing = ca_choice.issuing_ca(job.stored, job.spec.cas)
         return decide(
             served=job.adopted,
-            spec=job.spec,
+            spec=self._spec_at(job, issuing.directory_url if issuing is not None else None),
             current=job.current,
             now=self._clock.now(),
             ari=job.ari,
@@ -1503,6 +1551,17 @@ class RenewalService:
             force=force,
             config=self._policy,
         )
+
+    def _spec_at(self, job: _Job, directory_url: str | None) -> CertificateSpec:
+        """The spec as ordered at the CA at ``directory_url``: that CA's profile, if it names one.
+
+        A certificate from a CA whose entry names its own profile is judged against that
+        profile, so a fallback certificate is not "ProfileChanged" on every run.
+        """
+        spec = job.spec
+        ca = ca_choice.find_ca(spec.cas, directory_url)
+        profile = ca_choice.profile_for(spec, ca)
+        return spec if profile == spec.profile else replace(spec, profile=profile)
 
     def _next(self, job: _Job) -> datetime | None:
         """The next renewal: planned time of a new certificate, backoff end, or policy's plan."""
@@ -1552,6 +1611,10 @@ class RenewalService:
             order_url=stored.order_url if stored is not None and job.issued else None,
             key_type=str(job.key_choice.key_type) if job.key_choice else None,
             key_type_reason=job.key_choice.reason if job.key_choice else None,
+            ca=_issuing_host(job),
+            ca_passed_over=tuple(
+                ca_choice.ca_host(f.directory_url) or "-" for f in job.ca_failures
+            ),
         )
 
     def _completed(self, job: _Job) -> CertificateReport:
@@ -1712,6 +1775,8 @@ class _Job:
     tls: tuple[ListenerTls, ...] = ()  # the listener targets' TLS settings, read in PLAN
     key_choice: KeyChoice | None = None  # the key type PLAN chose, and why
     notes: list[str] = field(default_factory=list)  # for the report's message (VERIFY's)
+    ca_failures: tuple[CaFailure, ...] = ()  # CAs this run's order passed over (their side)
+    ca_succeeded: str | None = None  # the directory of the CA that issued in this run
 
     @property
     def name(self) -> str:
@@ -1761,6 +1826,8 @@ class _SavedState:
     last_error_type: str | None = None
     last_error_step: str | None = None
     unfinished: _Unfinished | None = None  # a run started changing things and did not finish
+    # CA directory -> its side's backoff for this certificate (renewer.ca_choice, issue 17)
+    ca_backoff: Mapping[str, ca_choice.CaBackoff] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, document: Mapping[str, object] | None) -> _SavedState:
@@ -1789,6 +1856,7 @@ class _SavedState:
             last_error_type=error_type if isinstance(error_type, str) else None,
             last_error_step=error_step if isinstance(error_step, str) else None,
             unfinished=_Unfinished.parse(document.get("unfinished")),
+            ca_backoff=_parse_ca_backoff(document.get("ca_backoff")),
         )
 
     def to_document(self, *, now: datetime, next_check: datetime | None) -> dict[str, object]:
@@ -1816,6 +1884,12 @@ class _SavedState:
             },
             "deployed": dict(self.deployed),
             "unfinished": None if self.unfinished is None else self.unfinished.to_document(),
+            # Only when a CA is backing off: a single-CA certificate's document is unchanged.
+            **(
+                {"ca_backoff": {url: b.to_document() for url, b in self.ca_backoff.items()}}
+                if self.ca_backoff
+                else {}
+            ),
         }
 
 
@@ -2002,6 +2076,29 @@ def _parse_ari(value: object) -> tuple[RenewalInfo | None, str | None]:
         return None, None
     info = RenewalInfo(start, end, selected, retry, url if isinstance(url, str) else None)
     return info, serial
+
+
+def _issuing_host(job: _Job) -> str | None:
+    """The host of the CA that issued the stored certificate.
+
+    Recorded with it, else found by its account URL among the configured CAs (versions stored
+    before the CA was recorded).
+    """
+    stored = job.stored
+    if stored is None:
+        return None
+    if stored.directory_url is not None:
+        return ca_choice.ca_host(stored.directory_url)
+    ca = ca_choice.issuing_ca(stored, job.spec.cas)
+    return ca_choice.ca_host(ca.directory_url) if ca is not None else None
+
+
+def _parse_ca_backoff(value: object) -> dict[str, ca_choice.CaBackoff]:
+    """The state's ``ca_backoff``, leniently: damaged entries are dropped (derived data)."""
+    if not isinstance(value, Mapping):
+        return {}
+    parsed = {str(url): ca_choice.CaBackoff.parse(entry) for url, entry in value.items()}
+    return {url: entry for url, entry in parsed.items() if entry is not None}
 
 
 def _iso(value: datetime | None) -> str | None:

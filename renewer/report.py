@@ -133,6 +133,10 @@ class CertificateReport:
     dns_records: tuple[DnsRecord, ...] = ()
     key_type: str | None = None
     key_type_reason: str | None = None
+    # The CA that issued the current certificate (its directory URL's host; issue 17), and
+    # the CAs this run's order passed over because they failed on their side.
+    ca: str | None = None
+    ca_passed_over: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready mapping with stable keys; dates in ISO 8601 UTC.
@@ -159,6 +163,8 @@ class CertificateReport:
             "dns_records": [record.to_dict() for record in self.dns_records],
             "key_type": self.key_type,
             "key_type_reason": self.key_type_reason,
+            "ca": self.ca,
+            "ca_passed_over": list(self.ca_passed_over),
         }
         if self.revocation is not None:
             document["revocation"] = dict(self.revocation)

@@ -35,9 +35,10 @@ from renewer.operations.status import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from renewer.adapters.oci_clients import OciClients
+    from renewer.model import CaSpec, StoredCertificate
     from renewer.operations.facade import Operations
     from renewer.renewal import RenewalService
     from renewer.report import RenewalReport
@@ -330,6 +331,7 @@ class _Inspection:
         from renewer import pki  # noqa: PLC0415
 
         entries = []
+        managed_cas = self._config.certificate(name).spec.cas
         for stored in self._store.history(name):
             certificate = stored.certificate
             entries.append(
@@ -343,6 +345,7 @@ class _Inspection:
                     issuer=None
                     if certificate is None
                     else pki.common_name(pki.split_chain(certificate.fullchain_pem)[0].issuer),
+                    ca=None if certificate is None else _ca_host(certificate, managed_cas),
                     pending_deletion=stored.pending_deletion,
                     unreadable=stored.unreadable,
                 )
@@ -449,3 +452,13 @@ def _service(
             tls_address_override=loopback.address_override,
         )
     return build_service(config, **options)
+
+
+def _ca_host(certificate: StoredCertificate, cas: Sequence[CaSpec]) -> str | None:
+    """The host of the CA that issued ``certificate`` (recorded, else by its account URL)."""
+    from renewer import ca_choice  # noqa: PLC0415
+
+    if certificate.directory_url is not None:
+        return ca_choice.ca_host(certificate.directory_url)
+    ca = ca_choice.issuing_ca(certificate, cas)
+    return ca_choice.ca_host(ca.directory_url) if ca is not None else None

@@ -16,6 +16,9 @@ Example (every optional key shown with its default)::
         "contact": ["ops@example.com"],
         "termsOfServiceAgreed": true,
         "eab": null,            # {"keyId": "...", "hmacKeySecretId": "ocid1.vaultsecret..."}
+        # or, instead of directoryUrl + eab, the CAs to try in order (issue 17; renewer.ca_choice):
+        # "cas": ["https://...", {"directoryUrl": "https://...", "eab": {...},
+        #                         "profile": null, "preferredChain": null}],
         "selfCheck": true
       },
       "oci": {
@@ -36,6 +39,7 @@ Example (every optional key shown with its default)::
       "certificates": [
         {"name": "shop", "dnsNames": ["shop.example.com", "www.shop.example.com"],
          "keyType": "auto", "profile": null, "preferredChain": null, "reuseKey": false,
+         "cas": null,          # this certificate's own CA list (same form as acme.cas)
          "targets": [{"loadBalancerId": "ocid1.loadbalancer.oc1..", "listeners": ["https"]},
                      {"certificateId": "ocid1.certificate.oc1.."}]}
       ]
@@ -44,6 +48,7 @@ Example (every optional key shown with its default)::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -54,6 +59,7 @@ from renewer import hostnames, naming
 from renewer.dns_names import ChallengeType
 from renewer.errors import ConfigError
 from renewer.model import (
+    CaSpec,
     CertificateServiceTarget,
     CertificateSpec,
     KeyType,
@@ -91,6 +97,7 @@ T = TypeVar("T")
 # keyType "auto": the renewer chooses per run a key type the targets' clients can use
 # (renewer.key_choice): ECDSA P-256 where every target serves it, else RSA 2048.
 KEY_TYPE_AUTO = "auto"
+MAX_CAS = 5  # a fallback list: the first CA and a few others; more only delays a failing run
 MAX_NAMES = 100  # Let's Encrypt's classic profile; tlsserver/shortlived allow 25 (the CA says so)
 # Vault keeps 30 secret versions in active use; 3 stay free for a renewal's pending-order record,
 # its certificate and the last record (renewer.adapters.oci_vault), so 27 certificates at most.
@@ -139,6 +146,22 @@ class AcmeSettings:
     terms_of_service_agreed: bool
     eab: ExternalAccountBindingRef | None
     self_check: bool
+    # The CAs to try in order (issue 17); the first is ``directory_url`` with ``eab``. Every
+    # certificate without its own ``cas`` uses this list.
+    cas: tuple[CaSpec, ...] = ()
+
+    def all_cas(self) -> tuple[CaSpec, ...]:
+        """The global list; today's single-CA form is the list of one."""
+        if self.cas:
+            return self.cas
+        eab = self.eab
+        return (
+            CaSpec(
+                self.directory_url,
+                eab.key_id if eab else None,
+                eab.hmac_key_secret_id if eab else None,
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +301,8 @@ def parse_config(document: object) -> Config:
         certificates = _certificates(check, root.get("certificates"), "certificates")
         operations = _operations(check, root.get("operations", {}), "operations")
         if acme and oci and renewal and certificates is not None and operations:
-            config = Config(acme, oci, renewal, certificates, operations)
+            _check_one_account_per_ca(check, acme, certificates)
+            config = Config(acme, oci, renewal, _with_cas(certificates, acme), operations)
     if check.problems or config is None:
         count = check.count
         lines = "\n".join(f"- {p}" for p in check.problems)
@@ -287,6 +311,37 @@ def parse_config(document: object) -> Config:
         msg = f"the configuration has {count:,} problem{'s' if count != 1 else ''}:\n{lines}"
         raise ConfigError(msg)
     return config
+
+
+def _check_one_account_per_ca(
+    check: _Checker, acme: AcmeSettings, certificates: tuple[ManagedCertificate, ...]
+) -> None:
+    """Refuse one CA directory with two different EAB bindings: there is one account per CA."""
+    first: dict[str, tuple[str, tuple[str | None, str | None]]] = {}
+    lists = [("acme.cas" if acme.cas else "acme", acme.all_cas())]
+    lists += [(f"certificates[{i}].cas", m.spec.cas) for i, m in enumerate(certificates)]
+    for where, cas in lists:
+        for index, ca in enumerate(cas):
+            eab = (ca.eab_key_id, ca.eab_hmac_key_secret_id)
+            path = f"{where}[{index}].eab" if where != "acme" else "acme.eab"
+            seen = first.setdefault(ca.directory_url, (path, eab))
+            if seen[1] != eab:
+                check.fail(
+                    path,
+                    f"differs from {seen[0]} for the same CA directory; one ACME account is kept"
+                    " per CA, so give every entry of that directory the same eab (or none)",
+                )
+
+
+def _with_cas(
+    certificates: tuple[ManagedCertificate, ...], acme: AcmeSettings
+) -> tuple[ManagedCertificate, ...]:
+    """Each certificate with its CA list: its own ``cas``, else the global ``acme`` list."""
+    default = acme.all_cas()
+    return tuple(
+        m if m.spec.cas else ManagedCertificate(dataclasses.replace(m.spec, cas=default), m.targets)
+        for m in certificates
+    )
 
 
 class _Checker:
@@ -394,18 +449,12 @@ def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
     section = check.mapping(
         value,
         path,
-        required={"directoryUrl"},
-        optional={"contact", "termsOfServiceAgreed", "eab", "selfCheck"},
+        required=set(),
+        optional={"directoryUrl", "cas", "contact", "termsOfServiceAgreed", "eab", "selfCheck"},
     )
     if section is None:
         return None
-    url = check.string(section.get("directoryUrl"), f"{path}.directoryUrl")
-    if url is not None and not url.startswith("https://"):
-        check.fail(
-            f"{path}.directoryUrl",
-            f"must be an https:// ACME directory URL (found {describe(url)} not starting with"
-            " https://), e.g. https://acme-staging-v02.api.letsencrypt.org/directory",
-        )
+    cas = _acme_cas(check, section, path)
     contact = check.each(
         section.get("contact", []),
         f"{path}.contact",
@@ -421,30 +470,150 @@ def _acme(check: _Checker, value: object, path: str) -> AcmeSettings | None:
     self_check = check.typed(
         section.get("selfCheck", True), f"{path}.selfCheck", bool, "true or false"
     )
-    eab = None
-    if section.get("eab") is not None:
-        eab_section = check.mapping(
-            section["eab"], f"{path}.eab", required={"keyId", "hmacKeySecretId"}
-        )
-        if eab_section is not None:
-            key_id = check.string(
-                eab_section.get("keyId"),
-                f"{path}.eab.keyId",
-                _EAB_KEY_ID,
-                "the key id your CA gave you: printable characters, no spaces, at most 256",
-            )
-            secret = check.ocid(
-                eab_section.get("hmacKeySecretId"), f"{path}.eab.hmacKeySecretId", "vaultsecret"
-            )
-            if "hmacKey" in eab_section:
-                check.fail(
-                    f"{path}.eab.hmacKey", "never put the key here; store it in a Vault secret"
-                )
-            if key_id and secret:
-                eab = ExternalAccountBindingRef(key_id, secret)
-    if url is None or contact is None or tos is None or self_check is None:
+    if not cas or contact is None or tos is None or self_check is None:
         return None
-    return AcmeSettings(url, tuple(contact), tos, eab, self_check)
+    first = cas[0]
+    eab = (
+        ExternalAccountBindingRef(first.eab_key_id, first.eab_hmac_key_secret_id)
+        if first.eab_key_id is not None and first.eab_hmac_key_secret_id is not None
+        else None
+    )
+    return AcmeSettings(first.directory_url, tuple(contact), tos, eab, self_check, cas)
+
+
+def _acme_cas(check: _Checker, section: Mapping[str, Any], path: str) -> tuple[CaSpec, ...] | None:
+    """``acme.cas`` (the CA list), or today's single ``acme.directoryUrl`` + ``acme.eab``.
+
+    The single form is the list of one; writing both is refused, so a CA list never silently
+    loses its first entry to a leftover ``directoryUrl``.
+    """
+    if "cas" in section:
+        for key in ("directoryUrl", "eab"):
+            if key in section:
+                check.fail(
+                    f"{path}.{key}",
+                    "cannot be combined with acme.cas: write the first CA as the first entry of"
+                    " acme.cas (with its own eab) and remove this key",
+                )
+        return _ca_list(check, section["cas"], f"{path}.cas")
+    if "directoryUrl" not in section:
+        check.fail(
+            f"{path}.directoryUrl",
+            "is required (or acme.cas, the list of CAs to try in order), e.g."
+            " https://acme-v02.api.letsencrypt.org/directory",
+        )
+        return None
+    url = _directory_url(check, section["directoryUrl"], f"{path}.directoryUrl")
+    eab_ok, eab = _eab(check, section.get("eab"), f"{path}.eab")
+    if url is None or not eab_ok:
+        return None
+    return (CaSpec(url, eab.key_id if eab else None, eab.hmac_key_secret_id if eab else None),)
+
+
+def _ca_list(check: _Checker, value: object, path: str) -> tuple[CaSpec, ...] | None:
+    """An ordered CA list (``acme.cas`` or a certificate's ``cas``): at least one, no repeats."""
+    parsed = check.each(
+        value, path, lambda v, p: _ca_entry(check, v, p), minimum=1, maximum=MAX_CAS
+    )
+    if parsed is None:
+        return None
+    seen: dict[str, int] = {}
+    for index, ca in enumerate(parsed):
+        if ca.directory_url in seen:
+            check.fail(
+                f"{path}[{index}].directoryUrl",
+                f"is the same CA as {path}[{seen[ca.directory_url]}]; list each CA once",
+            )
+        seen.setdefault(ca.directory_url, index)
+    if isinstance(value, list) and len(parsed) != len(value):
+        return None
+    return tuple(parsed) if len(seen) == len(parsed) else None
+
+
+def _ca_entry(check: _Checker, value: object, path: str) -> CaSpec | None:
+    """One CA: a directory URL string, or ``{"directoryUrl", "eab", "profile", ...}``."""
+    if isinstance(value, str):
+        url = _directory_url(check, value, path)
+        return CaSpec(url) if url is not None else None
+    section = check.mapping(
+        value, path, required={"directoryUrl"}, optional={"eab", "profile", "preferredChain"}
+    )
+    if section is None:
+        return None
+    url = _directory_url(check, section.get("directoryUrl"), f"{path}.directoryUrl")
+    eab_ok, eab = _eab(check, section.get("eab"), f"{path}.eab")
+    profile_ok, profile = _profile(check, section.get("profile"), f"{path}.profile")
+    chain_ok, chain = _preferred_chain(
+        check, section.get("preferredChain"), f"{path}.preferredChain"
+    )
+    if url is None or not eab_ok or not profile_ok or not chain_ok:
+        return None
+    return CaSpec(
+        directory_url=url,
+        eab_key_id=eab.key_id if eab else None,
+        eab_hmac_key_secret_id=eab.hmac_key_secret_id if eab else None,
+        profile=profile,
+        preferred_chain=chain,
+    )
+
+
+def _directory_url(check: _Checker, value: object, path: str) -> str | None:
+    url = check.string(value, path)
+    if url is not None and not url.startswith("https://"):
+        check.fail(
+            path,
+            f"must be an https:// ACME directory URL (found {describe(url)} not starting with"
+            " https://), e.g. https://acme-staging-v02.api.letsencrypt.org/directory",
+        )
+        return None
+    return url
+
+
+def _eab(
+    check: _Checker, value: object, path: str
+) -> tuple[bool, ExternalAccountBindingRef | None]:
+    """An EAB reference: (valid, the reference); (True, None) when absent or null."""
+    if value is None:
+        return True, None
+    eab_section = check.mapping(value, path, required={"keyId", "hmacKeySecretId"})
+    if eab_section is None:
+        return False, None
+    key_id = check.string(
+        eab_section.get("keyId"),
+        f"{path}.keyId",
+        _EAB_KEY_ID,
+        "the key id your CA gave you: printable characters, no spaces, at most 256",
+    )
+    secret = check.ocid(
+        eab_section.get("hmacKeySecretId"), f"{path}.hmacKeySecretId", "vaultsecret"
+    )
+    if "hmacKey" in eab_section:
+        check.fail(f"{path}.hmacKey", "never put the key here; store it in a Vault secret")
+    if key_id and secret:
+        return True, ExternalAccountBindingRef(key_id, secret)
+    return False, None
+
+
+def _profile(check: _Checker, value: object, path: str) -> tuple[bool, str | None]:
+    """(valid, the profile name); (True, None) when absent or null."""
+    if value is None:
+        return True, None
+    profile = check.string(value, path, _PROFILE, "an ACME profile name such as 'tlsserver'")
+    return profile is not None, profile
+
+
+def _preferred_chain(check: _Checker, value: object, path: str) -> tuple[bool, str | None]:
+    """(valid, the chain's root name); (True, None) when absent or null."""
+    if value is None:
+        return True, None
+    chain = check.string(
+        value,
+        path,
+        _CHAIN_NAME,
+        "the common name of the chain's root, one line of at most 200 characters, e.g."
+        " 'ISRG Root X1'",
+    )
+    return chain is not None, chain
 
 
 def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
@@ -671,7 +840,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         value,
         path,
         required={"name", "dnsNames", "targets"},
-        optional={"keyType", "profile", "preferredChain", "reuseKey", "challenge"},
+        optional={"keyType", "profile", "preferredChain", "reuseKey", "challenge", "cas"},
     )
     if section is None:
         return None
@@ -708,6 +877,9 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
             " 'ISRG Root X1'",
         )
     reuse = check.typed(section.get("reuseKey", False), f"{path}.reuseKey", bool, "true or false")
+    cas: tuple[CaSpec, ...] | None = ()
+    if section.get("cas") is not None:
+        cas = _ca_list(check, section["cas"], f"{path}.cas")
     targets: list[Target] | None = check.each(
         section.get("targets"), f"{path}.targets", functools.partial(_target, check), minimum=1
     )
@@ -720,6 +892,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         or reuse is None
         or challenge is None
         or not targets
+        or cas is None
     ):
         return None
     spec = CertificateSpec(
@@ -731,6 +904,7 @@ def _certificate(check: _Checker, value: object, path: str) -> ManagedCertificat
         reuse_key=reuse,
         challenge=challenge[0],
         dns_zone_id=challenge[1],
+        cas=cas,
     )
     return ManagedCertificate(spec, tuple(targets))
 

@@ -9,6 +9,7 @@ loopback the CA, port 80 and the listeners' addresses are not where they are in 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -31,10 +32,12 @@ from renewer.adapters.oci_object_storage import (
 from renewer.adapters.oci_served import ListenerServedCertificates
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
+from renewer.ca_issuers import CaListIssuer
 from renewer.clock import Clock, SystemClock
 from renewer.dns_names import DnsRecord
 from renewer.dns_sweep import Dns01Sweeper, OrderChallengeRecord, OrderChallengeRecords
 from renewer.model import (
+    CaSpec,
     CertificateServiceTarget,
     IssuedCertificate,
     ListenerTarget,
@@ -49,7 +52,7 @@ from renewer.settings import Config
 if TYPE_CHECKING:
     from renewer.adapters.acme_issuer import AcmeIssuer
 
-__all__ = ["build_service"]
+__all__ = ["build_service", "configured_cas"]
 
 # A failed self-check is retried after 30 s, then 60 s, within the run's budget: the first run
 # after `terraform apply` may meet a token server still starting or a backend whose health
@@ -121,19 +124,21 @@ def build_service(
         "key_id": resources.key_id,
         "prefix": prefix,
     }
-    # The EAB key is read now, so a bad secret fails the run before any work (rule 6).
-    eab_key = (
-        read_eab_hmac_key(clients, config.acme.eab.hmac_key_secret_id)
-        if config.acme.eab is not None
-        else None
-    )
+    cas = configured_cas(config)
+    # The EAB keys are read now, so a bad secret fails the run before any work (rule 6).
+    eab_keys = {
+        ca.directory_url: read_eab_hmac_key(clients, ca.eab_hmac_key_secret_id)
+        for ca in cas
+        if ca.eab_hmac_key_secret_id is not None
+    }
     challenges = ObjectStorageChallengeStore(
         clients, namespace=namespace, bucket=resources.challenge_bucket
     )
+    accounts = VaultAccountStore(clients, **vault)
 
     dns_zone = OciDnsChallengeZone(clients, clock=clock)
 
-    def acme_issuer() -> AcmeIssuer:
+    def acme_issuer(ca: CaSpec) -> AcmeIssuer:
         # acme, josepy and requests (~30 ms and ~2.5 MB of a cold start) load here, on the first
         # order, never in a run that orders nothing.
         from renewer.adapters.acme_issuer import (  # noqa: PLC0415 - see above
@@ -142,11 +147,13 @@ def build_service(
         )
 
         eab = None
-        if config.acme.eab is not None and eab_key is not None:
-            eab = ExternalAccountBinding(kid=config.acme.eab.key_id, hmac_key=eab_key)
+        eab_key = eab_keys.get(ca.directory_url)
+        if ca.eab_key_id is not None and eab_key is not None:
+            eab = ExternalAccountBinding(kid=ca.eab_key_id, hmac_key=eab_key)
+        # One account per CA directory, as ever: the store names it by the directory URL.
         return AcmeIssuer(
-            directory_url=config.acme.directory_url,
-            accounts=VaultAccountStore(clients, **vault),
+            directory_url=ca.directory_url,
+            accounts=accounts,
             challenges=challenges,
             # dns-01 certificates write their TXT records into their OCI DNS zone.
             dns_zone=dns_zone,
@@ -177,9 +184,19 @@ def build_service(
         if config.renewal.verify_tls
         else None
     )
-    # Renewal information needs two GETs, not the ACME stack: a not-due run asks it directly.
-    renewal_info = RenewalInfoClient(config.acme.directory_url, ca_bundle=ca_bundle, clock=clock)
-    issuer = IssuerOnFirstUse(acme_issuer, renewal_info=renewal_info.renewal_info)
+
+    def on_first_use(ca: CaSpec) -> IssuerOnFirstUse:
+        # Renewal information needs two GETs, not the ACME stack: a not-due run asks directly.
+        renewal_info = RenewalInfoClient(ca.directory_url, ca_bundle=ca_bundle, clock=clock)
+        return IssuerOnFirstUse(
+            functools.partial(acme_issuer, ca), renewal_info=renewal_info.renewal_info
+        )
+
+    issuers = {ca.directory_url: on_first_use(ca) for ca in cas}
+    default = config.acme.directory_url
+    issuer: IssuerOnFirstUse | CaListIssuer = (
+        issuers[default] if len(issuers) == 1 else CaListIssuer(issuers, default=default)
+    )
     return RenewalService(
         config=config,
         issuer=issuer,
@@ -225,6 +242,18 @@ def build_service(
         else None,
         tls_settings=ListenerTlsReader(clients, snapshots=snapshots).settings,
     )
+
+
+def configured_cas(config: Config) -> tuple[CaSpec, ...]:
+    """Every CA the configuration names, once per directory URL, the global list first.
+
+    One ACME account (and one EAB binding) per directory: the first entry that names a
+    directory decides its EAB (:mod:`renewer.settings` refuses two different ones).
+    """
+    seen: dict[str, CaSpec] = {}
+    for ca in (*config.acme.all_cas(), *(c for m in config.certificates for c in m.spec.cas)):
+        seen.setdefault(ca.directory_url, ca)
+    return tuple(seen.values())
 
 
 class IssuerOnFirstUse:

@@ -45,6 +45,7 @@ from renewer.adapters.oci_clients import SERVICES, OciSettings
 from renewer.renewal import RenewalService
 from renewer.settings import parse_config
 from renewer.wiring import build_service
+from sandbox.ca_proxy import CaProxy
 from sandbox.net import free_port
 from sandbox.oci_emulator.app import Tenancy, build_emulator
 from sandbox.oci_emulator.credentials import api_key_config, resource_principal_env
@@ -236,9 +237,15 @@ class SandboxWorld:
             (:meth:`Pebble.set_txt`; dns-01's records are mirrored from the emulated zone).
         private_lb: the load balancer is private (``isPrivate``) and has no :80 listener, so
             no http-01 path exists; Pebble's http-01 port is one where nothing listens.
+        second_ca: also start a second Pebble (other roots, other listener CA; issue 17) and
+            put a :class:`~sandbox.ca_proxy.CaProxy` in front of each; the configuration then
+            lists both CAs (``acme.cas``: the first Pebble first, through its proxy), and
+            ``trust_bundle`` holds both CAs' listener CA and roots. ``ca_proxies[0].fault``
+            makes the first CA fail on its side.
 
-    Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``, and
-    ``redirect`` (a :class:`RedirectMode`, in redirect mode only).
+    Attributes after start: ``emulator``, ``tenancy``, ``pebble``, ``token_backend``,
+    ``redirect`` (a :class:`RedirectMode`, in redirect mode only), and with ``second_ca``
+    ``pebble2`` and ``ca_proxies`` (first CA's, second CA's).
 
     """
 
@@ -260,6 +267,7 @@ class SandboxWorld:
         challenge: str = "http-01",
         private_lb: bool = False,
         https_at_oci_defaults: bool = False,
+        second_ca: bool = False,
     ) -> None:
         if port80 not in PORT80_SHAPES:
             msg = f"port80 must be one of {', '.join(PORT80_SHAPES)}"
@@ -301,6 +309,9 @@ class SandboxWorld:
         self._tenancy: Tenancy | None = None
         self._pebble: Pebble | None = None
         self.trust_bundle = workdir / "trust.pem"  # written at start: see _start
+        self.second_ca = second_ca
+        self.pebble2: Pebble | None = None
+        self.ca_proxies: list[CaProxy] = []
         self.token_backend: SandboxTokenBackend | None = None
         self._rp_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] | None = None
@@ -357,6 +368,13 @@ class SandboxWorld:
         # Pebble's HTTPS listener (the ACME client's TLS) and Pebble's issuing roots, random per
         # start (VERIFY checks that a listener's chain leads to one of them).
         pems = [self._pebble.ca_bundle.read_text(), *self._pebble.root_pems()]
+        if self.second_ca:
+            self.pebble2 = self._stack.enter_context(Pebble(self.workdir / "pebble2", options))
+            pems += [self.pebble2.ca_bundle.read_text(), *self.pebble2.root_pems()]
+            self.ca_proxies = [
+                self._stack.enter_context(CaProxy(self._pebble)),
+                self._stack.enter_context(CaProxy(self.pebble2)),
+            ]
         self.trust_bundle.write_text("".join(p if p.endswith("\n") else p + "\n" for p in pems))
 
     @staticmethod
@@ -619,9 +637,14 @@ class SandboxWorld:
             certificate["challenge"] = {"type": "dns-01", "zoneId": DNS_ZONE_ID}
         elif self.challenge != "http-01":
             certificate["challenge"] = self.challenge
+        ca: dict[str, Any] = (
+            {"cas": [proxy.directory_url for proxy in self.ca_proxies]}
+            if self.ca_proxies
+            else {"directoryUrl": self.pebble.directory_url}
+        )
         return {
             "acme": {
-                "directoryUrl": self.pebble.directory_url,
+                **ca,
                 "contact": ["ops@example.com"],
                 "termsOfServiceAgreed": True,
                 "selfCheck": True,

@@ -39,6 +39,7 @@ from renewer.errors import (
     AcmeProtocolError,
     AcmeServerError,
     AcmeTimeout,
+    AcmeUnreachable,
     CaAnswerInvalid,
     RateLimited,
     RenewerError,
@@ -216,8 +217,8 @@ def _request_error(exc: requests.exceptions.RequestException, action: str) -> Re
         exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
     ):
         msg = f"ACME {action}: the ACME server's answer was cut off or undecodable"
-        return TransientError(msg)
-    return TransientError(f"ACME {action}: cannot reach the ACME server ({type(exc).__name__})")
+        return AcmeUnreachable(msg)
+    return AcmeUnreachable(f"ACME {action}: cannot reach the ACME server ({type(exc).__name__})")
 
 
 def _client_error(exc: acme_errors.ClientError, action: str) -> RenewerError:
@@ -240,5 +241,5 @@ def _client_error(exc: acme_errors.ClientError, action: str) -> RenewerError:
         return TransientError(msg)
     msg = f"ACME {action}: unexpected response from the ACME server (HTTP {status})"
     if status >= 500:  # noqa: PLR2004
-        return TransientError(msg)
+        return AcmeUnreachable(msg)
     return AcmeProtocolError(msg, problem_type="unexpectedResponse", status=status)

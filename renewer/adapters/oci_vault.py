@@ -716,6 +716,7 @@ def certificate_document(certificate: StoredCertificate) -> bytes:
             "ariCertId": certificate.ari_cert_id,
             "accountUrl": certificate.account_url,
             "orderUrl": certificate.order_url,
+            "directoryUrl": certificate.directory_url,
         }
     )
 
@@ -812,6 +813,7 @@ def _certificate(document: dict[str, Any], *, version: int, secret_name: str) ->
         ari_cert_id=_optional_text(document, "ariCertId", secret_name),
         account_url=_optional_text(document, "accountUrl", secret_name),
         order_url=_optional_text(document, "orderUrl", secret_name),
+        directory_url=_optional_text(document, "directoryUrl", secret_name),
     )
 
 
@@ -828,6 +830,7 @@ def _certificate_metadata(certificate: StoredCertificate) -> dict[str, str]:
         "ariCertId": certificate.ari_cert_id,
         "accountUrl": certificate.account_url,
         "orderUrl": certificate.order_url,
+        "directoryUrl": certificate.directory_url,
     }
     return {key: value for key, value in metadata.items() if value is not None}
 

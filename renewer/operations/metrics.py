@@ -49,6 +49,7 @@ RUN_DURATION = "run_duration_seconds"
 CERTIFICATE_NAME = "certificateName"
 LOAD_BALANCER_ID = "loadBalancerId"
 LISTENER = "listener"
+CA = "ca"  # the issuing CA's directory host (issue 17)
 CERTIFICATE_ID = "certificateId"
 ACTION = "action"
 OUTCOME = "outcome"
@@ -109,7 +110,10 @@ def metric_points(
                 MetricPoint(
                     RENEWAL_DURATION,
                     round(sum(certificate.timings.values()), 3),
-                    {CERTIFICATE_NAME: certificate.name},
+                    # The CA that issued the certificate (issue 17): a fallback shows as a
+                    # stream of its own.
+                    {CERTIFICATE_NAME: certificate.name}
+                    | ({CA: certificate.ca} if certificate.ca else {}),
                     now,
                     "seconds",
                 )

@@ -81,6 +81,7 @@ class VersionEntry:
     dns_names: tuple[str, ...] = ()
     key_type: str | None = None
     issuer: str | None = None
+    ca: str | None = None  # the issuing CA's directory host (issue 17); None: not recorded
     pending_deletion: bool = False
     unreadable: bool = False
 
@@ -125,6 +126,7 @@ def history_view(
                 "dns_names": list(entry.dns_names),
                 "key_type": entry.key_type,
                 "issuer": entry.issuer,
+                "ca": entry.ca,
                 "deployed_at": deployed,
                 "rollback": refusal is None,
                 "note": refusal,
@@ -162,6 +164,7 @@ def _held(entry: VersionEntry, now: datetime) -> dict[str, object]:
         "days_left": _days(entry.not_after, now),
         "key_type": entry.key_type,
         "issuer": entry.issuer,
+        "ca": entry.ca,
     }
 
 

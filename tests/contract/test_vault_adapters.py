@@ -161,6 +161,7 @@ def make_certificate(
         ari_cert_id=described.ari_cert_id,
         account_url="https://acme.test/acct/17",
         order_url=f"https://acme.test/order/{described.serial_hex[:12]}",
+        directory_url="https://acme.test/directory",  # the issuing CA (issue 17)
     )
 
 
@@ -499,6 +500,7 @@ def test_secret_is_named_tagged_and_described_in_the_configured_vault(
         "ariCertId": certificate.ari_cert_id,
         "accountUrl": certificate.account_url,
         "orderUrl": certificate.order_url,
+        "directoryUrl": "https://acme.test/directory",
     }
     assert not any("PRIVATE" in str(value) for value in secret.metadata.values())
     assert len(secrets_in_vault(emulator)) == 1
@@ -527,6 +529,7 @@ def test_version_content_is_a_compact_format_1_document(
         "ariCertId": certificate.ari_cert_id,
         "accountUrl": certificate.account_url,
         "orderUrl": certificate.order_url,
+        "directoryUrl": "https://acme.test/directory",
     }
     assert data.stages == ["CURRENT", "LATEST"]
 

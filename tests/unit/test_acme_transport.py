@@ -30,6 +30,7 @@ from renewer.adapters.acme_transport import (
 from renewer.errors import (
     AcmeProtocolError,
     AcmeServerError,
+    AcmeUnreachable,
     ConfigError,
     RateLimited,
     TransientError,
@@ -346,7 +347,8 @@ def test_transport_failures_become_transient_and_chained(exc):
     with pytest.raises(TransientError) as info, translate("newOrder"):
         raise exc
 
-    assert type(info.value) is TransientError
+    # The CA's side (issue 17): the typed subclass lets renewer.ca_choice fall back.
+    assert type(info.value) is AcmeUnreachable
     assert info.value.__cause__ is exc
     assert str(info.value) == (
         f"ACME newOrder: cannot reach the ACME server ({type(exc).__name__})"
@@ -402,7 +404,7 @@ def test_html_502_from_a_proxy_is_transient():
     with pytest.raises(TransientError) as info, translate("finalize"):
         AcmeNetwork._check_response(bad_gateway)
 
-    assert type(info.value) is TransientError
+    assert type(info.value) is AcmeUnreachable
     assert isinstance(info.value.__cause__, acme_errors.ClientError)
     assert str(info.value) == "ACME finalize: unexpected response from the ACME server (HTTP 502)"
 

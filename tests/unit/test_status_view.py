@@ -47,6 +47,7 @@ def test_a_listener_on_the_held_version_agrees_and_another_serial_is_drift():
         "days_left": 60.0,
         "key_type": None,
         "issuer": None,
+        "ca": None,
     }
     assert (agreeing["drift"], agreeing["note"]) == (False, "serves the held version 5")
     assert drifting["drift"] is True
