@@ -105,3 +105,11 @@ def orphan_record_object(name: str) -> str:
     survive until the retirement (renewer.orphans) removes it.
     """
     return f"orphans/{check_certificate_name(name)}.json"
+
+
+def revocations_object(name: str) -> str:
+    """Object name of the revocations recorded for certificate ``name`` (state bucket).
+
+    A durable record (the journal expires): ``rollback`` refuses a revoked version by it.
+    """
+    return f"revocations/{check_certificate_name(name)}.json"

@@ -58,8 +58,9 @@ class ObjectStorageOrphanRecords:
         self._bucket.put(naming.orphan_record_object(name), body, content_type="application/json")
 
     def delete_state(self, name: str) -> None:
-        """Delete the state object of ``name``; no-op when absent."""
+        """Delete the state object and the revocation record of ``name``; no-op when absent."""
         self._bucket.delete(naming.state_object(name))
+        self._bucket.delete(naming.revocations_object(name))
 
     def delete_record(self, name: str) -> None:
         """Delete the orphan record of ``name``; no-op when absent."""

@@ -83,6 +83,8 @@ class VersionEntry:
     issuer: str | None = None
     pending_deletion: bool = False
     unreadable: bool = False
+    # When (and why) the revoke action revoked this version: rollback refuses it.
+    revoked: str | None = None
 
     @property
     def current(self) -> bool:
@@ -139,6 +141,8 @@ def rollback_refusal(entry: VersionEntry, *, now: datetime) -> str | None:
         return "pending deletion in Vault"
     if entry.unreadable or entry.serial is None:
         return "cannot be read"
+    if entry.revoked is not None:
+        return f"revoked at the CA ({entry.revoked}): a listener must never serve it"
     if entry.not_after is not None and now >= entry.not_after:
         return "expired"
     return None
