@@ -1185,8 +1185,8 @@ class VaultCertificateStore:
 
         One paged ListSecrets of the compartment and vault: a secret counts when its name is
         ``<prefix>-<certificate name>``, it carries the ``managed-by`` tag and its description
-        says it holds a certificate (the ACME account secrets share the prefix; they are not
-        certificates and are never retired here).
+        says it holds that certificate (the ACME account secrets share the prefix; they are not
+        certificates and are never retired here; a longer prefix's secret names another name).
         """
         head = f"{self._prefix}-"
         with translate(f"list the Vault secrets of vault {self._secrets.vault_id}"):
@@ -1204,7 +1204,9 @@ class VaultCertificateStore:
                 secret_name.startswith(head)
                 and naming.CERT_NAME_RE.fullmatch(name)
                 and _owned(summary.freeform_tags)
-                and (summary.description or "").startswith(_CERTIFICATE_DESCRIPTION)
+                # The description names the certificate: "acme-x-shop" of a stack with the
+                # prefix "acme-x" is not certificate "x-shop" of the prefix "acme".
+                and (summary.description or "").startswith(f"{_CERTIFICATE_DESCRIPTION}{name}:")
             ):
                 names.add(name)
         return frozenset(names)
