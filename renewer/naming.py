@@ -96,3 +96,20 @@ def lease_object(name: str) -> str:
 def state_object(name: str) -> str:
     """Object name of the per-certificate derived state in the private state bucket."""
     return f"state/{check_certificate_name(name)}.json"
+
+
+def orphan_record_object(name: str) -> str:
+    """Object name of the record of a certificate that left the configuration (state bucket).
+
+    Apart from ``state/``: the renewal pipeline rewrites a state object whole, and a record must
+    survive until the retirement (renewer.orphans) removes it.
+    """
+    return f"orphans/{check_certificate_name(name)}.json"
+
+
+def revocations_object(name: str) -> str:
+    """Object name of the revocations recorded for certificate ``name`` (state bucket).
+
+    A durable record (the journal expires): ``rollback`` refuses a revoked version by it.
+    """
+    return f"revocations/{check_certificate_name(name)}.json"

@@ -56,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from renewer import ca_choice, fleet, key_choice, naming, pki
@@ -120,6 +120,9 @@ from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason,
 from renewer.settings import Config, ManagedCertificate
 from renewer.untrusted import describe, quote
 
+if TYPE_CHECKING:
+    from renewer.orphans import OrphanRetirement
+
 logger = logging.getLogger(__name__)
 
 VERIFY_TIMEOUT = 10.0  # seconds per TLS handshake when reading back what a listener serves
@@ -170,6 +173,8 @@ class RenewalService:
             None: not read, and ``auto`` treats every listener as serving any key type.
         certificate_users: finds the listeners using a Certificates-service certificate, which
             VERIFY waits for; None: such targets are not verified.
+        orphans: notices and retires certificates that left the configuration, after a full
+            run (and reports them in a full plan); None: never (:mod:`renewer.orphans`).
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -200,6 +205,7 @@ class RenewalService:
         served: ServedCertificates | None = None,
         tls_settings: Callable[[ListenerTarget], Sequence[ListenerTls]] | None = None,
         certificate_users: CertificateUsers | None = None,
+        orphans: OrphanRetirement | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -229,6 +235,7 @@ class RenewalService:
         self._served = served
         self._tls_settings = tls_settings
         self._certificate_users = certificate_users
+        self._orphans = orphans
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -261,7 +268,7 @@ class RenewalService:
         """
         selected = self._select(names)
         if dry_run:
-            return self._plan_all(selected, force=force)
+            return self._with_orphans(self._plan_all(selected, force=force), names)
         started_at = self._clock.now()
         budget = _Budget(self._clock, self._clock.monotonic() + budget_s, self._step_budget)
         logger.info(
@@ -278,7 +285,15 @@ class RenewalService:
             selected,
             lanes=True,
         )
-        return self._finish(RenewalReport(started_at, self._clock.now(), reports, mode="renew"))
+        # Only a full run retires: a run of named certificates is about those certificates.
+        orphans = (
+            self._orphans.sweep(deadline=budget.deadline)
+            if names is None and self._orphans is not None
+            else ()
+        )
+        return self._finish(
+            RenewalReport(started_at, self._clock.now(), reports, mode="renew", orphans=orphans)
+        )
 
     def plan(self, names: Sequence[str] | None = None) -> RenewalReport:
         """PLAN only: what a run would decide now. No lease, no order, no deploy, no write.
@@ -290,7 +305,13 @@ class RenewalService:
             ConfigError: ``names`` holds a certificate that is not configured.
 
         """
-        return self._plan_all(self._select(names), force=False)
+        return self._with_orphans(self._plan_all(self._select(names), force=False), names)
+
+    def _with_orphans(self, report: RenewalReport, names: Sequence[str] | None) -> RenewalReport:
+        """A full plan also says what would happen to certificates no longer configured."""
+        if names is not None or self._orphans is None:
+            return report
+        return replace(report, orphans=self._orphans.plan())
 
     def rollback(self, name: str, version: int, *, budget_s: float) -> RenewalReport:
         """Put version ``version`` of certificate ``name`` back on every target. No ACME request.

@@ -17,9 +17,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from renewer.dns_names import DnsRecord
 from renewer.model import DeployedTarget, ListenerTarget
+
+if TYPE_CHECKING:
+    from renewer.orphans import OrphanReport
 
 
 class Outcome(enum.StrEnum):
@@ -179,11 +183,15 @@ class RenewalReport:
     finished_at: datetime
     certificates: tuple[CertificateReport, ...]
     mode: str = "renew"
+    # Certificates that left the configuration (renewer.orphans): a full run's and plan's.
+    orphans: tuple[OrphanReport, ...] = ()
 
     @property
     def failed(self) -> bool:
-        """Whether any certificate failed (the invocation must then fail too, rule 7)."""
-        return any(c.outcome is Outcome.FAILED for c in self.certificates)
+        """Whether any certificate (or a retirement) failed: the invocation fails (rule 7)."""
+        return any(c.outcome is Outcome.FAILED for c in self.certificates) or any(
+            o.outcome == "failed" for o in self.orphans
+        )
 
     @property
     def totals(self) -> dict[str, int]:
@@ -202,6 +210,7 @@ class RenewalReport:
             "failed": self.failed,
             "totals": self.totals,
             "certificates": [c.to_dict() for c in self.certificates],
+            "orphans": [o.to_dict() for o in self.orphans],
         }
         return json.dumps(document)
 
@@ -212,11 +221,17 @@ class RenewalReport:
         reads: it never quotes an error message (those are in the report and the log).
         """
         failed = [c for c in self.certificates if c.outcome is Outcome.FAILED]
-        if not failed:
+        retirements = [o for o in self.orphans if o.outcome == "failed"]
+        if not failed and not retirements:
             return f"{self.mode}: no certificate failed ({len(self.certificates)} processed)"
         lines = [
             f"{self.mode}: {len(failed)} of {len(self.certificates)} certificate(s) failed",
             *(f"{c.name}: failed at {c.failed_step or 'unknown'} ({c.reason})" for c in failed),
+            *(
+                f"{o.name} (no longer configured): retirement failed at"
+                f" {o.failed_step or 'unknown'} ({o.error_type})"
+                for o in retirements
+            ),
         ]
         return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from renewer.untrusted import shown_choice
 
@@ -210,3 +211,24 @@ def plan_revocation(
         fresh_key=fresh_key,
         steps=tuple(steps),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedVersion:
+    """One revoked certificate of a certificate name: serial, Vault version, reason, when."""
+
+    serial: str
+    version: int
+    reason: str
+    revoked_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready mapping."""
+        return {
+            "serial": self.serial,
+            "version": self.version,
+            "reason": self.reason,
+            "revoked_at": self.revoked_at.astimezone(UTC)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+        }

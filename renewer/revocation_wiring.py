@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from renewer.adapters.oci_clients import OciClients
+from renewer.adapters.oci_object_storage import ObjectStorageLease
+from renewer.adapters.oci_revocations import ObjectStorageRevocationRecords
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore
 from renewer.clock import Clock, SystemClock
 from renewer.revoker import Renewals, RevocationService, Revoker
@@ -30,10 +32,16 @@ def build_revocation_service(
     renewals_for: Callable[[Config], Renewals],
     ca_bundle: str | None = None,
     clock: Clock | None = None,
+    holder: str = "revoke",
 ) -> RevocationService:
-    """Wire the revoke action. Nothing is called in the tenancy or at the CA yet."""
+    """Wire the revoke action. Nothing is called at the CA yet.
+
+    In the tenancy, only the namespace lookup when the configuration names none. ``holder``:
+    this invocation's lease holder id (the lease is held from CHECK to the record).
+    """
     clock = clock or SystemClock()
     resources = config.oci
+    namespace = resources.namespace or clients.namespace()
     vault = {
         "compartment_id": resources.compartment_id,
         "vault_id": resources.vault_id,
@@ -58,4 +66,11 @@ def build_revocation_service(
         revoker=revoker,
         renewals_for=renewals_for,
         clock=clock,
+        records=ObjectStorageRevocationRecords(
+            clients, namespace=namespace, bucket=resources.state_bucket
+        ),
+        leases=ObjectStorageLease(
+            clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
+        ),
+        holder=holder,
     )

@@ -19,7 +19,9 @@ dry run stops there)::
   ``keyCompromise``) share its key — an order a dead run left open with the old key could have
   been finished by REPLACE; then the revocation stops, and the next attempt replaces again.
 * REVOKE sends revokeCert (:class:`~renewer.adapters.acme_revocation.AcmeRevoker`), signed with
-  the account key or the certificate's own key.
+  the account key or the certificate's own key, and records the revocation durably
+  (``revocations/<name>.json``: ``rollback`` refuses a revoked version). The certificate's
+  lease is held from CHECK to that record, so no rollback or renewal runs in between.
 
 The result is a :class:`~renewer.report.RenewalReport` (mode ``revoke``) with one certificate
 report: the outcome of the renewal run (``renewed`` when a replacement was issued), reason
@@ -32,16 +34,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from renewer import pki
 from renewer.clock import Clock
-from renewer.errors import ConfigError, RenewerError, UnknownCertificateVersion
+from renewer.errors import AlreadyRevoked, ConfigError, RenewerError, UnknownCertificateVersion
 from renewer.model import StoredCertificate
-from renewer.ports import CertificateStore
+from renewer.ports import CertificateStore, Lease, LeaseHandle
 from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason
-from renewer.revocation import RevocationPlan, RevocationReason, SignWith, plan_revocation
+from renewer.revocation import (
+    RevocationPlan,
+    RevocationReason,
+    RevokedVersion,
+    SignWith,
+    plan_revocation,
+)
 from renewer.settings import Config
 
 logger = logging.getLogger(__name__)
@@ -64,6 +73,14 @@ class Revoker(Protocol):
         deadline: float,
     ) -> str:
         """Revoke the leaf; returns who signed. Raises the typed refusals of renewer.errors."""
+        ...
+
+
+class RevocationRecords(Protocol):
+    """Where revocations are recorded (``renewer.adapters.oci_revocations``)."""
+
+    def record(self, name: str, revoked: RevokedVersion) -> None:
+        """Add ``revoked`` to what is recorded for certificate ``name``."""
         ...
 
 
@@ -98,6 +115,12 @@ class RevocationService:
         renewals_for: the renewal service for a configuration (the replacement runs with
             ``reuseKey`` off for ``keyCompromise``, so it may be a modified one).
         clock: wall clock for the report, monotonic clock for the deadline.
+        records: where each revocation is recorded durably (rollback refuses a revoked
+            version); None: not recorded.
+        leases: the certificate's lease, held from CHECK until the revocation is recorded;
+            None: not held.
+        holder: the lease holder id (this invocation's).
+        lease_ttl: how long that lease lasts.
 
     """
 
@@ -109,12 +132,20 @@ class RevocationService:
         revoker: Callable[[], Revoker],
         renewals_for: Callable[[Config], Renewals],
         clock: Clock,
+        records: RevocationRecords | None = None,
+        leases: Lease | None = None,
+        holder: str = "revoke",
+        lease_ttl: timedelta = timedelta(minutes=10),
     ) -> None:
         self._config = config
         self._certificates = certificates
         self._revoker = revoker
         self._renewals_for = renewals_for
         self._clock = clock
+        self._records = records
+        self._leases = leases
+        self._holder = holder
+        self._lease_ttl = lease_ttl
 
     def revoke(self, request: RevocationRequest, *, budget_s: float) -> RenewalReport:
         """Run ``request``; a failure is the report's ``failed`` outcome, never an exception.
@@ -181,19 +212,33 @@ class RevocationService:
         renewal = self._renewal(run.plan, deadline)
         run.renewal = renewal
         run.step = "check"
-        self._check_replaced(run.plan, target)
-        run.step = "revoke"
-        remaining = deadline - self._clock.monotonic()
-        revoker = self._revoker()
-        signer = revoker.revoke(
-            target.fullchain_pem,
-            request.reason.code,
-            certificate_key_pem=(
-                target.private_key_pem if request.sign_with is SignWith.CERTIFICATE_KEY else None
-            ),
-            deadline=self._clock.monotonic() + max(1.0, min(REVOKE_STEP_S, remaining)),
-        )
-        revoked_at = self._clock.now()
+        # Held from CHECK to the record: no rollback or renewal of this certificate runs between
+        # the check that no target serves the version and its revocation.
+        handle = self._lock(request.name)
+        try:
+            self._check_replaced(run.plan, target)
+            run.step = "revoke"
+            remaining = deadline - self._clock.monotonic()
+            revoker = self._revoker()
+            try:
+                signer = revoker.revoke(
+                    target.fullchain_pem,
+                    request.reason.code,
+                    certificate_key_pem=(
+                        target.private_key_pem
+                        if request.sign_with is SignWith.CERTIFICATE_KEY
+                        else None
+                    ),
+                    deadline=self._clock.monotonic() + max(1.0, min(REVOKE_STEP_S, remaining)),
+                )
+            except AlreadyRevoked:
+                # Revoked all the same (an earlier attempt whose record was lost): record it.
+                self._record(request, target, self._clock.now())
+                raise
+            revoked_at = self._clock.now()
+            recorded = self._record(request, target, revoked_at)
+        finally:
+            self._unlock(handle)
         replaced = (
             f"; replaced by serial {renewal.serial} (version {renewal.version}), which every"
             " target serves"
@@ -216,8 +261,57 @@ class RevocationService:
                 "revokedAt": revoked_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "signer": signer,
                 "ca": revoker.directory_url,
+                "recorded": recorded,
             },
         )
+
+    def _lock(self, name: str) -> LeaseHandle | None:
+        """The certificate's lease (None without leases); RenewerError when another holds it."""
+        if self._leases is None:
+            return None
+        handle = self._leases.acquire(name, holder=self._holder, ttl=self._lease_ttl)
+        if handle is None:
+            msg = (
+                f"not revoked: another run (a renewal or a rollback) holds the lease of {name};"
+                " run the revoke again when it has finished"
+            )
+            raise RenewerError(msg)
+        return handle
+
+    def _unlock(self, handle: LeaseHandle | None) -> None:
+        if handle is None or self._leases is None:
+            return
+        try:
+            self._leases.release(handle)
+        except RenewerError as exc:
+            logger.warning("revoke unlock_failed cert=%s error=%s", handle.name, exc)
+
+    def _record(
+        self, request: RevocationRequest, target: StoredCertificate, revoked_at: datetime
+    ) -> bool:
+        """Record the revocation durably (rollback refuses the version); False if it failed.
+
+        A failure does not undo the revocation and is not the revocation's failure: it is
+        logged, and the report says ``recorded: false``.
+        """
+        if self._records is None:
+            return False
+        try:
+            self._records.record(
+                request.name,
+                RevokedVersion(
+                    target.serial_hex.lower(), request.version, request.reason.value, revoked_at
+                ),
+            )
+        except RenewerError as exc:
+            logger.warning(
+                "revocation not recorded cert=%s serial=%s error=%s",
+                request.name,
+                target.serial_hex,
+                exc,
+            )
+            return False
+        return True
 
     def _version(self, name: str, version: int) -> StoredCertificate:
         try:

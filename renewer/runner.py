@@ -198,6 +198,7 @@ def _revoke(
         clients=clients,
         renewals_for=renewals_for,
         ca_bundle=environment.acme_ca_bundle,
+        holder=call_id,
     )
     assert invocation.reason is not None  # noqa: S101 - parse_payload requires it for revoke
     request = RevocationRequest(
@@ -309,6 +310,9 @@ class _Inspection:
     """
 
     def __init__(self, config: Config, environment: Environment, clients: OciClients) -> None:
+        from renewer.adapters.oci_revocations import (  # noqa: PLC0415 - on use
+            ObjectStorageRevocationRecords,
+        )
         from renewer.adapters.oci_served_probe import ServedProbe  # noqa: PLC0415 - on use
         from renewer.adapters.oci_vault import VaultCertificateStore  # noqa: PLC0415
 
@@ -321,6 +325,12 @@ class _Inspection:
             key_id=resources.key_id,
             prefix=resources.name_prefix,
         )
+        # Revocations recorded by the revoke action: rollback refuses those versions.
+        self._revocations = ObjectStorageRevocationRecords(
+            clients,
+            namespace=resources.namespace or clients.namespace(),
+            bucket=resources.state_bucket,
+        )
         loopback = environment.loopback
         self._probe = ServedProbe(
             clients, address_override=None if loopback is None else loopback.address_override
@@ -332,8 +342,12 @@ class _Inspection:
 
         entries = []
         managed_cas = self._config.certificate(name).spec.cas
+        revoked = self._revocations.revoked(name)
         for stored in self._store.history(name):
             certificate = stored.certificate
+            revocation = (
+                None if certificate is None else revoked.get(certificate.serial_hex.lower())
+            )
             entries.append(
                 VersionEntry(
                     version=stored.version,
@@ -348,6 +362,9 @@ class _Inspection:
                     ca=None if certificate is None else _ca_host(certificate, managed_cas),
                     pending_deletion=stored.pending_deletion,
                     unreadable=stored.unreadable,
+                    revoked=None
+                    if revocation is None
+                    else f"{revocation.reason}, {revocation.to_dict()['revoked_at']}",
                 )
             )
         return entries

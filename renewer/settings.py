@@ -28,7 +28,8 @@ Example (every optional key shown with its default)::
         "namespace": null,                  # looked up when null
         "namePrefix": "acme"
       },
-      "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true},
+      "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true,
+                  "orphanGraceDays": 30, "revokeOnRemoval": false},
       "operations": {
         "metrics": null,        # off; {"enabled": true, "namespace": "acme_renewer",
                                 #       "compartmentId": null (= oci.compartmentId)}
@@ -127,6 +128,10 @@ DEFAULT_METRIC_NAMESPACE = "acme_renewer"
 DEFAULT_EXPIRY_WARNING_DAYS = 14
 DEFAULT_JOURNAL_DAYS = 90
 DEFAULT_JOURNAL_RECORDS = 1000
+# A certificate removed from the configuration is retired after this grace (renewer.orphans):
+# long enough to notice and undo a mistaken removal; at most a year.
+DEFAULT_ORPHAN_GRACE_DAYS = 30
+MAX_ORPHAN_GRACE_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +192,10 @@ class RenewalSettings:
     retention: int
     keep_previous_bundles: int
     verify_tls: bool
+    # A certificate that left the configuration is retired this many days after a run first
+    # noticed it (renewer.orphans); revoke what it left behind first (off: issue 17).
+    orphan_grace_days: int = DEFAULT_ORPHAN_GRACE_DAYS
+    revoke_on_removal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -686,7 +695,16 @@ def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
 
 def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | None:
     section = check.mapping(
-        value, path, required=set(), optional={"retention", "keepPreviousBundles", "verifyTls"}
+        value,
+        path,
+        required=set(),
+        optional={
+            "retention",
+            "keepPreviousBundles",
+            "verifyTls",
+            "orphanGraceDays",
+            "revokeOnRemoval",
+        },
     )
     if section is None:
         return None
@@ -695,9 +713,18 @@ def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | Non
         section.get("keepPreviousBundles", 1), f"{path}.keepPreviousBundles", 0, 10
     )
     verify = check.typed(section.get("verifyTls", True), f"{path}.verifyTls", bool, "true or false")
-    if retention is None or keep is None or verify is None:
+    grace = check.integer(
+        section.get("orphanGraceDays", DEFAULT_ORPHAN_GRACE_DAYS),
+        f"{path}.orphanGraceDays",
+        1,
+        MAX_ORPHAN_GRACE_DAYS,
+    )
+    revoke = check.typed(
+        section.get("revokeOnRemoval", False), f"{path}.revokeOnRemoval", bool, "true or false"
+    )
+    if retention is None or keep is None or verify is None or grace is None or revoke is None:
         return None
-    return RenewalSettings(retention, keep, verify)
+    return RenewalSettings(retention, keep, verify, grace, revoke)
 
 
 def _operations(check: _Checker, value: object, path: str) -> OperationsSettings | None:

@@ -29,6 +29,7 @@ from renewer.adapters.oci_object_storage import (
     ObjectStorageLease,
     ObjectStorageStateRepository,
 )
+from renewer.adapters.oci_orphans import ObjectStorageOrphanRecords
 from renewer.adapters.oci_served import ListenerServedCertificates
 from renewer.adapters.oci_tls_verifier import AddressOverride, ListenerTlsVerifier
 from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore, read_eab_hmac_key
@@ -45,8 +46,10 @@ from renewer.model import (
     RenewalInfo,
     Target,
 )
+from renewer.orphans import OrphanRetirement
 from renewer.ports import Deployer, Issuer, OrderCreated, PersistRecordPlanner
 from renewer.renewal import RenewalService
+from renewer.revoker import Revoker
 from renewer.settings import Config
 
 if TYPE_CHECKING:
@@ -197,25 +200,39 @@ def build_service(
     issuer: IssuerOnFirstUse | CaListIssuer = (
         issuers[default] if len(issuers) == 1 else CaListIssuer(issuers, default=default)
     )
+    certificates = VaultCertificateStore(clients, **vault)
+    leases = ObjectStorageLease(
+        clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
+    )
+    listeners = LoadBalancerDeployer(
+        clients, prefix=prefix, clock=clock, poll_interval=lb_poll_interval, snapshots=snapshots
+    )
+    orphans = OrphanRetirement(
+        config=config,
+        secrets=certificates,
+        records=ObjectStorageOrphanRecords(
+            clients, namespace=namespace, bucket=resources.state_bucket
+        ),
+        bundles=listeners,
+        leases=leases,
+        clock=clock,
+        holder=holder,
+        revoker=_orphan_revoker(config, clients, vault, ca_bundle, clock)
+        if config.renewal.revoke_on_removal
+        else None,
+        lease_ttl=lease_ttl,
+        step_budget=step_budget,
+    )
     return RenewalService(
         config=config,
         issuer=issuer,
-        certificates=VaultCertificateStore(clients, **vault),
-        leases=ObjectStorageLease(
-            clients, namespace=namespace, bucket=resources.state_bucket, clock=clock
-        ),
+        certificates=certificates,
+        leases=leases,
         state=ObjectStorageStateRepository(
             clients, namespace=namespace, bucket=resources.state_bucket
         ),
         deployer_for=_deployers(
-            LoadBalancerDeployer(
-                clients,
-                prefix=prefix,
-                clock=clock,
-                poll_interval=lb_poll_interval,
-                snapshots=snapshots,
-            ),
-            CertificatesServiceDeployer(clients, prefix=prefix, clock=clock),
+            listeners, CertificatesServiceDeployer(clients, prefix=prefix, clock=clock)
         ),
         verifier=verifier,
         certificate_users=verifier,
@@ -241,6 +258,7 @@ def build_service(
         if resources.challenge_backend_set is not None
         else None,
         tls_settings=ListenerTlsReader(clients, snapshots=snapshots).settings,
+        orphans=orphans,
     )
 
 
@@ -254,6 +272,29 @@ def configured_cas(config: Config) -> tuple[CaSpec, ...]:
     for ca in (*config.acme.all_cas(), *(c for m in config.certificates for c in m.spec.cas)):
         seen.setdefault(ca.directory_url, ca)
     return tuple(seen.values())
+
+
+def _orphan_revoker(
+    config: Config,
+    clients: OciClients,
+    vault: Mapping[str, str],
+    ca_bundle: str | None,
+    clock: Clock,
+) -> Callable[[], Revoker]:
+    """Builds the ACME revoker on use (it imports ``acme``): ``revokeOnRemoval`` only."""
+
+    def build() -> Revoker:
+        from renewer.adapters.acme_revocation import AcmeRevoker  # noqa: PLC0415 - acme on use
+
+        built: AcmeRevoker = AcmeRevoker(
+            directory_url=config.acme.directory_url,
+            accounts=VaultAccountStore(clients, **vault),
+            ca_bundle=ca_bundle,
+            clock=clock,
+        )
+        return built
+
+    return build
 
 
 class IssuerOnFirstUse:

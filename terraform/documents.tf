@@ -46,6 +46,8 @@ locals {
       retention           = var.renewal.retention
       keepPreviousBundles = var.renewal.keep_previous_bundles
       verifyTls           = var.renewal.verify_tls
+      orphanGraceDays     = var.renewal.orphan_grace_days
+      revokeOnRemoval     = var.renewal.revoke_on_removal
     }
     # Metrics only with a namespace (a one-element for expression, because a conditional
     # cannot return {} or an object with attributes); notices always go to the stack's topic.

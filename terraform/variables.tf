@@ -193,11 +193,13 @@ variable "certificates" {
 }
 
 variable "renewal" {
-  description = "Renewal knobs: retention = certificate versions kept in Vault (2-27); keep_previous_bundles = superseded LB bundles kept for rollback (0-10); verify_tls = TLS handshake with each listener after a switch."
+  description = "Renewal knobs: retention = certificate versions kept in Vault (2-27); keep_previous_bundles = superseded LB bundles kept for rollback (0-10); verify_tls = TLS handshake with each listener after a switch; orphan_grace_days = days after a certificate leaves the configuration before its Vault secret is scheduled for deletion and its unused LB bundles are deleted (1-365); revoke_on_removal = also revoke, with reason cessationOfOperation, what a removed certificate leaves behind (off by default)."
   type = object({
     retention             = optional(number, 10)
     keep_previous_bundles = optional(number, 1)
     verify_tls            = optional(bool, true)
+    orphan_grace_days     = optional(number, 30)
+    revoke_on_removal     = optional(bool, false)
   })
   default = {}
 
@@ -208,6 +210,10 @@ variable "renewal" {
   validation {
     condition     = var.renewal.keep_previous_bundles >= 0 && var.renewal.keep_previous_bundles <= 10 && floor(var.renewal.keep_previous_bundles) == var.renewal.keep_previous_bundles
     error_message = "The renewal.keep_previous_bundles must be a whole number from 0 to 10."
+  }
+  validation {
+    condition     = var.renewal.orphan_grace_days >= 1 && var.renewal.orphan_grace_days <= 365 && floor(var.renewal.orphan_grace_days) == var.renewal.orphan_grace_days
+    error_message = "The renewal.orphan_grace_days must be a whole number from 1 to 365 (days between a certificate leaving the configuration and its retirement)."
   }
 }
 

@@ -112,6 +112,22 @@ class _Snapshot:
     etag: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BundleCensus:
+    """The bundles named like one certificate's on one load balancer (:meth:`census`).
+
+    ``in_use``: referenced by a listener or backend set; ``ours_unused``: proven ours and
+    unused; ``not_proven``: named like ours, unused, not proven (name, why); ``gone``: the load
+    balancer no longer exists.
+    """
+
+    load_balancer_id: str
+    in_use: tuple[str, ...] = ()
+    ours_unused: tuple[str, ...] = ()
+    not_proven: tuple[tuple[str, str], ...] = ()
+    gone: bool = False
+
+
 class LoadBalancerDeployer:
     """``Deployer`` for :class:`~renewer.model.ListenerTarget` (see the module docstring).
 
@@ -302,6 +318,49 @@ class LoadBalancerDeployer:
             for bundle in unused[keep_previous:]
             if self._delete_bundle(lb_id, bundle.certificate_name, deadline)
         ]
+
+    def census(self, name: str, load_balancer_id: str, *, stored: StoredLeaves) -> BundleCensus:
+        """Read-only: the bundles named like certificate ``name``'s on one load balancer.
+
+        For the retirement of a certificate that left the configuration (:mod:`renewer.orphans`):
+        which are referenced by a listener or backend set (never deleted), which are proven ours
+        and unused (what :meth:`retire` with ``keep_previous=0`` deletes), and which are named
+        like ours but not proven (never deleted). A load balancer that no longer exists (404)
+        is ``gone``. ``stored`` is read only when an unused bundle needs the proof.
+
+        Raises:
+            ConfigError: the load balancer cannot be read (other than 404).
+            TransientError: throttling, 5xx, the deadline.
+
+        """
+        try:
+            load_balancer = self._read(load_balancer_id).load_balancer
+        except ConfigError as exc:
+            if exc.oci_status != _NOT_FOUND:
+                raise
+            return BundleCensus(load_balancer_id, gone=True)
+        used = _bundles_in_use(load_balancer)
+        named = [
+            bundle
+            for bundle in (load_balancer.certificates or {}).values()
+            if naming.owns_bundle(bundle.certificate_name, name, prefix=self._prefix)
+        ]
+        unused = [b for b in named if b.certificate_name not in used]
+        fingerprints = stored.leaf_fingerprints(name) if unused else frozenset()
+        ours: list[str] = []
+        not_proven: list[tuple[str, str]] = []
+        for bundle in unused:
+            reason = ownership_gap(bundle.certificate_name, bundle.public_certificate, fingerprints)
+            if reason is None:
+                ours.append(bundle.certificate_name)
+            else:
+                not_proven.append((bundle.certificate_name, reason))
+        return BundleCensus(
+            load_balancer_id,
+            in_use=tuple(sorted(b.certificate_name for b in named if b.certificate_name in used)),
+            ours_unused=tuple(sorted(ours)),
+            not_proven=tuple(sorted(not_proven)),
+        )
 
     def _proven_ours(
         self,

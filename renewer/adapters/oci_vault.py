@@ -96,6 +96,8 @@ _LATEST = "LATEST"
 _DEPRECATED = "DEPRECATED"
 _PROTECTED_STAGES = frozenset({"CURRENT", "PENDING", "PREVIOUS", "LATEST"})
 _GONE_STATES = frozenset({"DELETED"})
+_DELETION_STATES = frozenset({"SCHEDULING_DELETION", "PENDING_DELETION"})
+_CERTIFICATE_DESCRIPTION = "ACME certificate "
 _NOT_FOUND = 404
 _POLICY_CODES = frozenset({"NotAuthorizedOrNotFound", "RelatedResourceNotAuthorizedOrNotFound"})
 _BASE64URL_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -1179,6 +1181,97 @@ class VaultCertificateStore:
                 listed.append(StoredVersion(number, stages, certificate=parsed))
         return sorted(listed, key=lambda v: v.version, reverse=True)
 
+    # -- retirement (renewer.orphans): certificates that left the configuration
+
+    def managed_names(self) -> frozenset[str]:
+        """Read-only: the certificate names whose ACTIVE secret of ours is in the vault.
+
+        One paged ListSecrets of the compartment and vault: a secret counts when its name is
+        ``<prefix>-<certificate name>``, it carries the ``managed-by`` tag and its description
+        says it holds that certificate (the ACME account secrets share the prefix; they are not
+        certificates and are never retired here; a longer prefix's secret names another name).
+        """
+        head = f"{self._prefix}-"
+        with translate(f"list the Vault secrets of vault {self._secrets.vault_id}"):
+            summaries = oci.pagination.list_call_get_all_results(
+                self._secrets._clients.vaults.list_secrets,  # noqa: SLF001 - same module
+                self._secrets.compartment_id,
+                vault_id=self._secrets.vault_id,
+                lifecycle_state=_ACTIVE,
+            ).data
+        names = set()
+        for summary in summaries:
+            secret_name = str(summary.secret_name or "")
+            name = secret_name[len(head) :]
+            if (
+                secret_name.startswith(head)
+                and naming.CERT_NAME_RE.fullmatch(name)
+                and _owned(summary.freeform_tags)
+                # The description names the certificate: "acme-x-shop" of a stack with the
+                # prefix "acme-x" is not certificate "x-shop" of the prefix "acme".
+                and (summary.description or "").startswith(f"{_CERTIFICATE_DESCRIPTION}{name}:")
+            ):
+                names.add(name)
+        return frozenset(names)
+
+    def certificates(self, name: str) -> list[StoredCertificate]:
+        """Read-only: the readable certificate versions of ``name``, newest first.
+
+        What a retirement with ``revokeOnRemoval`` revokes (:mod:`renewer.orphans`).
+
+        Raises:
+            ConfigError / TransientError: the secret or its versions cannot be listed.
+
+        """
+        return [v.certificate for v in self.history(name) if v.certificate is not None]
+
+    def schedule_secret_deletion(self, name: str) -> str:
+        """Schedule the deletion of certificate ``name``'s whole secret (OCI's default window).
+
+        Only a secret of ours (the ``managed-by`` tag) is touched. Idempotent: a secret already
+        pending deletion is left as it is. Returns ``scheduled``, ``pending`` (it already was)
+        or ``absent`` (there is no such secret).
+
+        Raises:
+            ConfigError: the secret is not ours, or OCI refused (policies: ``manage
+                secret-family`` includes SECRET_DELETE).
+            TransientError: throttling, 5xx, the deadline.
+
+        """
+        secret = self._name(name)
+        with translate(f"look up Vault secret {secret} in vault {self._secrets.vault_id}"):
+            summaries = oci.pagination.list_call_get_all_results(
+                self._secrets._clients.vaults.list_secrets,  # noqa: SLF001 - same module
+                self._secrets.compartment_id,
+                name=secret,
+                vault_id=self._secrets.vault_id,
+            ).data
+        matching = [s for s in summaries if s.secret_name == secret]
+        if any(s.lifecycle_state in _DELETION_STATES for s in matching):
+            return "pending"
+        live = [s for s in matching if s.lifecycle_state not in _GONE_STATES]
+        if not live:
+            return "absent"
+        found = self._secrets.owned(secret)
+        if found is None:  # pragma: no cover - listed a moment ago
+            return "absent"
+        clients = self._secrets._clients  # noqa: SLF001 - same module
+        details = oci.vault.models.ScheduleSecretDeletionDetails(time_of_deletion=None)
+        self._secrets._change(  # noqa: SLF001 - same module
+            secret,
+            found.secret_id,
+            f"schedule the deletion of Vault secret {secret}",
+            lambda: clients.vaults.schedule_secret_deletion(found.secret_id, details),
+        )
+        self._secrets.forget(secret)
+        logger.warning(
+            "vault secret scheduled for deletion cert=%s secret=%s id=%s window=oci-default",
+            name,
+            secret,
+            found.secret_id,
+        )
+        return "scheduled"
+
 
 @dataclass(frozen=True, slots=True)
 class StoredVersion:
@@ -1197,7 +1290,7 @@ class StoredVersion:
 
 def _description(name: str) -> str:
     return (
-        f"ACME certificate {name}: each version is one issued certificate, or (named"
+        f"{_CERTIFICATE_DESCRIPTION}{name}: each version is one issued certificate, or (named"
         " pending-order-*) an order in progress"
     )
 

@@ -95,6 +95,7 @@ def journal_record(
         "failed": report.failed,
         "totals": report.totals,
         "certificates": [c.to_dict() for c in report.certificates],
+        "orphans": [o.to_dict() for o in report.orphans],
         "notifications": [dict(n) for n in notifications],
         "metrics": dict(metrics) if metrics is not None else None,
     }

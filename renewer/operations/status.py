@@ -84,6 +84,8 @@ class VersionEntry:
     ca: str | None = None  # the issuing CA's directory host (issue 17); None: not recorded
     pending_deletion: bool = False
     unreadable: bool = False
+    # When (and why) the revoke action revoked this version: rollback refuses it.
+    revoked: str | None = None
 
     @property
     def current(self) -> bool:
@@ -141,6 +143,8 @@ def rollback_refusal(entry: VersionEntry, *, now: datetime) -> str | None:
         return "pending deletion in Vault"
     if entry.unreadable or entry.serial is None:
         return "cannot be read"
+    if entry.revoked is not None:
+        return f"revoked at the CA ({entry.revoked}): a listener must never serve it"
     if entry.not_after is not None and now >= entry.not_after:
         return "expired"
     return None

@@ -623,6 +623,7 @@ def test_to_json_has_stable_keys_and_iso_dates(world: World):
         "failed",
         "totals",
         "certificates",
+        "orphans",
     ]
     [certificate] = document["certificates"]
     assert certificate["outcome"] == "renewed"
