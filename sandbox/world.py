@@ -558,6 +558,9 @@ class SandboxWorld:
                 "sslConfiguration": {
                     "certificateIds": [SERVICE_CERTIFICATE_ID],
                     "protocols": ["TLSv1.2", "TLSv1.3"],
+                    # ECDSA and RSA ciphers: it serves the EC seed before the renewal and the
+                    # RSA certificate keyType auto orders for a Certificates-service target.
+                    "cipherSuiteName": "oci-tls-12-13-wider-ssl-cipher-suite-v1",
                 },
             }
         return {

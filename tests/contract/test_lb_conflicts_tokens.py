@@ -39,7 +39,10 @@ BUSY_LB = "ocid1.loadbalancer.oc1.phx.busylb"
 REJECT_LB = "ocid1.loadbalancer.oc1.phx.rejectlb"
 REPLAY_LB = "ocid1.loadbalancer.oc1.phx.replaylb"
 LEGACY_LB = "ocid1.loadbalancer.oc1.phx.legacylb"
+# Busy for the whole test, however slow a loaded machine is: the deadline ends first.
+STUCK_LB = "ocid1.loadbalancer.oc1.phx.stucklb"
 BUSY_WR_SECONDS = 0.4
+STUCK_WR_SECONDS = 120.0
 PERSON_TOKEN = "person-token-1"  # noqa: S105 - a retry token, not a secret
 REUSED_TOKEN = "reused-token"  # noqa: S105 - a retry token, not a secret
 
@@ -51,6 +54,7 @@ def fixture_data() -> dict[str, Any]:
         **BASE_FIXTURE,
         "load_balancers": [
             {**load_balancer(BUSY_LB, BUSY_WR_SECONDS, manual), "busyConflict": True},
+            {**load_balancer(STUCK_LB, STUCK_WR_SECONDS, manual), "busyConflict": True},
             load_balancer(REJECT_LB, 0.05, manual),
             {**load_balancer(REPLAY_LB, 0.05, manual), "retryTokenAfterDelete": "replay"},
             {**load_balancer(LEGACY_LB, 0.05, manual), "legacyListeners": True},
@@ -162,14 +166,14 @@ def test_the_deployer_backs_off_while_the_load_balancer_is_busy_and_converges(
 def test_a_load_balancer_busy_until_the_deadline_is_a_transient_error(
     clients: OciClients, deployer: LoadBalancerDeployer, emulator: RunningEmulator
 ) -> None:
-    clients.load_balancer.create_certificate(details(issue(), "person-change"), BUSY_LB)
+    clients.load_balancer.create_certificate(details(issue(), "person-change"), STUCK_LB)
 
     with pytest.raises(TransientError, match="still busy at the deadline"):
         deployer.deploy(
-            "shop", issue(), ListenerTarget(BUSY_LB, ("https",)), deadline=deadline(0.1)
+            "shop", issue(), ListenerTarget(STUCK_LB, ("https",)), deadline=deadline(1.0)
         )
     # Only the person's work request: every create of ours was refused, none queued.
-    assert len(clients.load_balancer.list_work_requests(BUSY_LB).data) == 1
+    assert len(clients.load_balancer.list_work_requests(STUCK_LB).data) == 1
     assert mutations(emulator).count("CreateCertificate") > 1
 
 
