@@ -46,7 +46,7 @@ from typing import Any
 
 from renewer import naming
 from renewer.adapters.oci_clients import OciClients, translate
-from renewer.adapters.oci_load_balancer import LoadBalancerDeployer
+from renewer.adapters.oci_load_balancer import LoadBalancerDeployer, carry_over
 from renewer.clock import Clock
 from renewer.errors import ConfigError, DeploymentError, TransientError
 from renewer.ports import ChallengeRouteStatus
@@ -496,33 +496,11 @@ def _listener_update(lb_id: str, listener: SdkModel, policy: str) -> SdkModel:
     """UpdateListenerDetails carrying every field of ``listener``, with ``policy`` attached."""
     models = oci.load_balancer.models
     where = f"listener {listener.name!r} of load balancer {lb_id}"
-    fields = _carry_over(listener, models.UpdateListenerDetails, where, ignore={"name"})
+    fields = carry_over(listener, models.UpdateListenerDetails, where, ignore={"name"})
     ssl = listener.ssl_configuration
     if ssl is not None:
         fields["ssl_configuration"] = models.SSLConfigurationDetails(
-            **_carry_over(ssl, models.SSLConfigurationDetails, f"{where} sslConfiguration")
+            **carry_over(ssl, models.SSLConfigurationDetails, f"{where} sslConfiguration")
         )
     fields["routing_policy_name"] = policy
     return models.UpdateListenerDetails(**copy.deepcopy(fields))
-
-
-def _carry_over(
-    source: SdkModel,
-    details_class: type,
-    where: str,
-    ignore: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, Any]:
-    """The fields of ``source`` that ``details_class`` takes; ConfigError if one would be lost."""
-    accepted: dict[str, str] = details_class().swagger_types
-    lost = [
-        field
-        for field in source.swagger_types
-        if field not in accepted and field not in ignore and getattr(source, field) is not None
-    ]
-    if lost:
-        msg = (
-            f"{where} has {', '.join(lost)}, which {details_class.__name__} cannot send back;"
-            " an update would reset it (upgrade the oci SDK)"
-        )
-        raise ConfigError(msg)
-    return {field: getattr(source, field) for field in accepted if field in source.swagger_types}

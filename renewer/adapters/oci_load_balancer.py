@@ -859,21 +859,25 @@ def _update_details(lb_id: str, listener: SdkModel, bundle: str) -> SdkModel:
             " not accept; give the listener a named cipher suite first"
         )
         raise ConfigError(msg)
-    fields = _carry_over(listener, models.UpdateListenerDetails, where, ignore={"name"})
-    ssl_fields = _carry_over(ssl, models.SSLConfigurationDetails, f"{where} sslConfiguration")
+    fields = carry_over(listener, models.UpdateListenerDetails, where, ignore={"name"})
+    ssl_fields = carry_over(ssl, models.SSLConfigurationDetails, f"{where} sslConfiguration")
     ssl_fields["certificate_name"] = bundle
     ssl_fields["certificate_ids"] = None  # exactly one of certificateName / certificateIds
     fields["ssl_configuration"] = models.SSLConfigurationDetails(**ssl_fields)
     return models.UpdateListenerDetails(**fields)
 
 
-def _carry_over(
+def carry_over(
     source: SdkModel,
     details_class: type,
     where: str,
     ignore: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The fields of ``source`` that ``details_class`` takes; ConfigError if one would be lost."""
+    """The fields of ``source`` that ``details_class`` takes; ConfigError if one would be lost.
+
+    How every whole-object update here (the HTTPS switch, the challenge route) sends back what
+    it read: a field the SDK's details model cannot carry would be reset, so it is refused.
+    """
     accepted: dict[str, str] = details_class().swagger_types
     lost = [
         field
