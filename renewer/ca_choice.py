@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from renewer.errors import (
@@ -46,6 +47,9 @@ from renewer.errors import (
 from renewer.model import CaFailure, CaSpec, CertificateSpec, FailureHistory, StoredCertificate
 from renewer.policy import PolicyConfig
 from renewer.policy import backoff_until as table_backoff_until
+
+if TYPE_CHECKING:
+    from renewer.settings import Config
 
 __all__ = [
     "CA_SIDE_PROBLEMS",
@@ -244,3 +248,15 @@ def ca_order(
         ca for ca in cas if (entry := backoffs.get(ca.directory_url)) is None or entry.until <= now
     )
     return ready or tuple(cas)
+
+
+def configured_cas(config: Config) -> tuple[CaSpec, ...]:
+    """Every CA the configuration names, once per directory URL, the global list first.
+
+    One ACME account (and one EAB binding) per directory: the first entry that names a
+    directory decides its EAB (:mod:`renewer.settings` refuses two different ones).
+    """
+    seen: dict[str, CaSpec] = {}
+    for ca in (*config.acme.all_cas(), *(c for m in config.certificates for c in m.spec.cas)):
+        seen.setdefault(ca.directory_url, ca)
+    return tuple(seen.values())

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from renewer import naming
+from renewer import ca_choice, naming
 from renewer.clock import Clock
 from renewer.errors import AlreadyRevoked, ConfigError, RenewerError
 from renewer.model import ListenerTarget, StoredCertificate
@@ -303,7 +303,8 @@ class OrphanRetirement:
         leases: the per-certificate leases (an orphan is retired under its own).
         clock: wall clock for the grace period, monotonic clock for the deadline.
         holder: this run's lease holder id.
-        revoker: builds the ACME revoker (``renewal.revokeOnRemoval``); None: never revokes.
+        revoker: the ACME revoker for a CA's directory URL (``renewal.revokeOnRemoval``: each
+            certificate at the CA that issued it); None: never revokes.
         lease_ttl: how long the lease lasts.
         step_budget: seconds one retirement may take; none starts with less left.
 
@@ -319,7 +320,7 @@ class OrphanRetirement:
         leases: Lease,
         clock: Clock,
         holder: str,
-        revoker: Callable[[], Revoker] | None = None,
+        revoker: Callable[[str], Revoker] | None = None,
         lease_ttl: timedelta = timedelta(minutes=10),
         step_budget: float = 60.0,
     ) -> None:
@@ -562,10 +563,9 @@ class OrphanRetirement:
         """
         served = {b for c in censuses for b in c.in_use}
         now = self._clock.now()
-        directory = self._config.acme.directory_url
+        cas = ca_choice.configured_cas(self._config)
         revoked: list[str] = []
         skipped: list[tuple[str, str]] = []
-        revoker: Revoker | None = None
         for certificate in self._secrets.certificates(name):
             serial = certificate.serial_hex
             bundle = naming.bundle_name(name, serial, prefix=self._config.oci.name_prefix)
@@ -575,13 +575,17 @@ class OrphanRetirement:
             if bundle in served:
                 skipped.append((serial, f"a listener still serves it (bundle {bundle})"))
                 continue
-            if certificate.account_url and _origin(certificate.account_url) != _origin(directory):
-                skipped.append((serial, f"issued through {_origin(certificate.account_url)}"))
+            issuing = ca_choice.issuing_ca(certificate, cas)
+            if issuing is None and (certificate.account_url or certificate.directory_url):
+                where = certificate.directory_url or _origin(certificate.account_url or "")
+                skipped.append((serial, f"issued through {where}, which is no longer configured"))
                 continue
             if self._revoker is None:
                 skipped.append((serial, "no revoker is configured"))
                 continue
-            revoker = revoker or self._revoker()
+            revoker = self._revoker(
+                issuing.directory_url if issuing is not None else cas[0].directory_url
+            )
             try:
                 revoker.revoke(
                     certificate.fullchain_pem,

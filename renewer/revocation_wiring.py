@@ -1,26 +1,24 @@
 """Composition root of the revoke action: a :class:`Config` becomes a RevocationService.
 
 Next to :mod:`renewer.wiring` (not in it): the certificate store and the account store are the
-Vault adapters the renewal uses, the revoker the ACME adapter for the configured directory,
-built on use (it imports ``acme``). The renewal run a revocation starts with comes from
-``renewals_for``, which the runner builds exactly as for a renew action.
+Vault adapters the renewal uses; the revoker is the ACME adapter for the directory of the CA
+that issued the version (:func:`renewer.wiring.acme_revokers`), built on use (it imports
+``acme``). The renewal run a revocation starts with comes from ``renewals_for``, which the
+runner builds exactly as for a renew action.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from renewer.adapters.oci_clients import OciClients
 from renewer.adapters.oci_object_storage import ObjectStorageLease
 from renewer.adapters.oci_revocations import ObjectStorageRevocationRecords
-from renewer.adapters.oci_vault import VaultAccountStore, VaultCertificateStore
+from renewer.adapters.oci_vault import VaultCertificateStore
 from renewer.clock import Clock, SystemClock
-from renewer.revoker import Renewals, RevocationService, Revoker
+from renewer.revoker import Renewals, RevocationService
 from renewer.settings import Config
-
-if TYPE_CHECKING:
-    from renewer.adapters.acme_revocation import AcmeRevoker
+from renewer.wiring import acme_revokers
 
 __all__ = ["build_revocation_service"]
 
@@ -49,21 +47,10 @@ def build_revocation_service(
         "prefix": resources.name_prefix,
     }
 
-    def revoker() -> Revoker:
-        from renewer.adapters.acme_revocation import AcmeRevoker  # noqa: PLC0415 - acme on use
-
-        built: AcmeRevoker = AcmeRevoker(
-            directory_url=config.acme.directory_url,
-            accounts=VaultAccountStore(clients, **vault),
-            ca_bundle=ca_bundle,
-            clock=clock,
-        )
-        return built
-
     return RevocationService(
         config=config,
         certificates=VaultCertificateStore(clients, **vault),
-        revoker=revoker,
+        revoker=acme_revokers(clients, vault, ca_bundle, clock),
         renewals_for=renewals_for,
         clock=clock,
         records=ObjectStorageRevocationRecords(

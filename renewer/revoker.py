@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from renewer import pki
+from renewer import ca_choice, pki
 from renewer.clock import Clock
 from renewer.errors import AlreadyRevoked, ConfigError, RenewerError, UnknownCertificateVersion
 from renewer.model import StoredCertificate
@@ -111,7 +111,8 @@ class RevocationService:
     Args:
         config: the validated configuration.
         certificates: the certificate store (the versions and their keys).
-        revoker: sends revokeCert to the configured CA; built on use (it imports ``acme``).
+        revoker: the revoker for a CA's directory URL (revokeCert at the CA that issued the
+            version, with that CA's account); built on use (it imports ``acme``).
         renewals_for: the renewal service for a configuration (the replacement runs with
             ``reuseKey`` off for ``keyCompromise``, so it may be a modified one).
         clock: wall clock for the report, monotonic clock for the deadline.
@@ -129,7 +130,7 @@ class RevocationService:
         *,
         config: Config,
         certificates: CertificateStore,
-        revoker: Callable[[], Revoker],
+        revoker: Callable[[str], Revoker],
         renewals_for: Callable[[Config], Renewals],
         clock: Clock,
         records: RevocationRecords | None = None,
@@ -179,7 +180,7 @@ class RevocationService:
         run.step = "plan"
         target = self._version(request.name, request.version)
         latest = self._certificates.latest(request.name)
-        self._check_ca(target)
+        directory = self._ca_of(request.name, target)
         run.plan = plan_revocation(
             name=request.name,
             version=request.version,
@@ -189,7 +190,7 @@ class RevocationService:
             shares_key_with_latest=latest is not None and _same_key(target, latest),
             reason=request.reason,
             sign_with=request.sign_with,
-            ca=self._config.acme.directory_url,
+            ca=directory,
         )
         logger.info(
             "revocation_plan cert=%s version=%d serial=%s reason=%s steps=%s",
@@ -219,7 +220,7 @@ class RevocationService:
             self._check_replaced(run.plan, target)
             run.step = "revoke"
             remaining = deadline - self._clock.monotonic()
-            revoker = self._revoker()
+            revoker = self._revoker(directory)
             try:
                 signer = revoker.revoke(
                     target.fullchain_pem,
@@ -323,16 +324,26 @@ class RevocationService:
             )
             raise UnknownCertificateVersion(msg) from exc
 
-    def _check_ca(self, target: StoredCertificate) -> None:
-        """A version issued through another CA host is not this CA's to revoke."""
-        configured = self._config.acme.directory_url
-        if target.account_url and _origin(target.account_url) != _origin(configured):
-            msg = (
-                f"version {target.version} was issued through another CA"
-                f" ({_origin(target.account_url)}), not the configured {_origin(configured)};"
-                " revoke it there (set acme.directoryUrl to that CA for the revoke)"
-            )
-            raise ConfigError(msg)
+    def _ca_of(self, name: str, target: StoredCertificate) -> str:
+        """The directory URL of the configured CA that issued ``target`` (its account's CA).
+
+        Raises:
+            ConfigError: it was issued through a CA the configuration no longer lists.
+
+        """
+        cas = ca_choice.configured_cas(self._config)
+        issuing = ca_choice.issuing_ca(target, cas)
+        if issuing is not None:
+            return issuing.directory_url
+        if not target.account_url and not target.directory_url:
+            return self._config.certificate(name).spec.cas[0].directory_url
+        where = target.directory_url or _origin(target.account_url or "")
+        listed = ", ".join(_origin(ca.directory_url) for ca in cas)
+        msg = (
+            f"version {target.version} was issued through {where}, which the configuration no"
+            f" longer lists ({listed}); add it to acme.cas to revoke there"
+        )
+        raise ConfigError(msg)
 
     def _renewal(self, plan: RevocationPlan, deadline: float) -> CertificateReport:
         """REPLACE (forced, maybe with a fresh key) or DEPLOY (unforced); its report."""

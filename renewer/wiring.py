@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from renewer import ca_choice
 from renewer.adapters.acme_renewal_info import RenewalInfoClient
 from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
@@ -55,7 +56,7 @@ from renewer.settings import Config
 if TYPE_CHECKING:
     from renewer.adapters.acme_issuer import AcmeIssuer
 
-__all__ = ["build_service", "configured_cas"]
+__all__ = ["acme_revokers", "build_service"]
 
 # A failed self-check is retried after 30 s, then 60 s, within the run's budget: the first run
 # after `terraform apply` may meet a token server still starting or a backend whose health
@@ -127,7 +128,7 @@ def build_service(
         "key_id": resources.key_id,
         "prefix": prefix,
     }
-    cas = configured_cas(config)
+    cas = ca_choice.configured_cas(config)
     # The EAB keys are read now, so a bad secret fails the run before any work (rule 6).
     eab_keys = {
         ca.directory_url: read_eab_hmac_key(clients, ca.eab_hmac_key_secret_id)
@@ -217,7 +218,7 @@ def build_service(
         leases=leases,
         clock=clock,
         holder=holder,
-        revoker=_orphan_revoker(config, clients, vault, ca_bundle, clock)
+        revoker=acme_revokers(clients, vault, ca_bundle, clock)
         if config.renewal.revoke_on_removal
         else None,
         lease_ttl=lease_ttl,
@@ -262,39 +263,32 @@ def build_service(
     )
 
 
-def configured_cas(config: Config) -> tuple[CaSpec, ...]:
-    """Every CA the configuration names, once per directory URL, the global list first.
-
-    One ACME account (and one EAB binding) per directory: the first entry that names a
-    directory decides its EAB (:mod:`renewer.settings` refuses two different ones).
-    """
-    seen: dict[str, CaSpec] = {}
-    for ca in (*config.acme.all_cas(), *(c for m in config.certificates for c in m.spec.cas)):
-        seen.setdefault(ca.directory_url, ca)
-    return tuple(seen.values())
-
-
-def _orphan_revoker(
-    config: Config,
+def acme_revokers(
     clients: OciClients,
     vault: Mapping[str, str],
     ca_bundle: str | None,
     clock: Clock,
-) -> Callable[[], Revoker]:
-    """Builds the ACME revoker on use (it imports ``acme``): ``revokeOnRemoval`` only."""
+) -> Callable[[str], Revoker]:
+    """The ACME revoker for a CA's directory URL, built on use (it imports ``acme``) and once.
 
-    def build() -> Revoker:
-        from renewer.adapters.acme_revocation import AcmeRevoker  # noqa: PLC0415 - acme on use
+    The revoke action and ``revokeOnRemoval`` share it: a certificate is revoked at the CA that
+    issued it (:func:`renewer.ca_choice.issuing_ca`), with that CA's account.
+    """
+    built: dict[str, Revoker] = {}
 
-        built: AcmeRevoker = AcmeRevoker(
-            directory_url=config.acme.directory_url,
-            accounts=VaultAccountStore(clients, **vault),
-            ca_bundle=ca_bundle,
-            clock=clock,
-        )
-        return built
+    def revoker_for(directory_url: str) -> Revoker:
+        if directory_url not in built:
+            from renewer.adapters.acme_revocation import AcmeRevoker  # noqa: PLC0415 - on use
 
-    return build
+            built[directory_url] = AcmeRevoker(
+                directory_url=directory_url,
+                accounts=VaultAccountStore(clients, **vault),
+                ca_bundle=ca_bundle,
+                clock=clock,
+            )
+        return built[directory_url]
+
+    return revoker_for
 
 
 class IssuerOnFirstUse:

@@ -285,7 +285,7 @@ class World:
             leases=self.leases,
             clock=self.clock,
             holder=holder,
-            revoker=(lambda: self.revoker) if cfg.renewal.revoke_on_removal else None,
+            revoker=(lambda _directory: self.revoker) if cfg.renewal.revoke_on_removal else None,
             step_budget=10.0,
         )
 

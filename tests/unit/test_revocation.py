@@ -64,7 +64,7 @@ def service(world: World, revoker: RecordingRevoker) -> RevocationService:
     return RevocationService(
         config=world.config,
         certificates=world.store,
-        revoker=lambda: revoker,
+        revoker=lambda _directory: revoker,
         renewals_for=renewals_for,
         clock=world.clock,
     )

@@ -65,7 +65,7 @@ def service(
     return RevocationService(
         config=world.config,
         certificates=world.store,
-        revoker=lambda: revoker,
+        revoker=lambda _directory: revoker,
         renewals_for=renewals_for,
         clock=world.clock,
         records=records,
