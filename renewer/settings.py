@@ -25,7 +25,9 @@ Example (every optional key shown with its default)::
         "namespace": null,                  # looked up when null
         "namePrefix": "acme"
       },
-      "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true},
+      "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true,
+                  "rateLimits": "auto"},   # "off", or {"ordersPerAccount": 300,
+                  # "orderWindowMinutes": 180, "certificatesPerDomain": 50, "domainWindowDays": 7}
       "operations": {
         "metrics": null,        # off; {"enabled": true, "namespace": "acme_renewer",
                                 #       "compartmentId": null (= oci.compartmentId)}
@@ -48,6 +50,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from renewer import hostnames, naming
@@ -60,6 +63,7 @@ from renewer.model import (
     ListenerTarget,
     Target,
 )
+from renewer.rate_limits import Limits
 from renewer.untrusted import (
     UnreadableJson,
     decode_json,
@@ -164,6 +168,9 @@ class RenewalSettings:
     retention: int
     keep_previous_bundles: int
     verify_tls: bool
+    # The CA's limits on first issuances (renewer.rate_limits): "auto" (Let's Encrypt's for its
+    # production directory, none elsewhere), "off", or explicit limits.
+    rate_limits: Limits | str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +524,10 @@ def _oci(check: _Checker, value: object, path: str) -> OciResources | None:
 
 def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | None:
     section = check.mapping(
-        value, path, required=set(), optional={"retention", "keepPreviousBundles", "verifyTls"}
+        value,
+        path,
+        required=set(),
+        optional={"retention", "keepPreviousBundles", "verifyTls", "rateLimits"},
     )
     if section is None:
         return None
@@ -526,9 +536,32 @@ def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | Non
         section.get("keepPreviousBundles", 1), f"{path}.keepPreviousBundles", 0, 10
     )
     verify = check.typed(section.get("verifyTls", True), f"{path}.verifyTls", bool, "true or false")
-    if retention is None or keep is None or verify is None:
+    limits = _rate_limits(check, section.get("rateLimits", "auto"), f"{path}.rateLimits")
+    if retention is None or keep is None or verify is None or limits is None:
         return None
-    return RenewalSettings(retention, keep, verify)
+    return RenewalSettings(retention, keep, verify, limits)
+
+
+def _rate_limits(check: _Checker, value: object, path: str) -> Limits | str | None:
+    if value in ("auto", "off"):
+        return str(value)
+    if not isinstance(value, Mapping):
+        check.fail(path, f'must be "auto", "off" or an object of limits, not {json_kind(value)}')
+        return None
+    keys = ("ordersPerAccount", "orderWindowMinutes", "certificatesPerDomain", "domainWindowDays")
+    section = check.mapping(value, path, required=set(), optional=set(keys))
+    if section is None:
+        return None
+    defaults = (300, 180, 50, 7)
+    highs = (1_000_000, 60 * 24 * 31, 1_000_000, 366)
+    numbers = [
+        check.integer(section.get(key, default), f"{path}.{key}", 1, high)
+        for key, default, high in zip(keys, defaults, highs, strict=True)
+    ]
+    orders, minutes, certificates, days = numbers
+    if orders is None or minutes is None or certificates is None or days is None:
+        return None
+    return Limits(orders, timedelta(minutes=minutes), certificates, timedelta(days=days))
 
 
 def _operations(check: _Checker, value: object, path: str) -> OperationsSettings | None:

@@ -19,6 +19,7 @@ from renewer.adapters.http_self_check import HttpSelfCheck
 from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
+from renewer.adapters.oci_issuance_log import ObjectStorageIssuanceLog
 from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
 from renewer.adapters.oci_object_storage import (
@@ -40,6 +41,7 @@ from renewer.model import (
     Target,
 )
 from renewer.ports import Deployer, Issuer, OrderCreated, PersistRecordPlanner
+from renewer.rate_limits import IssuanceGate, limits_for
 from renewer.renewal import RenewalService
 from renewer.settings import Config
 
@@ -204,7 +206,24 @@ def build_service(
         if resources.challenge_backend_set is not None
         else None,
         tls_settings=ListenerTlsReader(clients).settings,
+        issuance=_issuance_gate(config, clients, namespace, clock),
     )
+
+
+def _issuance_gate(
+    config: Config, clients: OciClients, namespace: str, clock: Clock
+) -> IssuanceGate | None:
+    """The CA's limits on first issuances, counted in the state bucket; None: not counted."""
+    limits = limits_for(config.renewal.rate_limits, config.acme.directory_url)
+    if limits is None:
+        return None
+    store = ObjectStorageIssuanceLog(
+        clients,
+        namespace=namespace,
+        bucket=config.oci.state_bucket,
+        directory_url=config.acme.directory_url,
+    )
+    return IssuanceGate(store, limits, clock.now)
 
 
 class IssuerOnFirstUse:
