@@ -15,7 +15,8 @@ Fixture format (JSON; every key optional) — each service reads its own keys::
       "authorization": false,                      # enforce the policies below
       "policies": [{"name": "...", "compartment": "...", "statements": ["Allow ..."]}],
       "buckets": [...], "vaults": [...], "load_balancers": [...], "certificates": [...],
-      "topics": [...]                              # Notifications topics
+      "topics": [...],                             # Notifications topics
+      "functions": [...]                           # OCI Functions (sandbox.oci_emulator.functions)
     }
 
 Run standalone: ``python -m sandbox.oci_emulator --state FILE --seed FIXTURE.json``.
@@ -38,6 +39,7 @@ SERVICES = (
     ("sandbox.oci_emulator.certificates", "Certificates"),
     ("sandbox.oci_emulator.monitoring", "Monitoring"),  # PostMetricData: a recording sink
     ("sandbox.oci_emulator.notifications", "Notifications"),  # PublishMessage: recording sink
+    ("sandbox.oci_emulator.functions", "Functions"),  # GetFunction, InvokeFunction (real fdk)
     ("sandbox.oci_emulator.dataplane", "DataPlane"),  # serves what the services above configure
 )
 
