@@ -156,7 +156,8 @@ class FleetWorld(SandboxWorld):
             fixture["functions"] = [
                 {"id": FUNCTION_ID, "compartment": COMPARTMENT, **self.function}
             ]
-            for policy in fixture.get("policies", []):
+            # The world's default policies gain the fan-out statements; given ones stay as given.
+            for policy in fixture.get("policies", []) if self.policies is None else ():
                 if policy.get("name") == "renewer":
                     policy["statements"] = [*policy["statements"], *FAN_OUT_STATEMENTS]
         if services:
