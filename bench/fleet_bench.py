@@ -19,7 +19,11 @@ run's budget, the step budget, the work-request poll interval), so OCI time stay
 * ``sync``: one scheduled invocation of 300 s (the synchronous limit) — how much of the fleet
   one run finishes;
 * ``detached``: one invocation of 3,600 s (the detached limit), certificates scheduled in lanes
-  per load balancer (:mod:`renewer.fleet`) on ``--workers`` threads.
+  per load balancer (:mod:`renewer.fleet`) on ``--workers`` threads;
+* ``fanout``: what a scheduled run does when its fleet does not fit its 300 s
+  (:mod:`renewer.fanout`): it plans, splits the due certificates per load balancer, and each
+  part runs as its own detached invocation (3,600 s, two workers: one lane) at the same time —
+  here in this process, each with a service of its own, as each would have a container.
 
 Printed, in unscaled OCI seconds: ``makespan_s`` (first invocation's start to the last one's
 end), ``deployed_s`` (to the end of the last listener update: every listener serves its new
@@ -59,7 +63,9 @@ sys.path.insert(0, str(ROOT))
 
 import oci  # noqa: E402
 
+from renewer import fanout  # noqa: E402
 from renewer.report import Outcome  # noqa: E402
+from renewer.settings import parse_config  # noqa: E402
 from sandbox.fleet import FleetWorld, lb_id, uneven_layout  # noqa: E402
 from sandbox.oci_emulator.timing import TimingProfile  # noqa: E402
 
@@ -107,6 +113,41 @@ class Invocation:
         self.ended = time.monotonic()
 
 
+class _Planner(Invocation):
+    """The scheduled invocation of a fan-out: a plan, and the parts it would invoke."""
+
+    def run(self) -> None:
+        service = self.world.service(holder=f"bench-{uuid.uuid4().hex[:12]}")
+        self.started = time.monotonic()
+        self.report = service.plan()
+        due = [c.name for c in self.report.certificates if c.due]
+        config = parse_config(self.world.config_document())
+        self.parts = fanout.split(config, due, budget_s=SYNC_TIMEOUT_S - RESERVE_S)
+        self.ended = time.monotonic()
+
+
+def _fan_out(world: FleetWorld, args: argparse.Namespace) -> list[Invocation]:
+    """The scheduled run plans and splits; each part runs as a detached invocation of its own."""
+    planner = _Planner(world, timeout_s=SYNC_TIMEOUT_S, scale=args.scale, workers=1, names=None)
+    planner.run()
+    parts = [
+        Invocation(
+            world,
+            timeout_s=DETACHED_TIMEOUT_S,
+            scale=args.scale,
+            workers=2,  # one lane: one certificate on the load balancer, one being ordered
+            names=list(part.names),
+        )
+        for part in planner.parts
+    ]
+    threads = [threading.Thread(target=part.run) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [planner, *parts]
+
+
 def _orders(world: FleetWorld, since: int) -> int:
     """New ACME orders Pebble accepted since log offset ``since``."""
     log = world.pebble_log()[since:]
@@ -136,18 +177,22 @@ def run_fleet(args: argparse.Namespace, *, service_targets: bool, strategy: str)
     ):
         offset = len(world.pebble_log())
         began_wall = datetime.now(UTC)
-        timeout = SYNC_TIMEOUT_S if strategy == "sync" else DETACHED_TIMEOUT_S
-        invocation = Invocation(
-            world, timeout_s=timeout, scale=args.scale, workers=args.workers, names=None
-        )
         began = time.monotonic()
-        thread = threading.Thread(target=invocation.run)
-        thread.start()
-        thread.join()
-        invocations = [invocation]
+        if strategy == "fanout":
+            invocations = _fan_out(world, args)
+        else:
+            timeout = SYNC_TIMEOUT_S if strategy == "sync" else DETACHED_TIMEOUT_S
+            invocation = Invocation(
+                world, timeout_s=timeout, scale=args.scale, workers=args.workers, names=None
+            )
+            invocation.run()
+            invocations = [invocation]
         makespan = (max(i.ended for i in invocations) - began) / args.scale
         outcomes = collections.Counter(
-            str(c.outcome) for i in invocations for c in i.report.certificates
+            str(c.outcome)
+            for i in invocations
+            if i.report.mode == "renew"
+            for c in i.report.certificates
         )
         renewed = outcomes.get(str(Outcome.RENEWED), 0)
         wrs = _work_requests(world)
@@ -168,9 +213,7 @@ def run_fleet(args: argparse.Namespace, *, service_targets: bool, strategy: str)
             for w in items
             if w.type == "UpdateListener" and w.time_finished is not None
         ]
-        deployed = (
-            (max(updates) - began_wall).total_seconds() / args.scale if updates else makespan
-        )
+        deployed = (max(updates) - began_wall).total_seconds() / args.scale if updates else makespan
         # When every certificate was deployed, the measured durations; otherwise (a run that
         # did not finish) the busiest layout's unavoidable work at the profile's mean duration,
         # so an unfinished run never looks faster than the floor.
@@ -221,7 +264,7 @@ def main() -> int:
     parser.add_argument("--busiest", type=int, default=40)
     parser.add_argument("--workers", type=int, default=12)
     parser.add_argument("--targets", choices=("listeners", "service", "both"), default="both")
-    parser.add_argument("--strategy", choices=("sync", "detached"), default="detached")
+    parser.add_argument("--strategy", choices=("sync", "detached", "fanout"), default="detached")
     args = parser.parse_args()
     kinds = {"listeners": [False], "service": [True], "both": [False, True]}[args.targets]
     failed = False
