@@ -138,6 +138,8 @@ def execute(
                 invocation, action, service, config, clients, function_id, call_id, budget_s
             )
             report = fanned_report or _act(action, invocation, service, names, budget_s)
+            if fanned is None and action is Action.RENEW and function_id:
+                fanned = _continued(report, invocation, clients, function_id)
         document = json.loads(report.to_json())
         if fanned is not None:
             document["fanOut"] = fanned
@@ -178,6 +180,15 @@ def _fanned_out(
     return fan_out(
         service, config, clients, function_id=function_id, holder=call_id, budget_s=budget_s
     )
+
+
+def _continued(
+    report: RenewalReport, invocation: Invocation, clients: OciClients, function_id: str
+) -> list[dict[str, object]] | None:
+    """A run that made progress but deferred certificates for time continues them detached."""
+    from renewer.adapters.oci_functions import continue_detached  # noqa: PLC0415 - on use
+
+    return continue_detached(report, clients, function_id=function_id, force=invocation.force)
 
 
 def _act(

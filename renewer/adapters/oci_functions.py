@@ -11,6 +11,7 @@ principal, through :class:`~renewer.adapters.oci_clients.OciClients` (deadline, 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -19,7 +20,10 @@ from renewer import fanout
 from renewer.adapters.oci_clients import OciClients, translate
 from renewer.adapters.oci_object_storage import ObjectStorageLease
 from renewer.clock import SystemClock
-from renewer.errors import TransientError
+from renewer.errors import RenewerError, TransientError
+from renewer.report import Outcome, RunReason
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from renewer.renewal import RenewalService
@@ -103,3 +107,33 @@ def fan_out(
         ttl=fanout.lease_ttl(invoker.detached_timeout_s),
     )
     return plan, [d.to_document() for d in dispatched]
+
+
+def continue_detached(
+    report: RenewalReport, clients: OciClients, *, function_id: str, force: bool
+) -> list[dict[str, object]] | None:
+    """Invoke the function detached for the certificates ``report`` deferred for time.
+
+    A lane longer than one invocation (40 certificates on one load balancer are ~3,200 s of
+    work requests, most of a detached invocation's 3,600 s) goes on in a fresh invocation
+    instead of waiting for the next schedule. Only a run that made progress continues (at
+    least one certificate renewed or deployed), so a run that can start nothing never chains.
+    None: nothing to continue.
+    """
+    deferred = tuple(
+        c.name
+        for c in report.certificates
+        if c.outcome is Outcome.DEFERRED and c.reason == str(RunReason.TIME_BUDGET)
+    )
+    progress = any(c.outcome in (Outcome.RENEWED, Outcome.DEPLOYED) for c in report.certificates)
+    if not deferred or not progress:
+        return None
+    part = fanout.Part("continuation", deferred)
+    body: dict[str, object] = {**part.body(), "force": force}
+    try:
+        request_id = FunctionsInvoker(clients, function_id).invoke_detached(body)
+    except RenewerError as exc:
+        logger.warning("continuation_failed error_type=%s error=%s", type(exc).__name__, exc)
+        return [fanout.Dispatched(part, skipped=f"not invoked: {type(exc).__name__}").to_document()]
+    logger.info("continuation certificates=%d request_id=%s", len(deferred), request_id)
+    return [fanout.Dispatched(part, request_id=request_id).to_document()]

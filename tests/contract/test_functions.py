@@ -10,6 +10,7 @@ FN_INVOCATION, ``use fn-invocation``; general variables only).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ import oci
 import pytest
 
 from renewer.adapters.oci_clients import OciClients
-from renewer.adapters.oci_functions import FunctionsInvoker
+from renewer.adapters.oci_functions import FunctionsInvoker, continue_detached
 from renewer.errors import ConfigError
+from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason
 from tests.contract.conftest import BASE_FIXTURE, RunningEmulator, renewer_oci_clients
 
 pytestmark = pytest.mark.integration
@@ -148,3 +150,48 @@ def test_another_compartments_function_and_a_missing_one_look_alike(clients: Oci
         with pytest.raises(oci.exceptions.ServiceError) as refused:
             management.get_function(function_id)
         assert (refused.value.status, refused.value.code) == (404, "NotAuthorizedOrNotFound")
+
+
+def _report(*outcomes: tuple[str, Outcome, str]) -> RenewalReport:
+    now = datetime.now(UTC)
+    return RenewalReport(
+        now, now, tuple(CertificateReport(n, o, r, "") for n, o, r in outcomes), mode="renew"
+    )
+
+
+def test_a_run_that_progressed_continues_what_it_deferred_for_time_detached(
+    clients: OciClients, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    attach(emulator, tmp_path)
+    report = _report(
+        ("a", Outcome.RENEWED, "Missing"),
+        ("b", Outcome.DEFERRED, RunReason.TIME_BUDGET),
+        ("c", Outcome.DEFERRED, RunReason.RATE_LIMITED),  # a later run's, not a continuation's
+        ("d", Outcome.DEFERRED, RunReason.TIME_BUDGET),
+    )
+
+    parts = continue_detached(report, clients, function_id=FUNCTION, force=True)
+
+    assert parts is not None
+    assert parts[0]["certificates"] == ["b", "d"]
+    assert parts[0].get("invoked")
+    functions = emulator.emulator.services["functions"]
+    assert functions.wait_idle(timeout=60)
+    (record,) = functions.invocations(type="detached")
+    assert json.loads(record["body"]) == {
+        "action": "renew",
+        "certificates": ["b", "d"],
+        "force": True,
+    }
+
+
+def test_a_run_that_made_no_progress_never_chains(
+    clients: OciClients, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    attach(emulator, tmp_path)
+    stuck = _report(("b", Outcome.DEFERRED, RunReason.TIME_BUDGET))
+    done = _report(("a", Outcome.RENEWED, "Missing"))
+
+    assert continue_detached(stuck, clients, function_id=FUNCTION, force=False) is None
+    assert continue_detached(done, clients, function_id=FUNCTION, force=False) is None
+    assert emulator.emulator.services["functions"].invocations() == []
