@@ -145,7 +145,7 @@ bench-image: venv pebble
 	$(PY) bench/image_bench.py
 
 # 200 certificates over 20 load balancers (one holds 40), all due at once, with the emulator's
-# realistic timing profile at scale 0.2 (about 15 minutes here); one JSON line per target kind in
+# realistic timing profile at scale 0.2 (about 20 minutes here); one JSON line per target kind in
 # unscaled OCI seconds (bench/fleet_bench.py). FLEET_ARGS=... passes options, e.g. --targets service.
 FLEET_ARGS ?=
 bench-fleet: venv pebble

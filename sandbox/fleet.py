@@ -70,6 +70,7 @@ class FleetWorld(SandboxWorld):
         service_targets: Certificates-service targets instead of LB bundles.
         function: the renewer as an OCI Function (fixture keys such as ``timeoutInSeconds``,
             ``detachedModeTimeoutInSeconds``), with the fan-out statements; None: none.
+        grant_fan_out: False leaves the fan-out statements out (Terraform's ``fan_out = false``).
         **options: the other :class:`SandboxWorld` keywords (``timing``, ``pebble_options``...).
 
     """
@@ -81,6 +82,7 @@ class FleetWorld(SandboxWorld):
         layout: Sequence[int],
         service_targets: bool = False,
         function: dict[str, Any] | None = None,
+        grant_fan_out: bool = True,
         **options: Any,  # noqa: ANN401 - SandboxWorld's keywords
     ) -> None:
         super().__init__(workdir, certificates=(f"c000.{FLEET_DOMAIN}",), **options)
@@ -88,6 +90,7 @@ class FleetWorld(SandboxWorld):
         self.service_targets = service_targets
         # The function's fixture entry (timeouts...), or None: no OCI Function in the tenancy.
         self.function = function
+        self.grant_fan_out = grant_fan_out
         # (certificate index, load balancer index), in configuration order.
         self.placement = [
             (sum(self.layout[:lb]) + n, lb)
@@ -157,7 +160,8 @@ class FleetWorld(SandboxWorld):
                 {"id": FUNCTION_ID, "compartment": COMPARTMENT, **self.function}
             ]
             # The world's default policies gain the fan-out statements; given ones stay as given.
-            for policy in fixture.get("policies", []) if self.policies is None else ():
+            granted = self.policies is None and self.grant_fan_out
+            for policy in fixture.get("policies", []) if granted else ():
                 if policy.get("name") == "renewer":
                     policy["statements"] = [*policy["statements"], *FAN_OUT_STATEMENTS]
         if services:

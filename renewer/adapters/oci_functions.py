@@ -86,6 +86,10 @@ def fan_out(
     No call at all when even the whole busiest lane fits ``budget_s``; otherwise one read-only
     plan, and — when the due certificates of the busiest lane do not fit — one detached
     invocation per lane. Returns the plan's report and the parts.
+
+    A function that may not read or invoke itself (Terraform's ``fan_out = false``), or whose
+    invocation fails, is not stuck: ``(None, None)``, and the run renews what it can itself
+    (parts already invoked are kept apart from it by the certificates' leases).
     """
     if not fanout.might_fan_out(config, budget_s=budget_s):
         return None, None
@@ -94,7 +98,13 @@ def fan_out(
     if not parts:
         return None, None
     invoker = FunctionsInvoker(clients, function_id)
-    invoker.describe()
+    try:
+        invoker.describe()
+    except RenewerError as exc:
+        logger.warning(
+            "fan_out_unavailable error_type=%s error=%s; renewing here", type(exc).__name__, exc
+        )
+        return None, None
     namespace = config.oci.namespace or clients.namespace()
     leases = ObjectStorageLease(
         clients, namespace=namespace, bucket=config.oci.state_bucket, clock=SystemClock()
@@ -106,6 +116,8 @@ def fan_out(
         holder=holder,
         ttl=fanout.lease_ttl(invoker.detached_timeout_s),
     )
+    if any((d.skipped or "").startswith("not invoked") for d in dispatched):
+        return None, None  # logged by dispatch; this run does what it can itself
     return plan, [d.to_document() for d in dispatched]
 
 

@@ -110,3 +110,29 @@ def test_a_lane_whose_part_is_still_running_is_not_fanned_out_twice(fleet: Fleet
         assert all("still running" in p["skipped"] for p in second["fanOut"]), second
     assert len(functions(fleet).invocations(type="detached")) == 2
     assert fleet.pebble_log().count("POST /order-plz") == 5
+
+
+def test_a_function_that_may_not_invoke_itself_renews_what_it_can_itself(
+    tmp_path: Path, pebble_binaries: PebbleBinaries
+) -> None:
+    # Terraform's fan_out = false: no read fn-function / use fn-invocation. The scheduled run
+    # cannot fan out, and must not be stuck: it renews in its own budget, as before fan-out.
+    with FleetWorld(
+        tmp_path / "world",
+        layout=[3, 2],
+        function={"timeoutInSeconds": 60},
+        grant_fan_out=False,
+        pebble_options=PebbleOptions(retry_after_authz=0, retry_after_order=0),
+        work_request_seconds=0.05,
+    ) as world:
+        world.attach_function()
+        status, document = scheduled(world)
+
+        assert status == 200, document
+        assert "fanOut" not in document
+        assert functions(world).invocations(type="detached") == []
+        outcomes = {c["outcome"] for c in document["certificates"]}
+        assert "renewed" in outcomes, document
+        assert outcomes <= {"renewed", "deferred"}, document
+        (record,) = functions(world).invocations(type="sync")
+        assert "fan_out_unavailable" in Path(record["log"]).read_text()
