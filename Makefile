@@ -10,7 +10,7 @@ LEGO := .cache/lego/VERSION
 CERTBOT_VENV := .cache/certbot-venv
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo-venv pebble test test-unit lint demo sandbox bench bench-acme bench-coldstart bench-tokenserver bench-image check-terraform lock clean
+.PHONY: help venv demo-venv pebble test test-unit lint demo sandbox bench bench-acme bench-coldstart bench-tokenserver bench-image bench-fleet check-terraform lock clean
 
 help:
 	@echo "make test        set up (venv, Pebble), lint, and run the whole test suite"
@@ -18,7 +18,8 @@ help:
 	@echo "make sandbox     the sandbox running, with the exports that point the CLI at it"
 	@echo "make bench       run every benchmark (bench-acme: ours vs certbot vs lego on Pebble;"
 	@echo "                 bench-coldstart: a fresh fdk process until its first answer;"
-	@echo "                 bench-tokenserver: token server req/s, p99, p99 during a flood)"
+	@echo "                 bench-tokenserver: token server req/s, p99, p99 during a flood;"
+	@echo "                 bench-fleet: 200 certificates on 20 load balancers at OCI's timings)"
 	@echo "make lint        ruff + mypy --strict on renewer/, tokenserver/ and build/"
 	@echo "make check-terraform  the offline checks of terraform/ (part of make test)"
 	@echo "make bench-image the function's site-packages as the image builds it: size, cold start, RSS"
@@ -127,7 +128,7 @@ $(CERTBOT_VENV)/bin/certbot: bench/certbot.lock
 		-r bench/certbot.lock
 	touch $@
 
-bench: bench-acme bench-coldstart bench-tokenserver bench-image
+bench: bench-acme bench-coldstart bench-tokenserver bench-image bench-fleet
 
 bench-acme: venv pebble $(LEGO) $(CERTBOT_VENV)/bin/certbot
 	$(PY) bench/acme_bench.py --certbot $(CERTBOT_VENV)/bin/certbot --lego .cache/lego/usr/bin/lego
@@ -142,6 +143,13 @@ bench-tokenserver: venv
 # size, and the cold start of a not-due run from it.
 bench-image: venv pebble
 	$(PY) bench/image_bench.py
+
+# 200 certificates over 20 load balancers (one holds 40), all due at once, with the emulator's
+# realistic timing profile at scale 0.2 (about 20 minutes here); one JSON line per target kind in
+# unscaled OCI seconds (bench/fleet_bench.py). FLEET_ARGS=... passes options, e.g. --targets service.
+FLEET_ARGS ?=
+bench-fleet: venv pebble
+	$(PY) bench/fleet_bench.py $(FLEET_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,7 @@ def handler(ctx: context.InvokeContext, data: io.BytesIO | None = None) -> respo
             environment,
             call_id=call_id,
             budget_s=budget_from_deadline(_deadline(ctx)),
+            function_id=ctx.FnID() or None,  # FN_FN_ID: a scheduled run may fan out to it
         )
     except RenewerError as exc:
         # Our errors are secret-free by contract (renewer.errors); they name the fix.

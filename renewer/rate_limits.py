@@ -14,6 +14,14 @@ records) and the clock, it answers which orders go now and when each of the othe
 never more than the limits allow inside any sliding window, renewals with ``replaces`` always
 now. A deferred certificate is not a failure: the run reports when it will be ordered.
 
+:class:`IssuanceGate` connects the plan to a run: before a new order without ``replaces`` the
+renewal asks it, and it reads the log from the state bucket (:class:`IssuanceLogStore`, one small
+object), plans that one order, and either records it with a conditional write (another run's
+concurrent write makes it read and plan again) or answers when it fits — the run then reports
+the certificate ``deferred`` (``RateLimited``) with that instant, and a later run orders it.
+An order is counted when it is placed, not when the certificate is issued: the CA counts new
+orders, and counting a failed one too errs on the safe side.
+
 The registered domain is the last two labels of a name (``a.shop.example.com`` ->
 ``example.com``). Without the Public Suffix List that groups ``a.example.co.uk`` and
 ``b.other.co.uk`` under ``co.uk``: never fewer names per group than the CA counts, so the plan
@@ -22,9 +30,19 @@ errs on the safe side (assumed; documented in docs/fleet.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from renewer.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+LETS_ENCRYPT_HOSTS = ("acme-v02.api.letsencrypt.org",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +179,103 @@ class IssuanceLog:
                 continue
             entries.append(Issuance(at, tuple(str(d) for d in domains)))
         return cls(tuple(entries))
+
+
+class IssuanceLogStore(Protocol):
+    """Where the issuance log lives (the state bucket): one object, written conditionally."""
+
+    def load(self) -> tuple[IssuanceLog, str | None]:
+        """The log and its version tag (None: no log stored yet)."""
+        ...
+
+    def save(self, log: IssuanceLog, tag: str | None) -> bool:
+        """Replace the log if it is still at ``tag`` (None: only if absent); False if not."""
+        ...
+
+
+class RateLimited(Exception):
+    """A first issuance held back by the CA's limits until ``fits_at``."""
+
+    def __init__(self, name: str, fits_at: datetime, limits: Limits) -> None:
+        super().__init__(
+            f"new order held back: the CA's limits ({limits.orders_per_account} new orders per"
+            f" account per {_hours(limits.order_window)}, {limits.certificates_per_domain} new"
+            f" certificates per registered domain per {_hours(limits.domain_window)}) are"
+            f" reached; it fits from {fits_at.isoformat(timespec='seconds')} and the first run"
+            " after that orders it"
+        )
+        self.name = name
+        self.fits_at = fits_at
+
+
+class IssuanceGate:
+    """Admits first issuances one at a time under ``limits``, recording each in ``store``.
+
+    Thread-safe: a run's workers are serialized by a lock, concurrent runs by the store's
+    conditional write (read, plan, write-if-unchanged; ``attempts`` tries).
+    """
+
+    def __init__(
+        self,
+        store: IssuanceLogStore,
+        limits: Limits,
+        now: Callable[[], datetime],
+        *,
+        attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self.limits = limits
+        self._now = now
+        self._attempts = attempts
+        self._lock = threading.Lock()
+
+    def admit(self, name: str, dns_names: Sequence[str], *, renewal: bool) -> None:
+        """Record a new order of ``name`` now, or raise :class:`RateLimited`.
+
+        A renewal (ARI ``replaces``) is exempt: nothing is read or written.
+
+        Raises:
+            RateLimited: the order does not fit now; ``fits_at`` says when it does.
+            TransientError: the log kept changing under this run (or could not be written).
+
+        """
+        if renewal:
+            return
+        with self._lock:
+            for _ in range(self._attempts):
+                log, tag = self._store.load()
+                now = self._now()
+                wanted = OrderWanted(name, tuple(dns_names))
+                answer = plan([wanted], log.entries, now=now, limits=self.limits)
+                if name in answer.later:
+                    logger.info(
+                        "rate_limited cert=%s fits_at=%s", name, answer.later[name].isoformat()
+                    )
+                    raise RateLimited(name, answer.later[name], self.limits)
+                if self._store.save(log.record(now, dns_names, self.limits), tag):
+                    return
+            msg = (
+                f"the issuance log changed under this run {self._attempts} times; the order of"
+                f" {name!r} is left for the next run"
+            )
+            raise TransientError(msg)
+
+
+def limits_for(setting: Limits | str, directory_url: str) -> Limits | None:
+    """The limits a configuration's ``rateLimits`` means for ``directory_url`` (None: none).
+
+    ``"auto"``: Let's Encrypt's for its production directory, none for any other CA (staging's
+    are a hundred times higher, and other CAs publish their own); ``"off"``: none.
+    """
+    if isinstance(setting, Limits):
+        return setting
+    if setting == "auto" and urlsplit(directory_url).hostname in LETS_ENCRYPT_HOSTS:
+        return Limits()
+    return None
+
+
+def _hours(window: timedelta) -> str:
+    days, rest = divmod(window, timedelta(days=1))
+    if days and not rest:
+        return f"{days} days"
+    return f"{window.total_seconds() / 3600:g} h"

@@ -116,6 +116,7 @@ from renewer.ports import (
     StateRepository,
     TlsVerifier,
 )
+from renewer.rate_limits import IssuanceGate, RateLimited
 from renewer.report import CertificateReport, Outcome, RenewalReport, RunReason, TargetReport
 from renewer.settings import Config, ManagedCertificate
 from renewer.untrusted import describe, quote
@@ -175,6 +176,9 @@ class RenewalService:
             VERIFY waits for; None: such targets are not verified.
         orphans: notices and retires certificates that left the configuration, after a full
             run (and reports them in a full plan); None: never (:mod:`renewer.orphans`).
+        issuance: admits each new order without ARI ``replaces`` under the CA's limits
+            (:mod:`renewer.rate_limits`); one held back is ``deferred`` (``RateLimited``).
+            None: no limits are counted.
 
     Raises:
         ConfigError: an empty holder, or a non-positive ttl, step budget or worker count.
@@ -206,6 +210,7 @@ class RenewalService:
         tls_settings: Callable[[ListenerTarget], Sequence[ListenerTls]] | None = None,
         certificate_users: CertificateUsers | None = None,
         orphans: OrphanRetirement | None = None,
+        issuance: IssuanceGate | None = None,
     ) -> None:
         if not holder:
             raise ConfigError("the lease holder id must not be empty; use one id per invocation")
@@ -236,6 +241,7 @@ class RenewalService:
         self._tls_settings = tls_settings
         self._certificate_users = certificate_users
         self._orphans = orphans
+        self._issuance = issuance
         self._checks_lock = threading.Lock()
         self._checks_done = False
 
@@ -393,6 +399,8 @@ class RenewalService:
             report = work(job)
         except _BudgetExhaustedError as exc:
             report = self._deferred(job, exc)
+        except RateLimited as exc:
+            report = self._rate_limited(job, exc)
         except Exception as exc:  # noqa: BLE001 - the per-certificate isolation boundary (C4)
             report = self._failed(job, exc)
         finally:
@@ -861,11 +869,15 @@ class RenewalService:
         key = pki.key_for(spec, previous_key)
         key_pem = pki.private_key_to_pem(key)
         issuing = ca_choice.issuing_ca(job.stored, spec.cas)
+        replaces = self._replaces(job)
+        if self._issuance is not None:
+            # The CA's limits count new orders; a renewal naming what it replaces is exempt.
+            self._issuance.admit(job.name, spec.dns_names, renewal=replaces is not None)
         request = OrderRequest(
             dns_names=spec.dns_names,
             csr_pem=pki.make_csr(key, spec.dns_names),
             profile=spec.profile,
-            replaces=self._replaces(job),
+            replaces=replaces,
             preferred_chain=spec.preferred_chain,
             challenge=spec.challenge,
             dns_zone_id=spec.dns_zone_id,
@@ -1696,6 +1708,11 @@ class RenewalService:
         if job.lease is not None:
             self._record_quietly(job)
         return self._report(job, Outcome.DEFERRED, RunReason.TIME_BUDGET, message)
+
+    def _rate_limited(self, job: _Job, exc: RateLimited) -> CertificateReport:
+        if job.lease is not None:
+            self._record_quietly(job)
+        return self._report(job, Outcome.DEFERRED, RunReason.RATE_LIMITED, str(exc))
 
     def _failed(self, job: _Job, exc: Exception) -> CertificateReport:
         error_type = type(exc).__name__

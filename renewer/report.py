@@ -44,6 +44,7 @@ class RunReason(enum.StrEnum):
 
     LOCKED = "Locked"  # another run holds the certificate's lease
     TIME_BUDGET = "TimeBudget"  # not started (or not finished) for lack of time
+    RATE_LIMITED = "RateLimited"  # a first issuance held back by the CA's limits (rate_limits)
     ALREADY_CURRENT = "AlreadyCurrent"  # after locking, another run had already renewed it
     ROLLBACK = "Rollback"  # an operator rolled the targets back to a stored version
     INTERNAL_ERROR = "InternalError"  # an unexpected exception (a bug); details only in the log

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from renewer.environment import Environment, load_configuration
 from renewer.errors import RenewerError
-from renewer.invocation import Action, Invocation
+from renewer.invocation import Action, Invocation, Trigger
 from renewer.operations.run import RunInfo
 from renewer.operations.status import (
     Observation,
@@ -86,6 +86,7 @@ def execute(
     *,
     call_id: str,
     budget_s: float,
+    function_id: str | None = None,
 ) -> Result:
     """Run ``invocation``.
 
@@ -94,6 +95,8 @@ def execute(
         environment: the validated environment.
         call_id: this invocation's id (the lease holder, the journal's key, every log line).
         budget_s: seconds the run may take.
+        function_id: this function's OCID (the fdk's ``FN_FN_ID``), when running as one: a
+            scheduled run too short for its fleet then fans out (:mod:`renewer.fanout`).
 
     """
     if invocation.ignored is not None:
@@ -128,11 +131,19 @@ def execute(
             invocation.force,
             budget_s,
         )
+        fanned: list[dict[str, object]] | None = None
         if action is Action.REVOKE:
             report = _revoke(invocation, config, environment, clients, service, call_id, budget_s)
         else:
-            report = _act(action, invocation, service, names, budget_s)
+            fanned_report, fanned = _fanned_out(
+                invocation, action, service, config, clients, function_id, call_id, budget_s
+            )
+            report = fanned_report or _act(action, invocation, service, names, budget_s)
+            if fanned is None and action is Action.RENEW and function_id:
+                fanned = _continued(report, invocation, clients, function_id)
         document = json.loads(report.to_json())
+        if fanned is not None:
+            document["fanOut"] = fanned
         document["action"] = str(action)
         document["trigger"] = str(invocation.trigger)
         document["call_id"] = call_id
@@ -144,6 +155,41 @@ def execute(
         return Result(document, failed=report.failed, summary=report.summary(), report=report)
     finally:
         clients.close()  # a warm container must not keep this invocation's connections
+
+
+def _fanned_out(
+    invocation: Invocation,
+    action: Action,
+    service: RenewalService,
+    config: Config,
+    clients: OciClients,
+    function_id: str | None,
+    call_id: str,
+    budget_s: float,
+) -> tuple[RenewalReport | None, list[dict[str, object]] | None]:
+    """A scheduled renewal too short for its fleet, fanned out (:mod:`renewer.fanout`)."""
+    if not (
+        action is Action.RENEW
+        and function_id
+        and not invocation.certificates
+        and not invocation.force
+        and invocation.trigger is Trigger.SCHEDULE
+    ):
+        return None, None
+    from renewer.adapters.oci_functions import fan_out  # noqa: PLC0415 - the SDK's, on use
+
+    return fan_out(
+        service, config, clients, function_id=function_id, holder=call_id, budget_s=budget_s
+    )
+
+
+def _continued(
+    report: RenewalReport, invocation: Invocation, clients: OciClients, function_id: str
+) -> list[dict[str, object]] | None:
+    """A run that made progress but deferred certificates for time continues them detached."""
+    from renewer.adapters.oci_functions import continue_detached  # noqa: PLC0415 - on use
+
+    return continue_detached(report, clients, function_id=function_id, force=invocation.force)
 
 
 def _act(

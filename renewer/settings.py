@@ -29,7 +29,9 @@ Example (every optional key shown with its default)::
         "namePrefix": "acme"
       },
       "renewal": {"retention": 10, "keepPreviousBundles": 1, "verifyTls": true,
-                  "orphanGraceDays": 30, "revokeOnRemoval": false},
+                  "orphanGraceDays": 30, "revokeOnRemoval": false,
+                  "rateLimits": "auto"},   # "off", or {"ordersPerAccount": 300,
+                  # "orderWindowMinutes": 180, "certificatesPerDomain": 50, "domainWindowDays": 7}
       "operations": {
         "metrics": null,        # off; {"enabled": true, "namespace": "acme_renewer",
                                 #       "compartmentId": null (= oci.compartmentId)}
@@ -54,6 +56,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from renewer import hostnames, naming
@@ -67,6 +70,7 @@ from renewer.model import (
     ListenerTarget,
     Target,
 )
+from renewer.rate_limits import Limits
 from renewer.untrusted import (
     UnreadableJson,
     decode_json,
@@ -196,6 +200,9 @@ class RenewalSettings:
     # noticed it (renewer.orphans); revoke what it left behind first (off: issue 17).
     orphan_grace_days: int = DEFAULT_ORPHAN_GRACE_DAYS
     revoke_on_removal: bool = False
+    # The CA's limits on first issuances (renewer.rate_limits): "auto" (Let's Encrypt's for its
+    # production directory, none elsewhere), "off", or explicit limits.
+    rate_limits: Limits | str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,6 +711,7 @@ def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | Non
             "verifyTls",
             "orphanGraceDays",
             "revokeOnRemoval",
+            "rateLimits",
         },
     )
     if section is None:
@@ -722,9 +730,39 @@ def _renewal(check: _Checker, value: object, path: str) -> RenewalSettings | Non
     revoke = check.typed(
         section.get("revokeOnRemoval", False), f"{path}.revokeOnRemoval", bool, "true or false"
     )
-    if retention is None or keep is None or verify is None or grace is None or revoke is None:
+    limits = _rate_limits(check, section.get("rateLimits", "auto"), f"{path}.rateLimits")
+    if (
+        retention is None
+        or keep is None
+        or verify is None
+        or grace is None
+        or revoke is None
+        or limits is None
+    ):
         return None
-    return RenewalSettings(retention, keep, verify, grace, revoke)
+    return RenewalSettings(retention, keep, verify, grace, revoke, limits)
+
+
+def _rate_limits(check: _Checker, value: object, path: str) -> Limits | str | None:
+    if value in ("auto", "off"):
+        return str(value)
+    if not isinstance(value, Mapping):
+        check.fail(path, f'must be "auto", "off" or an object of limits, not {json_kind(value)}')
+        return None
+    keys = ("ordersPerAccount", "orderWindowMinutes", "certificatesPerDomain", "domainWindowDays")
+    section = check.mapping(value, path, required=set(), optional=set(keys))
+    if section is None:
+        return None
+    defaults = (300, 180, 50, 7)
+    highs = (1_000_000, 60 * 24 * 31, 1_000_000, 366)
+    numbers = [
+        check.integer(section.get(key, default), f"{path}.{key}", 1, high)
+        for key, default, high in zip(keys, defaults, highs, strict=True)
+    ]
+    orders, minutes, certificates, days = numbers
+    if orders is None or minutes is None or certificates is None or days is None:
+        return None
+    return Limits(orders, timedelta(minutes=minutes), certificates, timedelta(days=days))
 
 
 def _operations(check: _Checker, value: object, path: str) -> OperationsSettings | None:

@@ -22,6 +22,7 @@ from renewer.adapters.oci_certificates import CertificatesServiceDeployer
 from renewer.adapters.oci_challenge_route import LoadBalancerChallengeRoute
 from renewer.adapters.oci_clients import OciClients, OciSettings
 from renewer.adapters.oci_dns import OciDnsChallengeZone
+from renewer.adapters.oci_issuance_log import ObjectStorageIssuanceLog
 from renewer.adapters.oci_lb_snapshots import LoadBalancerSnapshots
 from renewer.adapters.oci_listener_tls import ListenerTlsReader
 from renewer.adapters.oci_load_balancer import DEFAULT_POLL_INTERVAL, LoadBalancerDeployer
@@ -49,6 +50,7 @@ from renewer.model import (
 )
 from renewer.orphans import OrphanRetirement
 from renewer.ports import Deployer, Issuer, OrderCreated, PersistRecordPlanner
+from renewer.rate_limits import IssuanceGate, limits_for
 from renewer.renewal import RenewalService
 from renewer.revoker import Revoker
 from renewer.settings import Config
@@ -260,6 +262,7 @@ def build_service(
         else None,
         tls_settings=ListenerTlsReader(clients, snapshots=snapshots).settings,
         orphans=orphans,
+        issuance=_issuance_gate(config, clients, namespace, clock),
     )
 
 
@@ -289,6 +292,22 @@ def acme_revokers(
         return built[directory_url]
 
     return revoker_for
+
+
+def _issuance_gate(
+    config: Config, clients: OciClients, namespace: str, clock: Clock
+) -> IssuanceGate | None:
+    """The CA's limits on first issuances, counted in the state bucket; None: not counted."""
+    limits = limits_for(config.renewal.rate_limits, config.acme.directory_url)
+    if limits is None:
+        return None
+    store = ObjectStorageIssuanceLog(
+        clients,
+        namespace=namespace,
+        bucket=config.oci.state_bucket,
+        directory_url=config.acme.directory_url,
+    )
+    return IssuanceGate(store, limits, clock.now)
 
 
 class IssuerOnFirstUse:

@@ -7,6 +7,11 @@ once. The first load balancer is the world's usual one (its :80 listener routes 
 the token server; Pebble validates every name there: which load balancer answers http-01 does
 not matter to the fleet).
 
+With ``function=True`` the tenancy also holds the renewer as an OCI Function
+(:data:`FUNCTION_ID`, the renewer principal's own OCID) that may read itself and invoke itself
+(``read fn-function``, ``use fn-invocation``: what Terraform grants for fan-out);
+:meth:`FleetWorld.attach_function` makes the emulator's InvokeFunction run the real fdk server.
+
 With ``service_targets=True`` every certificate is instead a Certificates-service certificate
 that its listener references through ``certificateIds`` (the listener follows the certificate's
 CURRENT version after ``listenerFollowSeconds``): a renewal needs no load-balancer work request.
@@ -21,6 +26,11 @@ from typing import Any
 from sandbox.world import COMPARTMENT, LB_ID, SEED_BUNDLE, SandboxWorld
 
 FLEET_DOMAIN = "fleet.example.com"
+FUNCTION_ID = "ocid1.fnfunc.oc1.phx.sandboxrenewer"  # the renewer principal (sandbox.world)
+FAN_OUT_STATEMENTS = (
+    "Allow dynamic-group renewer-dg to read fn-function in compartment apps",
+    "Allow dynamic-group renewer-dg to use fn-invocation in compartment apps",
+)
 
 
 def uneven_layout(
@@ -58,6 +68,9 @@ class FleetWorld(SandboxWorld):
         workdir: as for :class:`SandboxWorld`.
         layout: certificates per load balancer.
         service_targets: Certificates-service targets instead of LB bundles.
+        function: the renewer as an OCI Function (fixture keys such as ``timeoutInSeconds``,
+            ``detachedModeTimeoutInSeconds``), with the fan-out statements; None: none.
+        grant_fan_out: False leaves the fan-out statements out (Terraform's ``fan_out = false``).
         **options: the other :class:`SandboxWorld` keywords (``timing``, ``pebble_options``...).
 
     """
@@ -68,11 +81,16 @@ class FleetWorld(SandboxWorld):
         *,
         layout: Sequence[int],
         service_targets: bool = False,
+        function: dict[str, Any] | None = None,
+        grant_fan_out: bool = True,
         **options: Any,  # noqa: ANN401 - SandboxWorld's keywords
     ) -> None:
         super().__init__(workdir, certificates=(f"c000.{FLEET_DOMAIN}",), **options)
         self.layout = list(layout)
         self.service_targets = service_targets
+        # The function's fixture entry (timeouts...), or None: no OCI Function in the tenancy.
+        self.function = function
+        self.grant_fan_out = grant_fan_out
         # (certificate index, load balancer index), in configuration order.
         self.placement = [
             (sum(self.layout[:lb]) + n, lb)
@@ -137,9 +155,24 @@ class FleetWorld(SandboxWorld):
                 "sslConfiguration": ssl,
             }
         fixture["load_balancers"] = balancers
+        if self.function is not None:
+            fixture["functions"] = [
+                {"id": FUNCTION_ID, "compartment": COMPARTMENT, **self.function}
+            ]
+            # The world's default policies gain the fan-out statements; given ones stay as given.
+            granted = self.policies is None and self.grant_fan_out
+            for policy in fixture.get("policies", []) if granted else ():
+                if policy.get("name") == "renewer":
+                    policy["statements"] = [*policy["statements"], *FAN_OUT_STATEMENTS]
         if services:
             fixture["certificates"] = services
         return fixture
+
+    def attach_function(self, document: dict[str, Any] | None = None) -> None:
+        """Make InvokeFunction of :data:`FUNCTION_ID` run ``func.py`` (the real fdk server)."""
+        self.emulator.services["functions"].attach(  # type: ignore[attr-defined]
+            FUNCTION_ID, self.function_environment(document), self.workdir / "functions"
+        )
 
     def config_document(self) -> dict[str, Any]:
         """The renewer's configuration: one certificate per listener (or service certificate)."""

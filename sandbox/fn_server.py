@@ -85,7 +85,8 @@ class FnServer:
         self._connection: _UnixConnection | None = None
         self.socket_path = workdir / "iofs" / "lsnr.sock"
         self._short_dir: Path | None = None
-        if len(str(self.socket_path)) > _SOCKET_PATH_MAX:
+        # The FDK binds "phony" + the name first (then links the name to it): that is the longer.
+        if len(str(self.socket_path.parent / f"phony{self.socket_path.name}")) > _SOCKET_PATH_MAX:
             # AF_UNIX paths are limited to 107 bytes; fall back to a short private directory.
             self._short_dir = Path(tempfile.mkdtemp(prefix="fn-"))
             self.socket_path = self._short_dir / "lsnr.sock"

@@ -134,6 +134,15 @@ locals {
     [for z in local.dns01_zone_ids : "Allow dynamic-group ${local.renewer_dynamic_group} to use dns-records in compartment id ${coalesce(var.dns_zone_compartment_ocid, var.compartment_ocid)} where target.dns-zone.id = '${z}'"],
   )
 
+  # Fan-out (renewer/fanout.py): the function reads itself (GetFunction: its invoke endpoint and
+  # detached timeout) and invokes itself detached. OCI's Functions policy reference supports the
+  # general variables only (no target.function.id), so these are scoped to the function's
+  # compartment; tests/terraform/test_fan_out_policies.py proves each is needed.
+  fan_out_statements = var.fan_out ? [
+    "Allow dynamic-group ${local.renewer_dynamic_group} to read fn-function in compartment id ${var.compartment_ocid}",
+    "Allow dynamic-group ${local.renewer_dynamic_group} to use fn-invocation in compartment id ${var.compartment_ocid}",
+  ] : []
+
   token_server_statements = local.token_backend ? [
     "Allow dynamic-group ${local.token_server_dynamic_group} to read objects in compartment id ${var.compartment_ocid} where target.bucket.name = '${local.challenge_bucket_name}'",
   ] : []

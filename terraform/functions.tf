@@ -14,6 +14,8 @@ resource "oci_functions_function" "renewer" {
   image              = var.function_image
   memory_in_mbs      = tostring(var.function_memory_in_mbs)
   timeout_in_seconds = var.function_timeout_in_seconds
+  # Fan-out parts (renewer/fanout.py) run detached, up to this long each.
+  detached_mode_timeout_in_seconds = var.function_detached_timeout_in_seconds
   # Only the location of the configuration: OCI limits function configuration to 4 KB.
   config = {
     RENEWER_CONFIG_OBJECT = "${local.state_bucket_name}/${local.config_object_name}"

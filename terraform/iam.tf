@@ -25,7 +25,7 @@ resource "oci_identity_policy" "renewer" {
   compartment_id = var.tenancy_ocid
   name           = "${var.name_prefix}-renewer"
   description    = "Least privilege for the ACME renewer function (${var.name_prefix})."
-  statements     = local.renewer_statements
+  statements     = concat(local.renewer_statements, local.fan_out_statements)
   freeform_tags  = local.tags
 
   depends_on = [oci_identity_dynamic_group.renewer]

@@ -342,6 +342,23 @@ variable "function_timeout_in_seconds" {
   }
 }
 
+variable "function_detached_timeout_in_seconds" {
+  description = "Timeout of a detached invocation in seconds (detachedModeTimeoutInSeconds): a scheduled run too short for its fleet invokes the function detached once per load balancer (fan-out), each part running up to this long."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.function_detached_timeout_in_seconds >= 300 && var.function_detached_timeout_in_seconds <= 3600
+    error_message = "The function_detached_timeout_in_seconds must be between 300 and 3600 (the detached maximum of OCI Functions)."
+  }
+}
+
+variable "fan_out" {
+  description = "Let a scheduled run that cannot finish its fleet in time invoke the function in detached mode once per load balancer (grants the function read fn-function and use fn-invocation in its compartment)."
+  type        = bool
+  default     = true
+}
+
 variable "log_retention_days" {
   description = "Days the function's invocation log is kept (OCI Logging allows 30-180 in steps of 30)."
   type        = number

@@ -54,6 +54,7 @@ SERVICES = (
     "monitoring",
     "notifications",
     "dns",
+    "functions_management",
 )
 _CLIENT_CLASSES = {
     "object_storage": "oci.object_storage.ObjectStorageClient",
@@ -68,6 +69,8 @@ _CLIENT_CLASSES = {
     "notifications": "oci.ons.NotificationDataPlaneClient",
     # dns-01's TXT records (oci_dns.py).
     "dns": "oci.dns.DnsClient",
+    # GetFunction only: the function's own invoke endpoint, for fan-out (renewer.fanout).
+    "functions_management": "oci.functions.FunctionsManagementClient",
 }
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_CONFLICTS = frozenset({"IncorrectState", "LockConflict"})
@@ -235,6 +238,13 @@ class OciClients:
         ``management_endpoint`` its GetVault returns.
         """
         return self._build("oci.key_management.KmsManagementClient", management_endpoint)
+
+    def functions_invoke(self, invoke_endpoint: str) -> Any:  # noqa: ANN401
+        """``oci.functions.FunctionsInvokeClient`` for a function's ``invoke_endpoint``.
+
+        Like a vault's keys, a function answers at the endpoint its GetFunction returns.
+        """
+        return self._build("oci.functions.FunctionsInvokeClient", invoke_endpoint)
 
     def _build(self, qualified: str, endpoint: str | None) -> Any:  # noqa: ANN401
         key = (qualified, endpoint)

@@ -16,7 +16,8 @@ Fixture format (JSON; every key optional) — each service reads its own keys::
       "policies": [{"name": "...", "compartment": "...", "statements": ["Allow ..."]}],
       "buckets": [...], "vaults": [...], "load_balancers": [...], "certificates": [...],
       "topics": [...],                             # Notifications topics
-      "zones": [...]                               # DNS zones and their records
+      "zones": [...],                              # DNS zones and their records
+      "functions": [...]                           # OCI Functions (sandbox.oci_emulator.functions)
     }
 
 Run standalone: ``python -m sandbox.oci_emulator --state FILE --seed FIXTURE.json``.
@@ -40,6 +41,7 @@ SERVICES = (
     ("sandbox.oci_emulator.monitoring", "Monitoring"),  # PostMetricData: a recording sink
     ("sandbox.oci_emulator.notifications", "Notifications"),  # PublishMessage: recording sink
     ("sandbox.oci_emulator.dns", "Dns"),  # zones and records (dns-01)
+    ("sandbox.oci_emulator.functions", "Functions"),  # GetFunction, InvokeFunction (real fdk)
     ("sandbox.oci_emulator.dataplane", "DataPlane"),  # serves what the services above configure
 )
 

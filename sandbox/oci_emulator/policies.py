@@ -35,8 +35,9 @@ Semantics, as in OCI:
   objectstorage-namespaces; ``secret-family`` = secrets, secret-versions, secret-bundles — *not*
   vaults or keys; ``leaf-certificate-family`` = leaf-certificates, -versions, -bundles, cabundles
   and their associations; ``certificate-authority-family`` adds the CA types; ``all-resources``
-  = every type). Resource-types of services the emulator does not serve (``functions-family``...)
-  are accepted and grant nothing here; a name nobody knows is an error.
+  = every type; ``functions-family`` = fn-app, fn-function, fn-invocation). Resource-types of
+  services the emulator does not serve (``virtual-network-family``...) are accepted and grant
+  nothing here; a name nobody knows is an error.
 - A location names the compartment the *policy* is attached to (fixture ``compartment``; the
   tenancy by default) or one below it: ``compartment a:b`` is ``b`` inside ``a`` inside the
   policy's compartment. A statement applies to its compartment and every compartment below it
@@ -272,6 +273,20 @@ RESOURCE_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
         "use": ("DNS_RECORD_UPDATE",),
         "manage": ("DNS_RECORD_CREATE", "DNS_RECORD_DELETE"),
     },
+    # Functions: the "Details for Functions" verb tables (use fn-app / fn-function add nothing)
+    "fn-app": {
+        "inspect": ("FN_APP_LIST",),
+        "read": ("FN_APP_READ",),
+        "manage": ("FN_APP_CREATE", "FN_APP_DELETE", "FN_APP_UPDATE"),
+    },
+    "fn-function": {
+        "inspect": ("FN_FUNCTION_LIST",),
+        "read": ("FN_FUNCTION_READ",),
+        "manage": ("FN_FUNCTION_CREATE", "FN_FUNCTION_DELETE", "FN_FUNCTION_UPDATE"),
+    },
+    "fn-invocation": {
+        "use": ("FN_INVOCATION",),
+    },
 }  # fmt: skip
 
 _LEAF_CERTIFICATE_FAMILY = (
@@ -291,13 +306,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "ons-family": ("ons-topics", "ons-subscriptions"),
     "dns": ("dns-zones", "dns-records"),  # + the DNS types not served here (grant nothing)
+    "functions-family": ("fn-app", "fn-function", "fn-invocation"),
     "all-resources": tuple(RESOURCE_TYPES),
 }  # fmt: skip
 
 # Resource-types of services the emulator does not serve: accepted (the product's Terraform
 # writes them next to ours), granting nothing here. Any other unknown name is a fixture error.
 OTHER_RESOURCE_TYPES = frozenset({
-    "functions-family", "fn-app", "fn-function", "fn-invocation", "repos",
+    "repos",
     "virtual-network-family", "vcns", "subnets", "network-security-groups", "vnics",
     "instance-family", "instances", "volume-family", "database-family", "cluster-family",
     "compute-container-family", "compute-container-instances",
@@ -513,6 +529,9 @@ OPERATIONS: dict[str, tuple[Need, ...]] = {
     "GetDomainRecords": _needs("DNS_RECORD_READ"),
     "PatchDomainRecords": _needs("DNS_RECORD_UPDATE"),
     "UpdateDomainRecords": _needs("DNS_RECORD_UPDATE"),
+    # ---- Functions ("Details for Functions": Permissions Required for Each API Operation)
+    "GetFunction": _needs("FN_FUNCTION_READ"),
+    "InvokeFunction": _needs("FN_INVOCATION"),
 }
 
 # Served under the same name by the Load Balancer and the Certificates-management APIs.

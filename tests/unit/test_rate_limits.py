@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from renewer.errors import TransientError
 from renewer.rate_limits import (
     Issuance,
+    IssuanceGate,
     IssuanceLog,
     Limits,
     OrderWanted,
+    RateLimited,
+    limits_for,
     plan,
     registered_domain,
 )
@@ -110,3 +115,93 @@ def test_the_log_round_trips_and_prunes_old_entries():
         IssuanceLog.parse({"issuances": [{"at": "garbage"}, 3, {"at": "2026-01-01T00:00"}]})
         == IssuanceLog()
     )
+
+
+# --- the gate a run asks before each new order (IssuanceGate) ---------------------------------
+
+
+class _MemoryLog:
+    """An IssuanceLogStore in memory, with the conditional write of the state bucket.
+
+    ``interfere``: writes another run slips in before each of this run's next saves.
+    """
+
+    def __init__(self, interfere: int = 0) -> None:
+        self.log, self.tag, self.version = IssuanceLog(), None, 0
+        self.reads = self.writes = 0
+        self.interfere = interfere
+
+    def load(self) -> tuple[IssuanceLog, str | None]:
+        self.reads += 1
+        return self.log, self.tag
+
+    def save(self, log: IssuanceLog, tag: str | None) -> bool:
+        if self.interfere:
+            self.interfere -= 1
+            self._put(self.log.record(NOW - timedelta(minutes=1), ["other.example.org"], LE))
+        if tag != self.tag:
+            return False
+        self._put(log)
+        return True
+
+    def _put(self, log: IssuanceLog) -> None:
+        self.version += 1
+        self.writes += 1
+        self.log, self.tag = log, f"v{self.version}"
+
+
+def _gate(store: _MemoryLog, limits: Limits = LE) -> IssuanceGate:
+    return IssuanceGate(store, limits, lambda: NOW, attempts=3)
+
+
+def test_the_gate_records_each_first_issuance_and_holds_back_the_one_past_the_limit():
+    store = _MemoryLog()
+    gate = _gate(store, Limits(certificates_per_domain=2))
+
+    gate.admit("a", ["a.example.com"], renewal=False)
+    gate.admit("b", ["b.example.com"], renewal=False)
+    with pytest.raises(RateLimited) as held:
+        gate.admit("c", ["c.example.com"], renewal=False)
+
+    assert [e.domains for e in store.log.entries] == [("example.com",), ("example.com",)]
+    assert held.value.fits_at == NOW + timedelta(days=7)
+    assert "2 new certificates per registered domain per 7 days" in str(held.value)
+    assert NOW.isoformat() not in str(held.value)  # it says when it fits, not when it was held
+
+
+def test_a_renewal_with_replaces_reads_and_writes_nothing():
+    store = _MemoryLog()
+    gate = _gate(store, Limits(orders_per_account=1))
+    gate.admit("a", ["a.example.com"], renewal=False)
+
+    gate.admit("a", ["a.example.com"], renewal=True)  # past the limit, and still admitted
+
+    assert (store.reads, store.writes) == (1, 1)
+
+
+def test_a_concurrent_write_makes_the_gate_read_and_plan_again():
+    store = _MemoryLog(interfere=1)
+    gate = _gate(store, Limits(orders_per_account=2))
+
+    gate.admit("a", ["a.example.com"], renewal=False)  # lost the first write, won the second
+
+    assert store.reads == 2
+    assert len(store.log.entries) == 2  # the other run's order and this one
+    with pytest.raises(RateLimited):  # both count: the account's two orders are used
+        gate.admit("b", ["b.example.com"], renewal=False)
+
+
+def test_a_log_that_keeps_changing_is_a_transient_error_and_orders_nothing():
+    store = _MemoryLog(interfere=10)
+
+    with pytest.raises(TransientError, match="changed under this run 3 times"):
+        _gate(store).admit("a", ["a.example.com"], renewal=False)
+
+
+def test_auto_means_lets_encrypt_production_only():
+    production = "https://acme-v02.api.letsencrypt.org/directory"
+    assert limits_for("auto", production) == LE
+    assert limits_for("auto", "https://acme-staging-v02.api.letsencrypt.org/directory") is None
+    assert limits_for("off", production) is None
+    explicit = Limits(orders_per_account=5)
+    assert limits_for(explicit, "https://ca.example/dir") is explicit
