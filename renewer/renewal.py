@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 from renewer import ca_choice, fleet, key_choice, naming, pki
 from renewer.clock import Clock
 from renewer.deploy_admission import DeployAdmission
-from renewer.dns_names import ChallengeType
+from renewer.dns_names import ChallengeType, DnsRecord
 from renewer.dns_sweep import Dns01Sweeper, record_names_of
 from renewer.errors import (
     AcmeProtocolError,
@@ -102,6 +102,7 @@ from renewer.policy import (
     renewal_window_start,
 )
 from renewer.ports import (
+    CaPersistRecordPlanner,
     CaRoutedRenewalInfo,
     CertificateStore,
     CertificateUsers,
@@ -528,7 +529,11 @@ class RenewalService:
         """The plan of a dns-persist-01 certificate names the TXT records it needs.
 
         Without an account yet there is no URL to bind: the message says how to get one.
+        With a CA list, one record per CA of the certificate (each names its CA and the
+        account there; issue 17), and the message names each CA without an account yet.
         """
+        if isinstance(self._issuer, CaPersistRecordPlanner):
+            return self._with_records_per_ca(job, report, self._issuer)
         records = None
         if isinstance(self._issuer, PersistRecordPlanner):
             try:
@@ -544,6 +549,33 @@ class RenewalService:
             )
             return replace(report, message=report.message + hint)
         return replace(report, dns_records=records)
+
+    def _with_records_per_ca(
+        self, job: _Job, report: CertificateReport, planner: CaPersistRecordPlanner
+    ) -> CertificateReport:
+        """:meth:`_with_persist_records` for a CA list: every CA's records, every gap said."""
+        try:
+            entries = planner.persist_records_per_ca(job.spec.dns_names, job.spec.cas)
+        except RenewerError as exc:
+            hint = f"; dns-persist-01 records unknown: {type(exc).__name__}: {exc}"
+            return replace(report, message=report.message + hint)
+        records: list[DnsRecord] = []
+        hints: list[str] = []
+        for entry in entries:
+            host = ca_choice.ca_host(entry.directory_url)
+            if entry.error is not None:
+                hints.append(f"dns-persist-01 records for {host} unknown: {entry.error}")
+            elif entry.records is None:
+                hints.append(
+                    f"dns-persist-01: no ACME account exists yet at {host}, so its"
+                    " _validation-persist record cannot be written — the first order there"
+                    " registers the account (and fails until the record exists); run plan"
+                    " again then"
+                )
+            else:
+                records.extend(entry.records)
+        message = report.message + "".join(f"; {hint}" for hint in hints)
+        return replace(report, message=message, dns_records=tuple(records))
 
     def _finish(self, report: RenewalReport) -> RenewalReport:
         totals = " ".join(f"{outcome}={count}" for outcome, count in report.totals.items())
