@@ -18,7 +18,7 @@ from renewer.dns_names import DnsRecord
 from renewer.dns_sweep import OrderChallengeRecord, OrderChallengeRecords
 from renewer.errors import CaUnavailable, ConfigError, RenewerError
 from renewer.model import CaFailure, CaSpec, IssuedCertificate, OrderRequest, RenewalInfo
-from renewer.ports import Issuer, OrderCreated, PersistRecordPlanner
+from renewer.ports import CaPersistRecords, Issuer, OrderCreated, PersistRecordPlanner
 
 __all__ = ["CaListIssuer"]
 
@@ -137,11 +137,44 @@ class CaListIssuer:
     def persist_records(
         self, dns_names: Sequence[str], *, deadline: float | None = None
     ) -> tuple[DnsRecord, ...] | None:
-        """The first CA's dns-persist-01 records (they name its account)."""
+        """The default CA's dns-persist-01 records (they name its account).
+
+        A certificate with several CAs needs one record per CA: see
+        :meth:`persist_records_per_ca`, which ``plan`` uses.
+        """
         issuer = self._issuer(self._default)
         if not isinstance(issuer, PersistRecordPlanner):
             return None
         return issuer.persist_records(dns_names, deadline=deadline)
+
+    def persist_records_per_ca(
+        self, dns_names: Sequence[str], cas: Sequence[CaSpec], *, deadline: float | None = None
+    ) -> tuple[CaPersistRecords, ...]:
+        """Each CA's dns-persist-01 records, one entry per CA of ``cas`` in order.
+
+        Every CA a certificate may be issued by needs its own record (its issuer domain from
+        its directory's ``caaIdentities``, this renewer's account URL there): a fallback CA
+        without one fails validation exactly when it is needed. A CA whose account does not
+        exist yet has ``records`` None; one that cannot say has ``error`` (the others are
+        still listed). Empty ``cas``: the default CA.
+        """
+        entries: list[CaPersistRecords] = []
+        for ca in cas or (CaSpec(self._default),):
+            issuer = self._issuer(ca.directory_url)
+            if not isinstance(issuer, PersistRecordPlanner):
+                entries.append(
+                    CaPersistRecords(ca.directory_url, None, "its issuer cannot plan records")
+                )
+                continue
+            try:
+                records = issuer.persist_records(dns_names, deadline=deadline)
+            except RenewerError as exc:  # secret-free by contract (errors.py)
+                entries.append(
+                    CaPersistRecords(ca.directory_url, None, f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            entries.append(CaPersistRecords(ca.directory_url, records))
+        return tuple(entries)
 
     def dns01_records(
         self, order_url: str, *, account_url: str, deadline: float

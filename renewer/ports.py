@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from renewer.dns_names import DnsRecord
 from renewer.model import (
+    CaSpec,
     DeployedTarget,
     IssuedCertificate,
     ListenerTarget,
@@ -456,6 +457,34 @@ class PersistRecordPlanner(Protocol):
         self, dns_names: Sequence[str], *, deadline: float | None = None
     ) -> tuple[DnsRecord, ...] | None:
         """The ``_validation-persist`` TXT records that authorize this renewer's account."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaPersistRecords:
+    """One CA's dns-persist-01 records for a certificate (``plan`` with a CA list).
+
+    ``records`` None: no ACME account exists at this CA yet, so there is no URL to bind;
+    ``error``: the CA could not say (e.g. its directory names no ``caaIdentities``).
+    """
+
+    directory_url: str
+    records: tuple[DnsRecord, ...] | None
+    error: str | None = None
+
+
+@runtime_checkable
+class CaPersistRecordPlanner(Protocol):
+    """Says which dns-persist-01 records a certificate needs at each of its CAs; reads only.
+
+    The draft allows several ``_validation-persist`` records at one name, one per CA: each
+    names its CA's issuer domain and this renewer's account at that CA.
+    """
+
+    def persist_records_per_ca(
+        self, dns_names: Sequence[str], cas: Sequence[CaSpec], *, deadline: float | None = None
+    ) -> tuple[CaPersistRecords, ...]:
+        """One entry per CA of ``cas`` (the default CA when empty), in order."""
         ...
 
 

@@ -61,7 +61,8 @@ from urllib.parse import urlsplit
 
 from renewer import ca_choice, fleet, key_choice, naming, pki
 from renewer.clock import Clock
-from renewer.dns_names import ChallengeType
+from renewer.deploy_admission import DeployAdmission
+from renewer.dns_names import ChallengeType, DnsRecord
 from renewer.dns_sweep import Dns01Sweeper, record_names_of
 from renewer.errors import (
     AcmeProtocolError,
@@ -101,6 +102,7 @@ from renewer.policy import (
     renewal_window_start,
 )
 from renewer.ports import (
+    CaPersistRecordPlanner,
     CaRoutedRenewalInfo,
     CertificateStore,
     CertificateUsers,
@@ -276,7 +278,12 @@ class RenewalService:
         if dry_run:
             return self._with_orphans(self._plan_all(selected, force=force), names)
         started_at = self._clock.now()
-        budget = _Budget(self._clock, self._clock.monotonic() + budget_s, self._step_budget)
+        deadline = self._clock.monotonic() + budget_s
+        # One book of load-balancer work per run: DEPLOY starts only if its lane's queued work
+        # requests and its own fit (issue 15); a work request is assumed to take a step budget
+        # (60 s in production, the top of OCI's 20-60 s) until this run has seen some finish.
+        admission = DeployAdmission(self._clock.monotonic, deadline, self._step_budget)
+        budget = _Budget(self._clock, deadline, self._step_budget, admission)
         logger.info(
             "run_start holder=%s certificates=%d budget_s=%.0f force=%s",
             self._holder,
@@ -522,7 +529,11 @@ class RenewalService:
         """The plan of a dns-persist-01 certificate names the TXT records it needs.
 
         Without an account yet there is no URL to bind: the message says how to get one.
+        With a CA list, one record per CA of the certificate (each names its CA and the
+        account there; issue 17), and the message names each CA without an account yet.
         """
+        if isinstance(self._issuer, CaPersistRecordPlanner):
+            return self._with_records_per_ca(job, report, self._issuer)
         records = None
         if isinstance(self._issuer, PersistRecordPlanner):
             try:
@@ -538,6 +549,33 @@ class RenewalService:
             )
             return replace(report, message=report.message + hint)
         return replace(report, dns_records=records)
+
+    def _with_records_per_ca(
+        self, job: _Job, report: CertificateReport, planner: CaPersistRecordPlanner
+    ) -> CertificateReport:
+        """:meth:`_with_persist_records` for a CA list: every CA's records, every gap said."""
+        try:
+            entries = planner.persist_records_per_ca(job.spec.dns_names, job.spec.cas)
+        except RenewerError as exc:
+            hint = f"; dns-persist-01 records unknown: {type(exc).__name__}: {exc}"
+            return replace(report, message=report.message + hint)
+        records: list[DnsRecord] = []
+        hints: list[str] = []
+        for entry in entries:
+            host = ca_choice.ca_host(entry.directory_url)
+            if entry.error is not None:
+                hints.append(f"dns-persist-01 records for {host} unknown: {entry.error}")
+            elif entry.records is None:
+                hints.append(
+                    f"dns-persist-01: no ACME account exists yet at {host}, so its"
+                    " _validation-persist record cannot be written — the first order there"
+                    " registers the account (and fails until the record exists); run plan"
+                    " again then"
+                )
+            else:
+                records.extend(entry.records)
+        message = report.message + "".join(f"; {hint}" for hint in hints)
+        return replace(report, message=message, dns_records=tuple(records))
 
     def _finish(self, report: RenewalReport) -> RenewalReport:
         totals = " ".join(f"{outcome}={count}" for outcome, count in report.totals.items())
@@ -1160,13 +1198,20 @@ class RenewalService:
         attempt = _attempt(job, self._holder)
         for target in job.managed.targets:
             with self._step(job, "deploy", budget):
-                result = self._deployer_for(target).deploy(
-                    job.name,
-                    certificate,
-                    target,
-                    deadline=budget.step_deadline(_deploy_units(target)),
-                    attempt=attempt,
-                )
+                ticket = self._admit_deploy(job, target, budget)
+                done = 0
+                try:
+                    result = self._deployer_for(target).deploy(
+                        job.name,
+                        certificate,
+                        target,
+                        deadline=budget.step_deadline(_deploy_units(target)),
+                        attempt=attempt,
+                    )
+                    done = len(result.work_requests)
+                finally:
+                    if ticket is not None and budget.admission is not None:
+                        budget.admission.finish(ticket, done)
             job.deployed.append(result)
             logger.info(
                 "deploy cert=%s target=%s serial=%s bundle=%s changed=%s work_requests=%s",
@@ -1177,6 +1222,35 @@ class RenewalService:
                 result.changed,
                 ",".join(result.work_requests) or None,
             )
+
+    def _admit_deploy(self, job: _Job, target: Target, budget: _Budget) -> int | None:
+        """Admit DEPLOY to a listener target only if its lane's work fits the run (issue 15).
+
+        The work: the bundle create and one switch per listener, behind the work requests the
+        lane's other certificates still have queued on the load balancer
+        (:mod:`renewer.deploy_admission`). A target the state records as serving this serial
+        needs none and is not counted. Returns the admission's ticket (None: not counted).
+
+        Raises:
+            _BudgetExhaustedError: the work does not fit: the certificate is deferred, stored
+                already, and the next run deploys it without a new order.
+
+        """
+        if budget.admission is None or not isinstance(target, ListenerTarget):
+            return None
+        saved = job.saved.deployed if job.saved is not None else {}
+        if saved.get(_target_key(target)) == job.certificate.serial_hex:
+            return None
+        work_requests = 1 + len(target.listener_names)
+        admission = budget.admission.admit(target.load_balancer_id, work_requests)
+        if admission.ticket is None:
+            raise _BudgetExhaustedError(
+                "deploy",
+                admission.remaining_s,
+                admission.queued_s + admission.own_s,
+                message=admission.explain(target.load_balancer_id, work_requests),
+            )
+        return admission.ticket
 
     def _verify(self, job: _Job, budget: _Budget) -> None:
         """VERIFY: every listener presents the stored serial for every configured name.
@@ -1755,10 +1829,15 @@ class RenewalService:
 class _BudgetExhaustedError(Exception):
     """Internal signal: a certificate or step would start with less than its budget left."""
 
-    def __init__(self, step: str, remaining: float, needed: float) -> None:
+    def __init__(
+        self, step: str, remaining: float, needed: float, *, message: str | None = None
+    ) -> None:
         super().__init__(
-            f"{step} not started: {max(remaining, 0.0):.0f} s left in this run, a step may"
-            f" take {needed:.0f} s; left for the next run"
+            message
+            or (
+                f"{step} not started: {max(remaining, 0.0):.0f} s left in this run, a step may"
+                f" take {needed:.0f} s; left for the next run"
+            )
         )
         self.step = step
 
@@ -1770,6 +1849,7 @@ class _Budget:
     clock: Clock
     deadline: float
     step: float
+    admission: DeployAdmission | None = None  # the run's load-balancer work (run only)
 
     def remaining(self) -> float:
         return self.deadline - self.clock.monotonic()

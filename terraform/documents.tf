@@ -20,16 +20,40 @@ locals {
 
   # ------------------------------------------------------------------ the renewer's configuration
   renewer_config = {
-    acme = {
-      directoryUrl         = var.acme_directory_url
-      contact              = var.acme_contact_emails
-      termsOfServiceAgreed = var.acme_terms_of_service_agreed
-      eab = var.acme_eab == null ? null : {
-        keyId           = var.acme_eab.key_id
-        hmacKeySecretId = var.acme_eab.hmac_key_secret_id
-      }
-      selfCheck = var.acme_self_check
-    }
+    # The single CA (directoryUrl + eab) or the CA list (cas), never both: the renewer refuses
+    # a document with both keys, even null (renewer/settings.py). One-element for expressions
+    # drop a key, because a conditional cannot return objects of different shapes.
+    acme = merge(
+      { for key, url in { directoryUrl = var.acme_directory_url } : key => url if length(var.acme_cas) == 0 },
+      {
+        for key, eab in {
+          eab = var.acme_eab == null ? null : {
+            keyId           = var.acme_eab.key_id
+            hmacKeySecretId = var.acme_eab.hmac_key_secret_id
+          }
+        } : key => eab if length(var.acme_cas) == 0
+      },
+      {
+        for key, cas in {
+          cas = [
+            for ca in var.acme_cas : {
+              directoryUrl = ca.directory_url
+              eab = ca.eab_key_id == null ? null : {
+                keyId           = ca.eab_key_id
+                hmacKeySecretId = ca.eab_hmac_key_secret_id
+              }
+              profile        = ca.profile
+              preferredChain = ca.preferred_chain
+            }
+          ]
+        } : key => cas if length(var.acme_cas) > 0
+      },
+      {
+        contact              = var.acme_contact_emails
+        termsOfServiceAgreed = var.acme_terms_of_service_agreed
+        selfCheck            = var.acme_self_check
+      },
+    )
     oci = {
       compartmentId   = var.compartment_ocid
       vaultId         = local.vault_id

@@ -59,6 +59,10 @@ resource "oci_objectstorage_object" "config" {
       error_message = "Certificate targets name load balancers that load_balancers does not define: ${join(", ", local.unknown_load_balancer_keys)}. Add them to load_balancers or fix the key."
     }
     precondition {
+      condition     = length(var.acme_cas) == 0 || var.acme_eab == null
+      error_message = "acme_eab cannot be combined with acme_cas: give the CA its EAB in its acme_cas entry (eab_key_id, eab_hmac_key_secret_id) and set acme_eab = null."
+    }
+    precondition {
       condition     = !local.token_backend || var.token_server != null
       error_message = "The challenge_mode \"token_backend\" needs token_server (image and subnet of the token-server container); or set challenge_mode = \"redirect\"."
     }

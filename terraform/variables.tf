@@ -101,6 +101,41 @@ variable "acme_eab" {
   }
 }
 
+variable "acme_cas" {
+  description = <<-EOT
+    The CAs to try, in order (issue 17, docs/ca-fallback.md): the first is used while it is healthy, the next only when the first fails on its side (unreachable, 5xx, rateLimited, ...). Each: directory_url (https://), optionally eab_key_id with eab_hmac_key_secret_id (the OCID of a Vault secret holding the HMAC key; both or neither), profile, preferred_chain. Empty (the default): the single CA of acme_directory_url and acme_eab. When set, acme_directory_url is not used and acme_eab must be null (give each CA its own EAB here).
+  EOT
+  type = list(object({
+    directory_url          = string
+    eab_key_id             = optional(string)
+    eab_hmac_key_secret_id = optional(string)
+    profile                = optional(string)
+    preferred_chain        = optional(string)
+  }))
+  default = []
+
+  validation {
+    condition     = length(var.acme_cas) <= 5
+    error_message = "The acme_cas list holds at most 5 CAs (the first and a few fallbacks; more only delay a failing run)."
+  }
+  validation {
+    condition     = alltrue([for ca in var.acme_cas : can(regex("^https://[^\\s/]+(/\\S*)?$", ca.directory_url))])
+    error_message = "Each acme_cas entry's directory_url must be an https:// ACME directory URL, e.g. https://acme.zerossl.com/v2/DV90."
+  }
+  validation {
+    condition     = length(distinct([for ca in var.acme_cas : ca.directory_url])) == length(var.acme_cas)
+    error_message = "The acme_cas entries must name different CAs: list each directory_url once."
+  }
+  validation {
+    condition     = alltrue([for ca in var.acme_cas : (ca.eab_key_id == null) == (ca.eab_hmac_key_secret_id == null)])
+    error_message = "An acme_cas entry with EAB needs both eab_key_id and eab_hmac_key_secret_id (or neither, for a CA without EAB such as Let's Encrypt)."
+  }
+  validation {
+    condition     = alltrue([for ca in var.acme_cas : ca.eab_hmac_key_secret_id == null || can(regex("^ocid1\\.vaultsecret\\.", ca.eab_hmac_key_secret_id))])
+    error_message = "Each acme_cas eab_hmac_key_secret_id must be the OCID of a Vault secret (ocid1.vaultsecret...) holding the HMAC key; never put the key itself here."
+  }
+}
+
 variable "acme_self_check" {
   description = "Whether the renewer fetches each token URL through the public path before asking the CA to validate."
   type        = bool

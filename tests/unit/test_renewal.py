@@ -528,12 +528,14 @@ def test_a_crash_between_store_and_deploy_is_finished_without_a_second_order(wor
 
 def test_the_time_budget_defers_what_cannot_start_and_the_next_run_finishes_it():
     world = new_world(*(cert_doc(n) for n in ("a", "b", "c", "d")))
-    world.issuer.issue_seconds = 20.0
+    world.issuer.issue_seconds = 40.0
     service = world.service(step_budget=60.0)
 
-    first = by_name(service.run(budget_s=100.0))
+    first = by_name(service.run(budget_s=160.0))
 
-    # a: 100 s left -> 80; b: 80 -> 60; c starts at 60, orders (-> 40), stores, cannot deploy.
+    # a: 160 s left -> 120, its deploy's two work requests at the default 60 s fit; the fake
+    # load balancer takes no time, so the lane's estimate drops: b: 120 -> 80 deploys; c starts
+    # at 80, orders (-> 40), stores, cannot deploy.
     assert first["a"].outcome == first["b"].outcome == Outcome.RENEWED
     assert (first["c"].outcome, first["c"].reason) == (Outcome.DEFERRED, "TimeBudget")
     assert first["c"].serial == latest(world, "c").serial_hex
@@ -751,10 +753,10 @@ def test_a_switched_certificate_is_reported_renewed_and_retirement_waits_when_ti
     slow = world.deployer
 
     class SlowDeployer:
-        """Deploys like the recording fake, but each switch takes 30 s of the run."""
+        """Deploys like the recording fake, but each switch takes 80 s of the run."""
 
         def deploy(self, *args: Any, **kwargs: Any) -> Any:
-            world.clock.sleep(30.0)
+            world.clock.sleep(80.0)
             return slow.deploy(*args, **kwargs)
 
         def retire(self, *args: Any, **kwargs: Any) -> Any:
@@ -768,10 +770,11 @@ def test_a_switched_certificate_is_reported_renewed_and_retirement_waits_when_ti
 
     deployer = SlowDeployer()
     report = only(
-        world.service(step_budget=60.0, deployer_for=lambda _t: deployer).run(budget_s=80.0)
+        world.service(step_budget=60.0, deployer_for=lambda _t: deployer).run(budget_s=130.0)
     )
 
-    # 80 s: the order starts (>= 60 left), the switch ends with 50 s left: verified, not retired.
+    # 130 s: the order starts, the deploy's two work requests fit (2 x 60 s default), the switch
+    # ends with 50 s left: verified, not retired.
     assert report.outcome == Outcome.RENEWED
     assert world.verifier.calls
     assert not any(call for call in slow.calls if type(call).__name__ == "RetireCall")
