@@ -15,7 +15,11 @@ fails at the step deadline with a work request still ``IN_PROGRESS``; not starte
   (the service passes its step budget: 60 s in production, the top of OCI's 20-60 s);
 * **the lane's queued work**: for every deploy admitted and not yet finished, its work requests
   times the estimate, less the time it has already run (never below zero);
-* **admission**: queued work plus this deploy's own work requests must fit the time left.
+* **admission**: queued work plus this deploy's own work requests must fit the time left —
+  judged only once this run has *observed* that load balancer's work requests. Before that, the
+  default is a guess (a whole step budget per work request), and refusing on a guess would defer
+  every first deploy of a short run; such a deploy is admitted, and the step deadline and the
+  in-flight work-request tracking of the deployer protect it as before.
 
 Pure bookkeeping over an injected monotonic clock; thread-safe (the lanes' workers share it).
 """
@@ -111,7 +115,7 @@ class DeployAdmission:
             own = work_requests * estimate
             remaining = self._deadline - now
             ticket: int | None = None
-            if queued + own <= remaining:
+            if queued + own <= remaining or not observed:  # see the module docstring
                 ticket = next(self._tickets)
                 alone = all(
                     f.load_balancer_id != load_balancer_id for f in self._in_flight.values()

@@ -28,8 +28,12 @@ def _book(clock: FakeClock, budget: float, default: float = 60.0) -> DeployAdmis
 
 def test_a_deploy_behind_the_lanes_queued_work_that_does_not_fit_is_refused():
     clock = FakeClock()
-    book = _book(clock, budget=200.0)
-    first = book.admit(LB, 2)  # 120 s at the default, 200 s left
+    book = _book(clock, budget=320.0)
+    seen = book.admit(LB, 2)  # the run's first deploy there: 60 s per work request observed
+    assert seen.ticket is not None
+    clock.sleep(120.0)
+    book.finish(seen.ticket, 2)
+    first = book.admit(LB, 2)  # 120 s of the 200 s left
     assert first.admitted
     clock.sleep(30.0)  # 90 s of it still queued; 170 s left
 
@@ -39,6 +43,19 @@ def test_a_deploy_behind_the_lanes_queued_work_that_does_not_fit_is_refused():
     assert (second.queued_s, second.own_s, second.remaining_s) == (90.0, 120.0, 170.0)
     assert book.admit(OTHER_LB, 2).admitted  # another load balancer's lane is empty
     assert "still queued" in second.explain(LB, 2)
+
+
+def test_before_any_work_request_is_observed_the_default_never_refuses():
+    # The default is a guess (a step budget per work request): refusing on it would defer every
+    # first deploy of a short run; the step deadline protects such a deploy instead.
+    clock = FakeClock()
+    book = _book(clock, budget=100.0)
+    first = book.admit(LB, 2)
+    second = book.admit(LB, 2)  # 120 s queued + 120 s own, 100 s left, all of it a guess
+
+    assert first.admitted
+    assert second.admitted
+    assert not second.observed
 
 
 def test_a_deploy_whose_lane_work_fits_is_admitted_and_counted_until_it_finishes():
