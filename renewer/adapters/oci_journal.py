@@ -14,14 +14,13 @@ are never logged.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
 
 from renewer import naming
 from renewer.adapters.oci_clients import OciClients
-from renewer.adapters.oci_object_storage import Bucket
+from renewer.adapters.oci_object_storage import JsonObjects
 from renewer.errors import ConfigError
 from renewer.operations.journal import (
     JOURNAL_PREFIX,
@@ -34,41 +33,6 @@ logger = logging.getLogger(__name__)
 
 NOTICE_PREFIX = "notifications/"
 MAX_PRUNE_PER_WRITE = 100  # a first write over a long-neglected journal spreads its deletes
-_JSON = "application/json"
-
-
-class _JsonObjects:
-    """JSON documents in one bucket (:class:`Bucket`'s calls); a missing object reads as None."""
-
-    def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
-        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
-        self.bucket = bucket
-
-    def put(self, name: str, document: Mapping[str, object]) -> None:
-        body = json.dumps(document, sort_keys=True, allow_nan=False).encode()
-        self._bucket.put(name, body, content_type=_JSON)
-
-    def get(self, name: str) -> dict[str, object] | None:
-        """The object as a JSON object; None when absent or not a JSON object (warned)."""
-        found = self._bucket.get(name)
-        if found is None:
-            return None
-        try:
-            document = json.loads(found.body)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            logger.warning("unreadable object=%s bucket=%s: ignored", name, self.bucket)
-            return None
-        return document
-
-    def delete(self, name: str) -> None:
-        """Delete ``name``; already gone is fine."""
-        self._bucket.delete(name)
-
-    def names(self, prefix: str) -> list[str]:
-        """Every object name under ``prefix`` (all pages)."""
-        return self._bucket.names(prefix)
 
 
 class ObjectStorageRunJournal:
@@ -99,7 +63,7 @@ class ObjectStorageRunJournal:
         if retention_days < 1 or max_records < 1 or scan < 1:
             msg = "journal retention_days, max_records and scan must be at least 1"
             raise ConfigError(msg)
-        self._objects = _JsonObjects(clients, namespace=namespace, bucket=bucket)
+        self._objects = JsonObjects(clients, namespace=namespace, bucket=bucket)
         self._retention_days = retention_days
         self._max_records = max_records
         self._scan = scan
@@ -165,7 +129,7 @@ class ObjectStorageNoticeStates:
     """
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
-        self._objects = _JsonObjects(clients, namespace=namespace, bucket=bucket)
+        self._objects = JsonObjects(clients, namespace=namespace, bucket=bucket)
 
     def load(self, name: str) -> dict[str, object] | None:
         """The stored document of certificate ``name``, or None."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -574,3 +574,42 @@ class ObjectStorageStateRepository:
         logger.debug(
             "state saved name=%s object=%s bucket=%s", name, object_name, self._bucket.name
         )
+
+
+class JsonObjects:
+    """JSON documents in one bucket (:class:`Bucket`'s calls); a missing object reads as None.
+
+    The journal, notices and orphan records use it; a document that is not a JSON object is
+    warned about and read as None.
+    """
+
+    def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
+        self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
+        self.bucket = bucket
+
+    def put(self, name: str, document: Mapping[str, object]) -> None:
+        """Write ``document`` as ``name`` (sorted keys, no NaN), replacing it."""
+        body = json.dumps(document, sort_keys=True, allow_nan=False).encode()
+        self._bucket.put(name, body, content_type="application/json")
+
+    def get(self, name: str) -> dict[str, object] | None:
+        """The object as a JSON object; None when absent or not a JSON object (warned)."""
+        found = self._bucket.get(name)
+        if found is None:
+            return None
+        try:
+            document = json.loads(found.body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            logger.warning("unreadable object=%s bucket=%s: ignored", name, self.bucket)
+            return None
+        return document
+
+    def delete(self, name: str) -> None:
+        """Delete ``name``; already gone is fine."""
+        self._bucket.delete(name)
+
+    def names(self, prefix: str) -> list[str]:
+        """Every object name under ``prefix`` (all pages)."""
+        return self._bucket.names(prefix)

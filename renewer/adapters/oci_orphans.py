@@ -12,12 +12,11 @@ documents of names, dates and OCIDs only.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from renewer import naming
 from renewer.adapters.oci_clients import OciClients
-from renewer.adapters.oci_object_storage import Bucket
+from renewer.adapters.oci_object_storage import Bucket, JsonObjects
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +34,7 @@ class ObjectStorageOrphanRecords:
 
     def __init__(self, clients: OciClients, *, namespace: str, bucket: str) -> None:
         self._bucket = Bucket(clients, namespace=namespace, bucket=bucket)
+        self._objects = JsonObjects(clients, namespace=namespace, bucket=bucket)
 
     def state_names(self) -> frozenset[str]:
         """Certificate names that have a state object."""
@@ -46,16 +46,15 @@ class ObjectStorageOrphanRecords:
 
     def load_state(self, name: str) -> dict[str, object] | None:
         """The state document of ``name``; None when absent or not a JSON object."""
-        return self._load(naming.state_object(name))
+        return self._objects.get(naming.state_object(name))
 
     def load_record(self, name: str) -> dict[str, object] | None:
         """The orphan record of ``name``; None when absent or not a JSON object."""
-        return self._load(naming.orphan_record_object(name))
+        return self._objects.get(naming.orphan_record_object(name))
 
     def save_record(self, name: str, record: dict[str, object]) -> None:
         """Write the orphan record of ``name`` (replacing it)."""
-        body = json.dumps(record, sort_keys=True, allow_nan=False).encode()
-        self._bucket.put(naming.orphan_record_object(name), body, content_type="application/json")
+        self._objects.put(naming.orphan_record_object(name), record)
 
     def delete_state(self, name: str) -> None:
         """Delete the state object and the revocation record of ``name``; no-op when absent."""
@@ -65,19 +64,6 @@ class ObjectStorageOrphanRecords:
     def delete_record(self, name: str) -> None:
         """Delete the orphan record of ``name``; no-op when absent."""
         self._bucket.delete(naming.orphan_record_object(name))
-
-    def _load(self, object_name: str) -> dict[str, object] | None:
-        found = self._bucket.get(object_name)
-        if found is None:
-            return None
-        try:
-            document = json.loads(found.body)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            logger.warning("orphan unreadable object=%s: treated as absent", object_name)
-            return None
-        return document
 
 
 def _names(objects: list[str], prefix: str) -> frozenset[str]:
