@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.fn_server import FnServer
 from sandbox.pebble import PebbleBinaries, PebbleOptions
 from sandbox.world import SandboxWorld
 
@@ -62,3 +63,12 @@ def world(
     with SandboxWorld(tmp_path / "world", **options) as started:
         request.node._pebbles = [*getattr(request.node, "_pebbles", []), started.pebble]
         yield started
+
+
+@pytest.fixture
+def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
+    """The real fdk server running func.py in ``world``'s function environment (stopped after)."""
+    server = FnServer(tmp_path / "fn", world.function_environment())
+    server.workdir.mkdir(exist_ok=True)
+    with server:
+        yield server

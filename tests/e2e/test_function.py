@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,6 @@ from sandbox.world import HTTPS_LISTENER, LB_ID, NAMESPACE, STATE_BUCKET, Sandbo
 pytestmark = pytest.mark.e2e
 
 NAME = "shop"
-
-
-@pytest.fixture
-def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
-    server = FnServer(tmp_path / "fn", world.function_environment())
-    server.workdir.mkdir()
-    with server:
-        yield server
 
 
 def report(response: FnResponse) -> dict[str, Any]:

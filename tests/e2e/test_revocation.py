@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,6 @@ pytestmark = pytest.mark.e2e
 
 NAME = "shop"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
-    server = FnServer(tmp_path / "fn", world.function_environment())
-    server.workdir.mkdir()
-    with server:
-        yield server
 
 
 def report(response: FnResponse) -> dict[str, Any]:

@@ -10,9 +10,7 @@ certificate's lease (a rollback or a renewal in progress) revokes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import oci
@@ -28,14 +26,6 @@ from sandbox.world import NAMESPACE, STATE_BUCKET, SandboxWorld
 pytestmark = pytest.mark.e2e
 
 NAME = "shop"
-
-
-@pytest.fixture
-def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
-    server = FnServer(tmp_path / "fn", world.function_environment())
-    server.workdir.mkdir()
-    with server:
-        yield server
 
 
 def report(response: FnResponse) -> dict[str, Any]:

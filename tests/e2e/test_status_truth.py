@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from tests.e2e.test_cli import VALID_DOCUMENT, cli, run_cli
 pytestmark = pytest.mark.e2e
 
 NAME = "shop"
-
-
-@pytest.fixture
-def fn(world: SandboxWorld, tmp_path: Path) -> Iterator[FnServer]:
-    with FnServer(tmp_path / "fn", world.function_environment()) as server:
-        yield server
 
 
 def invoke(fn: FnServer, body: dict[str, Any] | bytes) -> dict[str, Any]:
